@@ -1,0 +1,218 @@
+"""One typed settings object, read from ``MEDIAFERRY_*`` variables (and ``.env``).
+
+Built once at start-up with :func:`load_settings` and passed down; no other module
+reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mediaferry.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "MEDIAFERRY_"
+
+
+def _split_ints(value: object) -> object:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(";", ",").split(",")]
+        return [int(p) for p in parts if p]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+def _split_strs(value: object) -> object:
+    if isinstance(value, str):
+        return [p.strip().lower() for p in value.split(",") if p.strip()]
+    return value
+
+
+def _split_limits(value: object) -> object:
+    """``youtube=2,direct=4`` → ``{"YOUTUBE": 2, "DIRECT": 4}``."""
+    if isinstance(value, str):
+        out: dict[str, int] = {}
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            key, sep, num = part.partition("=")
+            if not sep:
+                raise ValueError(f"expected SOURCE=N, got {part.strip()!r}")
+            out[key.strip().upper()] = int(num)
+        return out
+    return value
+
+
+IntList = Annotated[list[int], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+LimitMap = Annotated[dict[str, int], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of Mediaferry. The README's configuration table lists them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # storage
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    tmp_root: Path | None = None
+    archive_root: Path | None = None
+
+    # jobs
+    max_parallel_jobs: int = Field(3, ge=1, le=256)
+    source_limits: LimitMap = Field(default_factory=dict)
+    max_attempts: int = Field(4, ge=1, le=100)
+    retry_base_s: float = Field(5.0, ge=0)
+    retry_max_s: float = Field(900.0, ge=0)
+    stale_after_s: float = Field(120.0, gt=0)
+    heartbeat_s: float = Field(5.0, gt=0)
+    poll_s: float = Field(5.0, gt=0)
+    progress_interval_s: float = Field(1.0, ge=0)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+
+    # stage timeouts (seconds)
+    timeout_metadata_s: float = Field(120.0, gt=0)
+    timeout_check_s: float = Field(60.0, gt=0)
+    timeout_download_s: float = Field(6 * 3600.0, gt=0)
+    timeout_postprocess_s: float = Field(3600.0, gt=0)
+    timeout_validate_s: float = Field(300.0, gt=0)
+    timeout_deliver_s: float = Field(3600.0, gt=0)
+
+    # limits
+    max_queue_length: int = Field(1000, ge=1)
+    max_active_per_user: int = Field(10, ge=1)
+    max_jobs_per_user_hour: int = Field(60, ge=1)
+    max_jobs_per_chat_hour: int = Field(120, ge=1)
+    max_file_size_mb: int = Field(4000, ge=1)
+    max_playlist_items: int = Field(50, ge=1)
+    max_links_per_message: int = Field(50, ge=1)
+    max_url_length: int = Field(4096, ge=64)
+
+    # network
+    allow_private_networks: bool = False
+    http_connect_timeout_s: float = Field(15.0, gt=0)
+    http_read_timeout_s: float = Field(60.0, gt=0)
+    user_agent: str = "Mediaferry/0.1"
+    direct_http_max_mb: int = Field(512, ge=1)
+
+    # logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # telegram
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_upload_limit_mb: int = Field(50, ge=1, le=4000)
+    allowed_users: IntList = Field(default_factory=list)
+    admin_ids: IntList = Field(default_factory=list)
+    open_access: bool = False
+    ask_timeout_s: float = Field(60.0, gt=0)
+
+    # disk
+    tmp_max_age_hours: float = Field(24.0, gt=0)
+    min_free_gb: float = Field(2.0, ge=0)
+
+    # web
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    api_key: SecretStr | None = None
+
+    # sources
+    islamic_domains: StrList = Field(
+        default_factory=lambda: ["way2allah.com", "islamway.net", "ar.islamway.net"]
+    )
+    browser_domains: StrList = Field(default_factory=list)
+    chromium_path: str = "/usr/bin/chromium"
+
+    @field_validator("allowed_users", "admin_ids", mode="before")
+    @classmethod
+    def _ints(cls, value: object) -> object:
+        return _split_ints(value)
+
+    @field_validator("islamic_domains", "browser_domains", mode="before")
+    @classmethod
+    def _strs(cls, value: object) -> object:
+        return _split_strs(value)
+
+    @field_validator("source_limits", mode="before")
+    @classmethod
+    def _limits(cls, value: object) -> object:
+        return _split_limits(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        if self.tmp_root is None:
+            self.tmp_root = self.data_dir / "tmp"
+        if self.archive_root is None:
+            self.archive_root = self.data_dir / "archive"
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'mediaferry.db').resolve()}"
+        return self
+
+    # conveniences -------------------------------------------------------
+    @property
+    def tmp_dir(self) -> Path:
+        assert self.tmp_root is not None
+        return self.tmp_root
+
+    @property
+    def archive_dir(self) -> Path:
+        assert self.archive_root is not None
+        return self.archive_root
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return self.telegram_upload_limit_mb * 1024 * 1024
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        return self.max_file_size_mb * 1024 * 1024
+
+    def stage_timeout(self, stage: str) -> float:
+        value: float = getattr(self, f"timeout_{stage.lower()}_s", 3600.0)
+        return value
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.admin_ids
+
+    def is_allowed(self, user_id: int | None) -> bool:
+        if self.open_access:
+            return True
+        return user_id is not None and (user_id in self.allowed_users or user_id in self.admin_ids)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning a validation failure into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "?"
+        raise ConfigError(
+            f"invalid setting {ENV_PREFIX}{field.upper()}: {first.get('msg', 'invalid value')}"
+        ) from None

@@ -1,0 +1,236 @@
+"""SQLAlchemy 2 models (DESIGN.md §3). Migrations live in ``db/migrations``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AuthProfile",
+    "Base",
+    "ChannelMessage",
+    "ChatSettings",
+    "Job",
+    "JobEvent",
+    "MediaItem",
+    "SystemState",
+    "TelegramChannel",
+    "WorkerRecord",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    normalized_url: Mapped[str] = mapped_column(Text)
+    source_type: Mapped[str] = mapped_column(String(32))
+    job_type: Mapped[str] = mapped_column(String(16), default="video")
+    requested_quality: Mapped[str] = mapped_column(String(32), default="best")
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    stage: Mapped[str | None] = mapped_column(String(16), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=4)
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
+    job_key: Mapped[str] = mapped_column(String(64))
+    media_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    archive: Mapped[bool] = mapped_column(Boolean, default=False)
+    origin: Mapped[str] = mapped_column(String(16), default="cli")
+    auth_profile_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    final_title: Mapped[str | None] = mapped_column(Text, default=None)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    speed: Mapped[float | None] = mapped_column(Float, default=None)
+    eta: Mapped[float | None] = mapped_column(Float, default=None)
+    file_path: Mapped[str | None] = mapped_column(Text, default=None)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    telegram_file_id: Mapped[str | None] = mapped_column(Text, default=None)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_jobs_status_prio", "status", "priority", "id"),
+        Index("ix_jobs_job_key", "job_key"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_chat_created", "chat_id", "created_at"),
+        Index("ix_jobs_worker", "worker_id"),
+    )
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(48))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_job_events_job", "job_id", "id"),)
+
+
+class AuthProfile(Base):
+    __tablename__ = "auth_profiles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_type: Mapped[str] = mapped_column(String(32))
+    cookie_file_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_failure_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatSettings(Base):
+    __tablename__ = "chat_settings"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    archive_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_job_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    default_quality: Mapped[str] = mapped_column(String(32), default="best")
+    ask: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediaItem(Base):
+    __tablename__ = "media_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    job_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    path: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    performer: Mapped[str | None] = mapped_column(Text, default=None)
+    album: Mapped[str | None] = mapped_column(Text, default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    container: Mapped[str | None] = mapped_column(String(32), default=None)
+    video_codec: Mapped[str | None] = mapped_column(String(32), default=None)
+    audio_codec: Mapped[str | None] = mapped_column(String(32), default=None)
+    file_format: Mapped[str | None] = mapped_column(String(16), default=None)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    source_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    origin_url: Mapped[str | None] = mapped_column(Text, default=None)
+    media_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    telegram_file_id: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_media_items_job_key", "job_key"),
+        Index("ix_media_items_sha256", "sha256"),
+    )
+
+
+class TelegramChannel(Base):
+    __tablename__ = "telegram_channels"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelMessage(Base):
+    __tablename__ = "channel_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    file_unique_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    mime: Mapped[str | None] = mapped_column(String(128), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    resume_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    media_item_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    __table_args__ = (UniqueConstraint("channel_id", "message_id"),)
+
+
+class WorkerRecord(Base):
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SystemState(Base):
+    """Small key/value flags shared by every process: paused, maintenance, disk_low."""
+
+    __tablename__ = "system_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Core: job service, state machine, scheduler, workers, pipeline, retry policy."""

@@ -1,0 +1,215 @@
+"""URL policy and normalisation.
+
+* :func:`check_url` validates what a user sent (scheme allow-list, length, host,
+  literal private addresses) without touching the network, so creating a job never
+  needs DNS: a host that does not resolve yet is accepted and fails later.
+* :func:`check_address` / :func:`resolve_public` run at connect time for every
+  connection and redirect (see :mod:`mediaferry.transfer.http`), so DNS rebinding
+  cannot reach a private address either.
+* :func:`normalize_url` gives the canonical form used for de-duplication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from mediaferry.errors import NetworkError, UrlRejected
+
+__all__ = [
+    "ALLOWED_SCHEMES",
+    "CheckedUrl",
+    "check_address",
+    "check_url",
+    "is_blocked_ip",
+    "normalize_url",
+    "resolve_public",
+    "url_domain",
+]
+
+ALLOWED_SCHEMES = frozenset({"http", "https", "magnet"})
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "si",
+        "feature",
+        "ref_src",
+        "_ga",
+        "_gl",
+        "spm",
+    }
+)
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedUrl:
+    url: str
+    normalized: str
+    scheme: str
+    host: str
+
+
+def is_blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for loopback, private, link-local, multicast, reserved and other non-global."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour
+        if mapped is not None:
+            return is_blocked_ip(mapped)
+        if ip.teredo is not None:
+            return True
+    return ip.is_multicast or not ip.is_global
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` denotes literally, including legacy forms like ``0x7f.1``."""
+    h = host.strip("[]")
+    try:
+        return ipaddress.ip_address(h)
+    except ValueError:
+        pass
+    if all(c in "0123456789abcdefxABCDEFX." for c in h) and any(c.isdigit() for c in h):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(h))
+        except OSError:
+            return None
+    return None
+
+
+def _host_of(parts: object) -> str:
+    try:
+        host = parts.hostname  # type: ignore[attr-defined]
+    except ValueError:
+        return ""
+    return (host or "").rstrip(".").lower()
+
+
+def check_url(url: object, *, allow_private: bool = False, max_length: int = 4096) -> CheckedUrl:
+    """Validate a user-supplied URL offline; raise :class:`UrlRejected` with a reason."""
+    if not isinstance(url, str):
+        raise UrlRejected("not a URL")
+    url = url.strip()
+    if not url:
+        raise UrlRejected("empty URL")
+    if len(url) > max_length:
+        raise UrlRejected(f"URL is too long ({len(url)} characters, at most {max_length})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url) or " " in url:
+        raise UrlRejected("URL contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UrlRejected("not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise UrlRejected("not a URL (it needs http:// or https://)")
+    if scheme not in ALLOWED_SCHEMES:
+        raise UrlRejected(f"{scheme}: links are not allowed; send an http(s) or magnet link")
+    if scheme == "magnet":
+        if "xt=urn:" not in url.lower():
+            raise UrlRejected("magnet link has no info hash")
+        return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host="")
+    host = _host_of(parts)
+    if not host:
+        raise UrlRejected("URL has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UrlRejected("URL has an invalid port") from None
+    if port == 0:
+        raise UrlRejected("URL has an invalid port")
+    if not allow_private:
+        ip = _literal_ip(host)
+        if ip is not None and is_blocked_ip(ip):
+            raise UrlRejected("links to private or local network addresses are not allowed")
+        if host in _LOCAL_NAMES or host.endswith((".localhost", ".local", ".internal")):
+            raise UrlRejected("links to private or local network addresses are not allowed")
+        if ip is None and "." not in host and ":" not in host:
+            raise UrlRejected("links to private or local network addresses are not allowed")
+    return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host=host)
+
+
+def check_address(address: str, *, allow_private: bool) -> None:
+    """Refuse a resolved address that is not public (unless allowed)."""
+    if allow_private:
+        return
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        raise UrlRejected(f"unexpected address {address!r}") from None
+    if is_blocked_ip(ip):
+        raise UrlRejected("the link resolves to a private or local network address")
+
+
+async def resolve_public(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """Resolve ``host`` and return its addresses, refusing any that are not public.
+
+    All addresses must pass: a name that resolves to one public and one private
+    address is refused, so a client cannot be steered to the private one.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NetworkError(f"could not resolve {host}: {exc.strerror}") from exc
+    addresses: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        addr = str(sockaddr[0])
+        check_address(addr, allow_private=allow_private)
+        if addr not in addresses:
+            addresses.append(addr)
+    if not addresses:
+        raise NetworkError(f"could not resolve {host}")
+    return addresses
+
+
+def url_domain(url: str) -> str:
+    try:
+        return _host_of(urlsplit(url))
+    except ValueError:
+        return ""
+
+
+def normalize_url(url: str) -> str:
+    """Canonical form: lower-case scheme/host, no default port, no fragment,
+    no tracking parameters, sorted query."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme == "magnet":
+        params = parse_qsl(parts.query, keep_blank_values=True)
+        xt = sorted(v.lower() for k, v in params if k == "xt")
+        return "magnet:?" + urlencode([("xt", v) for v in xt])
+    host = _host_of(parts)
+    if host.startswith("www."):
+        host = host[4:]
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if ":" not in host else f"[{host}]"
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        netloc += f":{port}"
+    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=-._~%") or "/"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith("utm_")
+    ]
+    query.sort()
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
