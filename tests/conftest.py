@@ -1,0 +1,5 @@
+"""Shared fixtures. Fixture modules live in tests/support/ and are registered here."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
