@@ -125,6 +125,19 @@ class Settings(BaseSettings):
     tmp_max_age_hours: float = Field(24.0, gt=0)
     min_free_gb: float = Field(2.0, ge=0)
 
+    # media post-processing (media/, issue 4) ------------------------------
+    audio_format: Literal["m4a", "mp3"] = "m4a"
+    video_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
+    ] = "veryfast"
+    video_crf: int = Field(23, ge=0, le=51)
+    oversize_policy: Literal["split", "fail", "smaller"] = "split"
+    duration_tolerance_s: float = Field(3.0, ge=0)
+    duration_tolerance_pct: float = Field(5.0, ge=0, le=100)
+    ffmpeg_path: str = "ffmpeg"
+    ffprobe_path: str = "ffprobe"
+    # end media post-processing ---------------------------------------------
+
     # web
     web_host: str = "127.0.0.1"
     web_port: int = Field(8080, ge=0, le=65535)
