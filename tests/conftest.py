@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.support.media_fixtures",
+    "tests.support.media_server",
+]
