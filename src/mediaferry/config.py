@@ -150,6 +150,19 @@ class Settings(BaseSettings):
     browser_domains: StrList = Field(default_factory=list)
     chromium_path: str = "/usr/bin/chromium"
 
+    # download engine (sources + transfer backends) ---------------------
+    aria2c_path: str = "aria2c"
+    aria2_min_size_mb: int = Field(512, ge=0)  # direct files larger than this use aria2c
+    aria2_connections: int = Field(4, ge=1, le=16)
+    aria2_enable_dht: bool = False  # DHT/LPD/PEX for torrents (off by default)
+    aria2_rpc_timeout_s: float = Field(10.0, gt=0)
+    torrent_timeout_s: float = Field(300.0, gt=0)  # no metadata/peers within this: TIMEOUT
+    ytdlp_concurrent_fragments: int = Field(4, ge=1, le=32)
+    ytdlp_kill_grace_s: float = Field(3.0, ge=0)
+    rate_limit_cooldown_s: float = Field(300.0, ge=0)  # per-domain pause after RATE_LIMIT
+    browser_timeout_s: float = Field(30.0, gt=0)
+    browser_settle_s: float = Field(2.0, ge=0)  # wait after load for late media requests
+
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
     def _ints(cls, value: object) -> object:

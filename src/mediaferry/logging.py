@@ -42,7 +42,8 @@ CONTEXT_FIELDS = (
 )
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "mediaferry_log_context", default={}  # noqa: B039 - never mutated, always replaced
+    "mediaferry_log_context",
+    default={},  # noqa: B039 - never mutated, always replaced
 )
 _secrets: set[str] = set()
 DEBUG_JOBS: set[int] = set()
@@ -141,7 +142,9 @@ class JsonFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(
-            f"{k}={record.__dict__[k]}" for k in CONTEXT_FIELDS if record.__dict__.get(k) is not None
+            f"{k}={record.__dict__[k]}"
+            for k in CONTEXT_FIELDS
+            if record.__dict__.get(k) is not None
         )
         ts = time.strftime("%H:%M:%S", time.localtime(record.created))
         line = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"

@@ -46,7 +46,9 @@ class Transfer(ABC):
     protocols: ClassVar[tuple[str, ...]]
 
     @abstractmethod
-    async def fetch(self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink) -> TransferResult:
+    async def fetch(
+        self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink
+    ) -> TransferResult:
         """Fetch ``plan`` into ``dest_dir``; return the final (renamed) file."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook

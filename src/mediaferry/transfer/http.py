@@ -222,7 +222,9 @@ class HttpTransfer(Transfer):
             await self._client.aclose()
             self._client = None
 
-    async def fetch(self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink) -> TransferResult:
+    async def fetch(
+        self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink
+    ) -> TransferResult:
         dest_dir.mkdir(parents=True, exist_ok=True)
         part = dest_dir / "download.part"
         limit = self.settings.max_file_size_bytes

@@ -1,0 +1,159 @@
+"""Wiring: build every service once from the settings (the composition root)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediaferry.config import Settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job
+from mediaferry.files.disk import DiskGuard
+from mediaferry.files.storage import Storage
+from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.pipeline import Deliverer, Pipeline
+from mediaferry.jobs.service import JobService
+from mediaferry.jobs.worker import WorkerPool
+from mediaferry.logging import add_secret
+from mediaferry.sources.base import MediaPlan, Source, SourceType
+from mediaferry.sources.registry import detect_source, media_id_for, source_for
+from mediaferry.transfer.registry import TransferRegistry
+
+__all__ = ["Services"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a process needs, built once and passed down."""
+
+    settings: Settings
+    db: Database
+    bus: EventBus
+    jobs: JobService
+    storage: Storage
+    transfers: TransferRegistry
+    pipeline: Pipeline
+    disk: DiskGuard
+    _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    @classmethod
+    async def create(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        deliverers: list[Deliverer] | None = None,
+        start_bus: bool = True,
+    ) -> Services:
+        for secret in (settings.telegram_token, settings.api_key):
+            if secret is not None:
+                add_secret(secret.get_secret_value())
+        db = Database(settings.database_url)
+        if migrate:
+            await db.upgrade()
+        bus = EventBus()
+        if start_bus:
+            await bus.start(settings.database_url)
+
+        def detect(url: str) -> tuple[SourceType, str | None]:
+            st = detect_source(url, settings)
+            return st, media_id_for(url, st)
+
+        jobs = JobService(db, settings, bus, detector=detect)
+        storage = Storage(settings)
+        transfers = TransferRegistry(settings)
+        disk = DiskGuard(settings)
+        cache: dict[SourceType, Source] = {}
+
+        def sources(st: SourceType) -> Source:
+            if st not in cache:
+                cache[st] = source_for(st, settings)
+            return cache[st]
+
+        services = cls(
+            settings=settings,
+            db=db,
+            bus=bus,
+            jobs=jobs,
+            storage=storage,
+            transfers=transfers,
+            pipeline=Pipeline(
+                settings,
+                sources=sources,
+                transfers=transfers,
+                storage=storage,
+                deliverers=deliverers,
+                disk_guard=disk,
+            ),
+            disk=disk,
+        )
+        services.pipeline.on_playlist = services.expand_playlist
+        return services
+
+    async def expand_playlist(self, job: Job, plan: MediaPlan) -> dict[str, Any]:
+        """One job per playlist entry (capped), each de-duplicated."""
+        entries = (plan.entries or [])[: self.settings.max_playlist_items]
+        created = dupes = refused = 0
+        for entry in entries:
+            try:
+                result = await self.jobs.create(
+                    entry.url,
+                    job_type=job.job_type,
+                    quality=job.requested_quality,
+                    user_id=job.user_id,
+                    chat_id=job.chat_id,
+                    message_id=job.message_id,
+                    priority=job.priority,
+                    archive=job.archive,
+                    origin=job.origin,
+                    title=entry.title,
+                    enforce_limits=False,
+                )
+            except Exception as exc:
+                refused += 1
+                log.warning("playlist entry refused: %s", exc, extra={"job_id": job.id})
+                continue
+            created += int(result.created)
+            dupes += int(not result.created)
+        return {
+            "final_title": plan.title,
+            "meta": {
+                "playlist": {
+                    "entries": len(entries),
+                    "created": created,
+                    "duplicates": dupes,
+                    "refused": refused,
+                }
+            },
+        }
+
+    def worker_pool(
+        self,
+        *,
+        concurrency: int | None = None,
+        name: str = "worker",
+        only_jobs: set[int] | None = None,
+    ) -> WorkerPool:
+        return WorkerPool(
+            self.db,
+            self.settings,
+            self.pipeline,
+            self.bus,
+            concurrency=concurrency,
+            name=name,
+            only_jobs=only_jobs,
+        )
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing")
+        await self.transfers.close()
+        await self.bus.close()
+        await self.db.close()

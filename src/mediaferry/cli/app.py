@@ -1,0 +1,308 @@
+"""The ``mediaferry`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy import func, select
+
+from mediaferry import __version__
+from mediaferry.cli import _render as render
+from mediaferry.config import Settings, load_settings
+from mediaferry.errors import (
+    ConfigError,
+    InvalidTransition,
+    JobNotFound,
+    LimitExceeded,
+    MediaferryError,
+    UrlRejected,
+)
+from mediaferry.logging import configure_logging
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+app = typer.Typer(
+    name="mediaferry",
+    help="Mediaferry: download media from links, deliver it to Telegram, keep an archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    render.err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings(service: bool = False) -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(exc.message)
+    if service:
+        configure_logging(settings.log_level, settings.log_format)
+    else:
+        level = "WARNING" if settings.log_level == "INFO" else settings.log_level
+        configure_logging(level, settings.log_format, stream=sys.stderr)
+    return settings
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def wrapper() -> T:
+        return await coro_fn()
+
+    try:
+        return asyncio.run(wrapper())
+    except (UrlRejected, LimitExceeded, JobNotFound, InvalidTransition, ConfigError) as exc:
+        fail(exc.message)
+    except MediaferryError as exc:
+        fail(exc.message, EXIT_FAILED)
+
+
+async def _services(settings: Settings, **kw: Any) -> Any:
+    from mediaferry.app import Services
+
+    return await Services.create(settings, **kw)
+
+
+# --------------------------------------------------------------------------- service
+
+
+@app.command()
+def run(
+    no_workers: Annotated[bool, typer.Option("--no-workers", help="Do not run workers.")] = False,
+) -> None:
+    """Run everything in one process: workers, and the bot and web when configured."""
+    from mediaferry.cli.service import run_service
+
+    settings = _settings(service=True)
+    asyncio.run(run_service(settings, workers=not no_workers, bot=True, web=True))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs at once.", min=1)] = None,
+) -> None:
+    """Run workers only, as a separate process sharing the database."""
+    from mediaferry.cli.service import run_service
+
+    settings = _settings(service=True)
+    asyncio.run(run_service(settings, workers=True, bot=False, web=False, concurrency=concurrency))
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@app.command()
+def add(
+    urls: Annotated[list[str], typer.Argument(help="One or more links.")],
+    audio: Annotated[bool, typer.Option("--audio", help="Audio only.")] = False,
+    video: Annotated[bool, typer.Option("--video", help="Video (default).")] = False,
+    quality: Annotated[str, typer.Option(help="best, 1080p, 720p, … or audio_128.")] = "best",
+    priority: Annotated[int, typer.Option(help="Higher runs first (-1000…1000).")] = 0,
+    archive: Annotated[
+        bool, typer.Option("--archive", help="Keep the result in the library.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait, with progress, for the result.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Queue downloads (and with --wait, see them through)."""
+    if audio and video:
+        fail("choose --audio or --video, not both")
+    settings = _settings()
+    from mediaferry.cli.add import add_jobs
+
+    code = _run(
+        lambda: add_jobs(
+            settings,
+            urls,
+            job_type="audio" if audio else "video",
+            quality=quality,
+            priority=priority,
+            archive=archive,
+            wait=wait,
+            as_json=as_json,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def jobs(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List jobs, newest first."""
+    from mediaferry.jobs.service import job_to_dict
+    from mediaferry.jobs.states import JobStatus
+
+    if status and status.upper() not in JobStatus.__members__:
+        fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
+    settings = _settings()
+
+    async def go() -> list[dict[str, Any]]:
+        services = await _services(settings, start_bus=False)
+        try:
+            found = await services.jobs.list(status=status, limit=limit)
+            return [job_to_dict(j) for j in found]
+        finally:
+            await services.close()
+
+    rows = _run(go)
+    if as_json:
+        render.print_json(rows)
+    elif rows:
+        render.console.print(render.jobs_table(rows))
+    else:
+        render.console.print("no jobs")
+
+
+def _job_id(value: str) -> int:
+    if not value.isdigit():
+        fail(f"{value!r} is not a job id (a number)")
+    return int(value)
+
+
+@app.command()
+def job(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one job with its event timeline."""
+    from mediaferry.jobs.service import job_to_dict
+
+    jid = _job_id(job_id)
+    settings = _settings()
+
+    async def go() -> dict[str, Any]:
+        services = await _services(settings, start_bus=False)
+        try:
+            found = await services.jobs.get(jid)
+            return job_to_dict(found, await services.jobs.events(jid))
+        finally:
+            await services.close()
+
+    data = _run(go)
+    if as_json:
+        render.print_json(data)
+    else:
+        render.job_detail(data)
+
+
+def _control(job_id: str, action: str) -> None:
+    from mediaferry.jobs.service import job_to_dict
+
+    jid = _job_id(job_id)
+    settings = _settings()
+
+    async def go() -> dict[str, Any]:
+        services = await _services(settings)
+        try:
+            fn = services.jobs.cancel if action == "cancel" else services.jobs.retry
+            return job_to_dict(await fn(jid))
+        finally:
+            await services.close()
+
+    data = _run(go)
+    verb = "cancel requested for" if data["status"] == "RUNNING" else f"{action}: now"
+    render.console.print(f"job #{jid} {verb} {data['status'].lower()}")
+
+
+@app.command()
+def cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a job (running jobs stop within seconds; temp files are removed)."""
+    _control(job_id, "cancel")
+
+
+@app.command()
+def retry(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Retry a failed job."""
+    _control(job_id, "retry")
+
+
+def _flag(paused: bool) -> None:
+    settings = _settings()
+
+    async def go() -> None:
+        services = await _services(settings)
+        try:
+            await (services.jobs.pause() if paused else services.jobs.resume())
+        finally:
+            await services.close()
+
+    _run(go)
+    render.console.print("paused: running jobs finish, no new ones start" if paused else "resumed")
+
+
+@app.command()
+def pause() -> None:
+    """Pause all workers (running jobs finish; no new job starts)."""
+    _flag(True)
+
+
+@app.command()
+def resume() -> None:
+    """Resume workers after a pause."""
+    _flag(False)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the external tools and the database; say what is missing and how to install it."""
+    from mediaferry.cli.doctor import run_doctor
+
+    settings = _settings()
+    ok = asyncio.run(run_doctor(settings))
+    raise typer.Exit(0 if ok else EXIT_FAILED)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+
+    async def go() -> None:
+        from mediaferry.db.engine import Database
+
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.close()
+
+    _run(go)
+    render.console.print("database is up to date")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    render.console.print(__version__)
+
+
+async def live_workers(db: Any, heartbeat_s: float) -> int:
+    from mediaferry.db.models import WorkerRecord, utcnow
+
+    cutoff = utcnow() - timedelta(seconds=max(3 * heartbeat_s, 5))
+    async with db.session() as session:
+        n = await session.scalar(select(func.count()).where(WorkerRecord.heartbeat_at >= cutoff))
+    return int(n or 0)
+
+
+def main() -> None:
+    app()

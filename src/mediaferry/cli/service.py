@@ -1,0 +1,96 @@
+"""``mediaferry run`` / ``mediaferry worker``: the long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from mediaferry.app import Services
+from mediaferry.config import Settings
+from mediaferry.files.cleanup import cleanup_tmp
+
+__all__ = ["run_service"]
+
+log = logging.getLogger(__name__)
+Stopper = Callable[[], Awaitable[None]]
+
+
+async def _start_optional(module: str, services: Services) -> Stopper | None:
+    """Start the bot or the web server if that part is installed and configured."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    mod = importlib.import_module(module)
+    start: Callable[[Services], Awaitable[Stopper | None]] = mod.start
+    return await start(services)
+
+
+async def _cleanup_loop(services: Services, pool_ids: Callable[[], set[int]]) -> None:
+    every = max(60.0, min(3600.0, services.settings.tmp_max_age_hours * 3600 / 4))
+    while True:
+        try:
+            live = await services.jobs.live_job_ids()
+            report = await asyncio.to_thread(
+                cleanup_tmp,
+                services.storage,
+                live_job_ids=live | pool_ids(),
+                max_age_hours=services.settings.tmp_max_age_hours,
+            )
+            if report.removed:
+                log.info("cleanup removed %d path(s)", len(report.removed))
+        except Exception:
+            log.exception("cleanup failed")
+        await asyncio.sleep(every)
+
+
+async def run_service(
+    settings: Settings,
+    *,
+    workers: bool = True,
+    bot: bool = True,
+    web: bool = True,
+    concurrency: int | None = None,
+) -> None:
+    services = await Services.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    stoppers: list[Stopper] = []
+    pool = None
+    background: list[asyncio.Task[None]] = []
+    try:
+        if web:
+            stopper = await _start_optional("mediaferry.web.server", services)
+            if stopper is not None:
+                stoppers.append(stopper)
+        if bot:
+            if settings.telegram_token is None:
+                log.warning("no MEDIAFERRY_TELEGRAM_TOKEN set: the Telegram bot is off")
+            else:
+                stopper = await _start_optional("mediaferry.bot.runner", services)
+                if stopper is not None:
+                    stoppers.append(stopper)
+        if workers:
+            pool = services.worker_pool(concurrency=concurrency)
+            await pool.start()
+            running = pool.running
+            background.append(asyncio.create_task(_cleanup_loop(services, lambda: set(running))))
+        log.info("mediaferry is running", extra={"workers": workers, "bot": bot, "web": web})
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for task in background:
+            task.cancel()
+        for stopper in reversed(stoppers):
+            try:
+                await stopper()
+            except Exception:
+                log.exception("error while stopping")
+        if pool is not None:
+            await pool.stop()
+        await services.close()

@@ -1,0 +1,191 @@
+"""Job events between components and processes.
+
+In one process, :class:`EventBus` fans events out to subscribers (bot, web SSE) and
+rings a doorbell that wakes idle workers at once. Across processes:
+
+* PostgreSQL: events travel as ``NOTIFY mediaferry`` and arrive through ``LISTEN``;
+* SQLite: a watcher reads ``PRAGMA data_version`` (which changes when another
+  connection commits) every ``sqlite_watch_s`` and rings the doorbell.
+
+A slow poll in the worker remains as the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+__all__ = ["Event", "EventBus", "Subscription"]
+
+log = logging.getLogger(__name__)
+CHANNEL = "mediaferry"
+WAKE_KINDS = frozenset({"created", "queued", "wake", "resumed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # created | status | progress | cancel | wake | paused | resumed
+    job_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, origin: str) -> str:
+        return json.dumps({"k": self.kind, "j": self.job_id, "d": self.data, "o": origin})
+
+
+class Subscription:
+    """A bounded queue of events; the oldest are dropped when a reader lags."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+
+    def put(self, event: Event) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+        self.queue.put_nowait(event)
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self._bus._subs.discard(self)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self.queue.get()
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+        self.doorbell = asyncio.Event()
+        self.origin = uuid.uuid4().hex[:12]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pg_conn: Any = None
+        self._pg_url: str | None = None
+        self._outbox: asyncio.Queue[str] | None = None
+
+    # -- in process -----------------------------------------------------
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
+        sub = Subscription(self, maxsize)
+        self._subs.add(sub)
+        return sub
+
+    def publish(
+        self, kind: str, job_id: int | None = None, remote: bool = True, **data: Any
+    ) -> None:
+        """Deliver to local subscribers, ring the doorbell, and forward to other processes."""
+        event = Event(kind, job_id, data)
+        self._deliver(event)
+        if remote and self._outbox is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(event.to_json(self.origin))
+
+    def _deliver(self, event: Event) -> None:
+        if event.kind in WAKE_KINDS:
+            self.doorbell.set()
+        for sub in list(self._subs):
+            sub.put(event)
+
+    def ring(self) -> None:
+        self.doorbell.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Wait until the doorbell rings (or ``timeout``), then reset it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.doorbell.wait(), timeout)
+        self.doorbell.clear()
+
+    # -- across processes --------------------------------------------------
+    async def start(self, database_url: str, *, sqlite_watch_s: float = 0.2) -> None:
+        if database_url.startswith("postgresql"):
+            await self._start_pg(database_url)
+        else:
+            path = make_url(database_url).database
+            if path and path != ":memory:":
+                self._tasks.append(asyncio.create_task(self._watch_sqlite(path, sqlite_watch_s)))
+
+    async def _start_pg(self, url: str) -> None:
+        import asyncpg
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pg_url = dsn
+        self._pg_conn = await asyncpg.connect(dsn)
+        await self._pg_conn.add_listener(CHANNEL, self._on_notify)
+        self._outbox = asyncio.Queue(10000)
+        self._tasks.append(asyncio.create_task(self._send_loop(dsn)))
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if msg.get("o") == self.origin:
+            return
+        self._deliver(Event(msg.get("k", "wake"), msg.get("j"), msg.get("d") or {}))
+
+    async def _send_loop(self, dsn: str) -> None:
+        import asyncpg
+
+        assert self._outbox is not None
+        conn = await asyncpg.connect(dsn)
+        try:
+            while True:
+                payload = await self._outbox.get()
+                try:
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("NOTIFY failed: %s", exc)
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                    await asyncio.sleep(1)
+                    conn = await asyncpg.connect(dsn)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _watch_sqlite(self, path: str, interval: float) -> None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            last = conn.execute("PRAGMA data_version").fetchone()[0]
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.Error:
+                    continue
+                if version != last:
+                    last = version
+                    self._deliver(Event("wake"))
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._pg_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._pg_conn.close()
+            self._pg_conn = None
+
+
+def process_tag() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"

@@ -1,0 +1,125 @@
+"""What a running job's code may touch: progress, stage, events, its own columns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import update
+
+from mediaferry.db.models import Job, utcnow
+from mediaferry.jobs.states import JobStatus, Stage
+from mediaferry.jobs.transition import add_event
+from mediaferry.transfer.base import Progress
+
+if TYPE_CHECKING:
+    from mediaferry.config import Settings
+    from mediaferry.db.engine import Database
+    from mediaferry.jobs.bus import EventBus
+
+__all__ = ["JobControl", "JobRunner", "RunResult"]
+
+log = logging.getLogger(__name__)
+
+
+class RunResult(dict[str, Any]):
+    """Columns to set on COMPLETED (file_path, file_size, sha256, final_title, ...)."""
+
+
+class JobRunner(Protocol):
+    async def run(self, job: Job, ctl: JobControl) -> RunResult: ...
+
+
+class JobControl:
+    """Handed to the runner of one job attempt. Progress writes are throttled to
+    one per ``progress_interval_s``; the latest value is always written last."""
+
+    def __init__(self, db: Database, bus: EventBus, settings: Settings, job: Job) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self.job = job
+        self.job_id = job.id
+        self._latest: Progress | None = None
+        self._written: Progress | None = None
+        self._last_write = 0.0
+        self._flush_task: asyncio.Task[None] | None = None
+
+    # -- progress ----------------------------------------------------------
+    def progress(self, progress: Progress) -> None:
+        """Cheap; called by transfer backends as often as they like."""
+        self._latest = progress
+        if self._flush_task is None or self._flush_task.done():
+            delay = max(
+                0.0, self.settings.progress_interval_s - (time.monotonic() - self._last_write)
+            )
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_after(delay))
+
+    async def _flush_after(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        await self.flush_progress()
+
+    async def flush_progress(self) -> None:
+        p = self._latest
+        if p is None or p is self._written:
+            return
+        self._written = p
+        self._last_write = time.monotonic()
+        try:
+            async with self.db.session() as session:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING.value)
+                    .values(
+                        bytes_done=p.bytes_done,
+                        bytes_total=p.bytes_total,
+                        speed=p.speed,
+                        eta=p.eta,
+                        heartbeat_at=utcnow(),
+                    )
+                )
+        except Exception as exc:  # progress is best effort; the job goes on
+            log.warning("progress write failed: %s", exc, extra={"job_id": self.job_id})
+        self.bus.publish(
+            "progress",
+            self.job_id,
+            bytes_done=p.bytes_done,
+            bytes_total=p.bytes_total,
+            speed=p.speed,
+            eta=p.eta,
+            stage=self.job.stage,
+        )
+
+    async def close(self) -> None:
+        task = self._flush_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- stage and data ------------------------------------------------------
+    async def set_stage(self, stage: Stage) -> None:
+        self.job.stage = stage.value
+        await self.save(stage=stage.value)
+        self.bus.publish("stage", self.job_id, stage=stage.value)
+
+    async def save(self, **values: Any) -> None:
+        """Persist columns of this job (never ``status``)."""
+        assert "status" not in values
+        for key, value in values.items():
+            setattr(self.job, key, value)
+        async with self.db.session() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == self.job_id)
+                .values(updated_at=utcnow(), **values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def event(self, event_type: str, data: dict[str, Any] | None = None) -> None:
+        async with self.db.session() as session:
+            await add_event(session, self.job_id, event_type, data)

@@ -1,0 +1,256 @@
+"""The stage runner (DESIGN.md §5).
+
+METADATA → CHECK → DOWNLOAD → POSTPROCESS → VALIDATE → DELIVER, each with its own
+timeout and ``<STAGE>_STARTED`` / ``_FINISHED`` / ``_FAILED`` events. What a later
+stage needs is persisted on the job (``meta``), so a retry after a delivery failure
+starts from DELIVER with the files already on disk: nothing is downloaded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+from mediaferry.config import Settings
+from mediaferry.db.models import Job
+from mediaferry.errors import JobError, SizeLimitExceeded, StageTimeout
+from mediaferry.files.disk import DiskGuard
+from mediaferry.files.storage import Storage
+from mediaferry.jobs.control import JobControl, RunResult
+from mediaferry.jobs.states import Stage
+from mediaferry.media.postprocess import Part, Processed, postprocess, validate
+from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.transfer.base import Transfer
+
+__all__ = ["Deliverer", "Pipeline", "processed_from_meta", "processed_to_meta"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SourceResolver(Protocol):
+    def __call__(self, source_type: SourceType) -> Source: ...
+
+
+class TransferPicker(Protocol):
+    def for_plan(self, plan: MediaPlan) -> Transfer: ...
+
+
+class Deliverer(Protocol):
+    """Sends or stores a finished result; returns job columns to save."""
+
+    def wants(self, job: Job) -> bool: ...
+
+    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]: ...
+
+
+PlaylistHandler = Callable[[Job, MediaPlan], Awaitable[dict[str, Any]]]
+
+
+def processed_to_meta(p: Processed) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "title": p.title,
+        "performer": p.performer,
+        "album": p.album,
+        "parts": [
+            {
+                "path": str(part.path),
+                "size": part.size,
+                "duration": part.duration,
+                "width": part.width,
+                "height": part.height,
+                "thumbnail": str(part.thumbnail) if part.thumbnail else None,
+            }
+            for part in p.parts
+        ],
+    }
+
+
+def processed_from_meta(data: dict[str, Any]) -> Processed | None:
+    """The saved result, if every file of it is still on disk."""
+    try:
+        parts = [
+            Part(
+                path=Path(p["path"]),
+                size=int(p["size"]),
+                duration=p.get("duration"),
+                width=p.get("width"),
+                height=p.get("height"),
+                thumbnail=Path(p["thumbnail"]) if p.get("thumbnail") else None,
+            )
+            for p in data["parts"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not parts or not all(part.path.is_file() for part in parts):
+        return None
+    return Processed(
+        data["kind"], parts, data.get("title"), data.get("performer"), data.get("album")
+    )
+
+
+def plan_to_meta(plan: MediaPlan) -> dict[str, Any]:
+    keep = ("url", "protocol", "title", "ext", "size", "media_id", "duration", "uploader")
+    return {k: getattr(plan, k) for k in keep}
+
+
+class Pipeline:
+    """Runs one job attempt through the stages (a :class:`JobRunner`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sources: SourceResolver,
+        transfers: TransferPicker,
+        storage: Storage | None = None,
+        deliverers: list[Deliverer] | None = None,
+        on_playlist: PlaylistHandler | None = None,
+        disk_guard: DiskGuard | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.transfers = transfers
+        self.storage = storage or Storage(settings)
+        self.deliverers = list(deliverers or [])
+        self.on_playlist = on_playlist
+        self.disk_guard = disk_guard or DiskGuard(settings)
+
+    async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
+        await ctl.set_stage(stage)
+        await ctl.event(f"{stage.value}_STARTED")
+        started = time.monotonic()
+        limit = self.settings.stage_timeout(stage.value)
+        try:
+            async with asyncio.timeout(limit):
+                result = await work()
+        except TimeoutError:
+            error = StageTimeout(f"{stage.value.lower()} took longer than {limit:.0f}s")
+            await ctl.event(f"{stage.value}_FAILED", {"error_type": "TIMEOUT"})
+            raise error from None
+        except JobError as exc:
+            await ctl.event(
+                f"{stage.value}_FAILED",
+                {"error_type": exc.error_type.value, "message": exc.message},
+            )
+            raise
+        await ctl.event(
+            f"{stage.value}_FINISHED", {"duration_s": round(time.monotonic() - started, 3)}
+        )
+        return result
+
+    def _for_job(self, job: Job) -> Settings:
+        """Telegram's upload limit applies only to jobs delivered to Telegram."""
+        if job.chat_id is not None:
+            return self.settings
+        return self.settings.model_copy(
+            update={"telegram_upload_limit_mb": self.settings.max_file_size_mb}
+        )
+
+    async def run(self, job: Job, ctl: JobControl) -> RunResult:
+        meta: dict[str, Any] = dict(job.meta or {})
+        processed = processed_from_meta(meta["processed"]) if "processed" in meta else None
+        if processed is None:
+            result = await self._acquire(job, ctl, meta)
+            if result is not None:
+                return result
+            processed = processed_from_meta(meta["processed"])
+            assert processed is not None
+        else:
+            await ctl.event("RESUMED", {"from_stage": Stage.DELIVER.value})
+        out = RunResult(
+            file_path=str(processed.parts[0].path),
+            file_size=sum(p.size for p in processed.parts),
+            final_title=processed.title,
+            sha256=meta.get("sha256"),
+        )
+        wanted = [d for d in self.deliverers if d.wants(job)]
+        if wanted:
+
+            async def deliver() -> dict[str, Any]:
+                values: dict[str, Any] = {}
+                for deliverer in wanted:
+                    values.update(await deliverer.deliver(job, processed, ctl))
+                return values
+
+            out.update(await self._stage(ctl, Stage.DELIVER, deliver))
+        return out
+
+    async def _acquire(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> RunResult | None:
+        """METADATA … VALIDATE; stores the result in ``meta``. Returns a result only
+        for jobs that end early (playlists)."""
+        settings = self._for_job(job)
+        source = self.sources(SourceType(job.source_type))
+        request = JobRequest(job.id, job.url, job.job_type, job.requested_quality)
+        plan = await self._stage(ctl, Stage.METADATA, lambda: source.describe(request))
+        if plan.entries is not None:
+            if self.on_playlist is None:
+                raise SizeLimitExceeded("playlists are not supported here")
+            return RunResult(await self.on_playlist(job, plan))
+        meta["plan"] = plan_to_meta(plan)
+        await ctl.save(
+            title=plan.title or job.title,
+            media_id=job.media_id or plan.media_id,
+            bytes_total=plan.size,
+            meta=meta,
+        )
+        await self._stage(ctl, Stage.CHECK, lambda: self._check(plan, settings))
+        work = self.storage.tmp_dir_for(job.id)
+        transfer = self.transfers.for_plan(plan)
+        await ctl.save(meta={**meta, "downloader": transfer.name})
+        fetched = await self._stage(
+            ctl, Stage.DOWNLOAD, lambda: transfer.fetch(plan, work / "download", ctl.progress)
+        )
+        await ctl.event("DOWNLOADED", {"bytes": fetched.size, "downloader": fetched.downloader})
+        job_type: Literal["video", "audio"] = "audio" if job.job_type == "audio" else "video"
+        thumb = next(
+            (f for f in fetched.extra_files if f.suffix in (".jpg", ".png", ".webp")), None
+        )
+        processed = await self._stage(
+            ctl,
+            Stage.POSTPROCESS,
+            lambda: postprocess(
+                fetched.path,
+                job_type=job_type,
+                plan=plan,
+                work_dir=work / "out",
+                settings=settings,
+                thumbnail_file=thumb,
+            ),
+        )
+        checked = await self._stage(
+            ctl,
+            Stage.VALIDATE,
+            lambda: validate(processed, expected_duration=plan.duration, settings=settings),
+        )
+        for part, valid in zip(processed.parts, checked, strict=True):
+            part.size = valid.size
+        meta["processed"] = processed_to_meta(processed)
+        meta["sha256"] = checked[0].sha256
+        if fetched.path.exists() and all(p.path != fetched.path for p in processed.parts):
+            fetched.path.unlink(missing_ok=True)
+        await ctl.save(
+            meta=meta,
+            file_path=str(processed.parts[0].path),
+            file_size=sum(p.size for p in processed.parts),
+            sha256=checked[0].sha256,
+            final_title=processed.title,
+        )
+        return None
+
+    async def _check(self, plan: MediaPlan, settings: Settings) -> None:
+        await asyncio.to_thread(self.disk_guard.ensure_space)
+        limit = settings.max_file_size_bytes
+        if plan.size is not None and plan.size > limit:
+            raise SizeLimitExceeded(
+                f"the file is about {plan.size / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit"
+            )
+
+    async def cleanup(self, job: Job) -> None:
+        """Remove a cancelled or failed job's temp files."""
+        await asyncio.to_thread(self.storage.remove_tmp, job.id)

@@ -1,0 +1,43 @@
+"""Retry policy: decide whether a failed attempt is tried again, and when."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from mediaferry.errors import DiskFull, JobError
+
+__all__ = ["RetryDecision", "RetryPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    delay: float  # seconds until the job may run again
+    counts_attempt: bool = True  # DISK_FULL waits without spending an attempt
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; an error's own Retry-After wins."""
+
+    base: float = 5.0
+    maximum: float = 900.0
+    jitter: float = 0.5  # fraction of the delay that is randomised
+    disk_wait: float = 60.0
+    rng: random.Random | None = None
+
+    def backoff(self, attempts: int) -> float:
+        """Delay before try number ``attempts + 1`` (attempts = failures so far)."""
+        raw: float = min(self.maximum, self.base * float(1 << max(0, min(attempts - 1, 30))))
+        draw: float = (self.rng or random).random()
+        return raw * (1 - self.jitter) + raw * self.jitter * draw
+
+    def decide(self, error: JobError, attempts: int, max_attempts: int) -> RetryDecision | None:
+        """``None`` means fail now. ``attempts`` counts failures including this one."""
+        if isinstance(error, DiskFull):
+            return RetryDecision(delay=self.disk_wait, counts_attempt=False)
+        if not error.is_retryable or attempts >= max_attempts:
+            return None
+        if error.retry_after is not None:
+            return RetryDecision(delay=min(max(error.retry_after, 0.0), self.maximum * 4))
+        return RetryDecision(delay=self.backoff(attempts))

@@ -1,0 +1,444 @@
+"""The job service: what every interface (bot, CLI, REST) calls to work with jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaferry.config import Settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
+from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, UrlRejected
+from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
+from mediaferry.jobs.transition import add_event, transition
+from mediaferry.logging import log_context
+from mediaferry.sources.base import SourceType
+from mediaferry.urls import check_url, url_domain
+
+__all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
+
+log = logging.getLogger(__name__)
+
+# (url) -> (source type, media id or None); offline and fast
+Detector = Callable[[str], tuple[SourceType, str | None]]
+
+QUALITIES = frozenset(
+    {"best", "worst", "2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"}
+    | {"audio", "audio_320", "audio_256", "audio_192", "audio_128", "audio_96", "audio_64"}
+)
+
+
+def normalize_quality(quality: str | None) -> str:
+    q = (quality or "best").strip().lower()
+    if q.isdigit():
+        q += "p"
+    if q not in QUALITIES:
+        raise UrlRejected(f"unknown quality {quality!r}; use one of best, 1080p, 720p, audio …")
+    return q
+
+
+def job_key(source_type: str, identity: str, job_type: str, quality: str) -> str:
+    raw = "\x1f".join((source_type, identity, job_type, quality))
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str, Any]:
+    """The stable JSON shape of a job (CLI ``--json`` and the REST API)."""
+    out: dict[str, Any] = {
+        "id": job.id,
+        "url": job.url,
+        "source_type": job.source_type,
+        "job_type": job.job_type,
+        "quality": job.requested_quality,
+        "status": job.status,
+        "stage": job.stage,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "title": job.final_title or job.title,
+        "media_id": job.media_id,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+        "speed": job.speed,
+        "eta": job.eta,
+        "error_type": job.error_type,
+        "error_message": job.error_message,
+        "file_path": job.file_path,
+        "file_size": job.file_size,
+        "sha256": job.sha256,
+        "archive": job.archive,
+        "user_id": job.user_id,
+        "chat_id": job.chat_id,
+        "not_before": job.not_before.isoformat() if job.not_before else None,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "updated_at": job.updated_at.isoformat() if job.updated_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if events is not None:
+        out["events"] = [
+            {
+                "id": e.id,
+                "type": e.event_type,
+                "data": e.data or {},
+                "at": e.created_at.isoformat(),
+            }
+            for e in events
+        ]
+    return out
+
+
+@dataclass(slots=True)
+class CreateResult:
+    job: Job
+    created: bool  # False: an identical job already existed and is returned
+
+    @property
+    def deduplicated(self) -> bool:
+        return not self.created
+
+
+def _default_detector(url: str) -> tuple[SourceType, str | None]:
+    if url.lower().startswith("magnet:"):
+        return SourceType.TORRENT, None
+    return SourceType.DIRECT, None
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        bus: EventBus | None = None,
+        detector: Detector | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.bus = bus or EventBus()
+        self.detector = detector or _default_detector
+
+    # -- create ----------------------------------------------------------
+    async def create(
+        self,
+        url: str,
+        *,
+        job_type: str = "video",
+        quality: str | None = "best",
+        user_id: int | None = None,
+        chat_id: int | None = None,
+        message_id: int | None = None,
+        priority: int = 0,
+        archive: bool = False,
+        origin: str = "cli",
+        title: str | None = None,
+        enforce_limits: bool = True,
+    ) -> CreateResult:
+        """Create a job, or return the identical active/completed one (dedup).
+
+        Raises :class:`UrlRejected` for URLs the policy refuses and
+        :class:`LimitExceeded` when a limit is reached. Never touches the network.
+        """
+        checked = check_url(
+            url,
+            allow_private=self.settings.allow_private_networks,
+            max_length=self.settings.max_url_length,
+        )
+        try:
+            jtype = JobType(job_type).value
+        except ValueError:
+            raise UrlRejected(f"unknown job type {job_type!r}; use video or audio") from None
+        qual = normalize_quality(quality)
+        if jtype == JobType.AUDIO and not qual.startswith("audio"):
+            qual = "audio"
+        if not -1000 <= priority <= 1000:
+            raise UrlRejected("priority must be between -1000 and 1000")
+        source_type, media_id = self.detector(checked.url)
+        if source_type == SourceType.UNSUPPORTED:
+            raise UrlRejected("this link is not supported")
+        key = job_key(source_type.value, media_id or checked.normalized, jtype, qual)
+        with log_context(user_id=user_id, chat_id=chat_id, url_domain=url_domain(checked.url)):
+            async with self.db.session() as session:
+                if self.db.is_postgres:
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key}
+                    )
+                existing = await self._find_duplicate(session, key)
+                if existing is not None:
+                    await add_event(
+                        session,
+                        existing.id,
+                        "DEDUP",
+                        {"url": checked.url, "user_id": user_id, "chat_id": chat_id},
+                    )
+                    return CreateResult(existing, created=False)
+                if enforce_limits:
+                    await self._check_limits(session, user_id, chat_id)
+                now = utcnow()
+                job = Job(
+                    url=checked.url,
+                    normalized_url=checked.normalized,
+                    source_type=source_type.value,
+                    job_type=jtype,
+                    requested_quality=qual,
+                    status=JobStatus.PENDING.value,
+                    job_key=key,
+                    media_id=media_id,
+                    user_id=user_id,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    priority=priority,
+                    archive=archive,
+                    origin=origin,
+                    title=title,
+                    max_attempts=self.settings.max_attempts,
+                    bytes_done=0,
+                    attempts=0,
+                    cancel_requested=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(job)
+                await session.flush()
+                await add_event(
+                    session,
+                    job.id,
+                    "CREATED",
+                    {"url": checked.url, "source_type": source_type.value, "job_type": jtype},
+                )
+        self.bus.publish("created", job.id)
+        return CreateResult(job, created=True)
+
+    async def _find_duplicate(self, session: AsyncSession, key: str) -> Job | None:
+        candidates = (
+            (
+                await session.execute(
+                    select(Job)
+                    .where(
+                        Job.job_key == key,
+                        Job.status.in_([*ACTIVE_STATUSES, JobStatus.COMPLETED]),
+                    )
+                    .order_by(Job.id.desc())
+                    .limit(5)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for job in candidates:
+            if job.status != JobStatus.COMPLETED:
+                return job
+            if job.telegram_file_id or _file_exists(job.file_path):
+                return job
+        return None
+
+    async def _check_limits(
+        self, session: AsyncSession, user_id: int | None, chat_id: int | None
+    ) -> None:
+        s = self.settings
+        active = [st.value for st in ACTIVE_STATUSES]
+        queued = await session.scalar(select(func.count()).where(Job.status.in_(active)))
+        if (queued or 0) >= s.max_queue_length:
+            raise LimitExceeded(f"the queue is full ({s.max_queue_length} jobs); try again later")
+        hour_ago = utcnow() - timedelta(hours=1)
+        if user_id is not None:
+            mine = await session.scalar(
+                select(func.count()).where(Job.user_id == user_id, Job.status.in_(active))
+            )
+            if (mine or 0) >= s.max_active_per_user:
+                raise LimitExceeded(
+                    f"you already have {mine} active jobs (at most {s.max_active_per_user})"
+                )
+            recent = await session.scalar(
+                select(func.count()).where(Job.user_id == user_id, Job.created_at >= hour_ago)
+            )
+            if (recent or 0) >= s.max_jobs_per_user_hour:
+                raise LimitExceeded(
+                    f"you reached {s.max_jobs_per_user_hour} jobs this hour; try again later"
+                )
+        if chat_id is not None:
+            recent = await session.scalar(
+                select(func.count()).where(Job.chat_id == chat_id, Job.created_at >= hour_ago)
+            )
+            if (recent or 0) >= s.max_jobs_per_chat_hour:
+                raise LimitExceeded(
+                    f"this chat reached {s.max_jobs_per_chat_hour} jobs this hour; try again later"
+                )
+
+    # -- read ------------------------------------------------------------
+    async def get(self, job_id: int) -> Job:
+        async with self.db.session() as session:
+            job = await session.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job #{job_id}")
+        return job
+
+    async def events(self, job_id: int, limit: int = 500) -> list[JobEvent]:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id).limit(limit)
+            )
+            return list(rows.scalars().all())
+
+    async def list(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        user_id: int | None = None,
+        chat_id: int | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Job]:
+        query = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 1000)))
+        if status:
+            statuses = [status] if isinstance(status, str) else list(status)
+            query = query.where(Job.status.in_([s.upper() for s in statuses]))
+        if user_id is not None:
+            query = query.where(Job.user_id == user_id)
+        if chat_id is not None:
+            query = query.where(Job.chat_id == chat_id)
+        if before_id is not None:
+            query = query.where(Job.id < before_id)
+        async with self.db.session() as session:
+            return list((await session.execute(query)).scalars().all())
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.session() as session:
+            rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+            found = {status: n for status, n in rows.all()}
+        return {s.value: int(found.get(s.value, 0)) for s in JobStatus}
+
+    # -- control ---------------------------------------------------------
+    async def cancel(self, job_id: int, *, user_id: int | None = None, admin: bool = True) -> Job:
+        """Cancel a job: at once if waiting, within seconds if running."""
+        for _ in range(5):
+            job = await self.get(job_id)
+            if not admin and job.user_id != user_id:
+                raise JobNotFound(f"no job #{job_id}")
+            status = JobStatus(job.status)
+            if status in FINISHED_STATUSES:
+                raise InvalidTransition(f"job #{job_id} is already {status.value.lower()}")
+            async with self.db.session() as session:
+                if status == JobStatus.RUNNING:
+                    result = await session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
+                        .values(cancel_requested=True, updated_at=utcnow())
+                    )
+                    if result.rowcount == 1:  # type: ignore[attr-defined]
+                        await add_event(session, job_id, "CANCEL_REQUESTED", {"by": user_id})
+                        done = True
+                    else:
+                        done = False
+                else:
+                    done = await transition(
+                        session,
+                        job_id,
+                        status,
+                        JobStatus.CANCELLED,
+                        reason="cancelled",
+                        error_type="CANCELLED",
+                        error_message="Cancelled.",
+                        finished_at=utcnow(),
+                    )
+            if done:
+                kind = "cancel" if status == JobStatus.RUNNING else "status"
+                self.bus.publish(kind, job_id, status=JobStatus.CANCELLED.value)
+                return await self.get(job_id)
+        raise InvalidTransition(f"job #{job_id} changed too quickly; try again")
+
+    async def retry(self, job_id: int, *, user_id: int | None = None, admin: bool = True) -> Job:
+        """Manual retry of a failed job (FAILED → PENDING)."""
+        job = await self.get(job_id)
+        if not admin and job.user_id != user_id:
+            raise JobNotFound(f"no job #{job_id}")
+        if job.status != JobStatus.FAILED:
+            raise InvalidTransition(
+                f"only failed jobs can be retried; job #{job_id} is {job.status.lower()}"
+            )
+        async with self.db.session() as session:
+            ok = await transition(
+                session,
+                job_id,
+                JobStatus.FAILED,
+                JobStatus.PENDING,
+                reason="manual retry",
+                attempts=0,
+                not_before=None,
+                error_type=None,
+                error_message=None,
+                cancel_requested=False,
+                finished_at=None,
+            )
+        if not ok:
+            raise InvalidTransition(f"job #{job_id} changed meanwhile; try again")
+        self.bus.publish("queued", job_id)
+        return await self.get(job_id)
+
+    async def clear_finished(self, *, include_completed: bool = False) -> int:
+        """Delete failed and cancelled jobs (and completed ones if asked)."""
+        statuses = [JobStatus.FAILED.value, JobStatus.CANCELLED.value]
+        if include_completed:
+            statuses.append(JobStatus.COMPLETED.value)
+        async with self.db.session() as session:
+            ids = select(Job.id).where(Job.status.in_(statuses))
+            await session.execute(delete(JobEvent).where(JobEvent.job_id.in_(ids)))
+            result = await session.execute(delete(Job).where(Job.status.in_(statuses)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- system flags ------------------------------------------------------
+    async def set_flag(self, key: str, value: bool) -> None:
+        async with self.db.session() as session:
+            row = await session.get(SystemState, key)
+            if row is None:
+                session.add(SystemState(key=key, value="1" if value else "0"))
+            else:
+                row.value = "1" if value else "0"
+                row.updated_at = utcnow()
+        self.bus.publish("resumed" if not value else "paused", None, flag=key)
+
+    async def get_flag(self, key: str) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(SystemState, key)
+        return row is not None and row.value == "1"
+
+    async def pause(self) -> None:
+        await self.set_flag("paused", True)
+
+    async def resume(self) -> None:
+        await self.set_flag("paused", False)
+
+    async def is_paused(self) -> bool:
+        return await self.get_flag("paused")
+
+    async def live_job_ids(self) -> set[int]:
+        """Jobs whose temp files must be kept: active ones, and failed ones that may resume."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Job.id).where(Job.status.in_([s.value for s in ACTIVE_STATUSES]))
+            )
+            return {int(r[0]) for r in rows.all()}
+
+    async def oldest_active(self) -> datetime | None:
+        async with self.db.session() as session:
+            value: datetime | None = await session.scalar(
+                select(func.min(Job.created_at)).where(
+                    Job.status.in_([s.value for s in ACTIVE_STATUSES])
+                )
+            )
+            return value
+
+
+def _file_exists(path: str | None) -> bool:
+    if not path:
+        return False
+    from pathlib import Path
+
+    return Path(path).is_file()

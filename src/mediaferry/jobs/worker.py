@@ -1,0 +1,409 @@
+"""The worker pool: claims jobs, runs them, and decides each job's end in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediaferry.config import Settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job, SystemState, WorkerRecord, utcnow
+from mediaferry.errors import JobCancelled, JobError, UnknownError
+from mediaferry.jobs import claim as claims
+from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.control import JobControl, JobRunner, RunResult
+from mediaferry.jobs.retry import RetryPolicy
+from mediaferry.jobs.states import JobStatus
+from mediaferry.jobs.transition import transition
+from mediaferry.logging import log_context
+from mediaferry.urls import url_domain
+
+__all__ = ["WorkerPool"]
+
+log = logging.getLogger(__name__)
+S = JobStatus
+StopReason = Literal["cancel", "shutdown"]
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Job
+    task: asyncio.Task[None]
+    stop_reason: StopReason | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class WorkerPool:
+    """Up to ``concurrency`` jobs at once; woken by the bus, with a slow safety poll."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        runner: JobRunner,
+        bus: EventBus,
+        *,
+        concurrency: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        name: str = "worker",
+        only_jobs: set[int] | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.runner = runner
+        self.bus = bus
+        self.concurrency = concurrency or settings.max_parallel_jobs
+        self.retry = retry_policy or RetryPolicy(
+            base=settings.retry_base_s, maximum=settings.retry_max_s
+        )
+        self.worker_id = f"{name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.only_jobs = only_jobs  # restrict to these jobs (``add --wait`` alone)
+        self.running: dict[int, _Running] = {}
+        self.paused = False
+        self.can_claim: asyncio.Event | None = None  # cleared by the disk guard
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sub = bus.subscribe()
+        self._idle = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self, *, claim: bool = True) -> None:
+        """Register, recover stale jobs, and (with ``claim``) start taking work."""
+        await self._register()
+        await claims.recover_stale(
+            self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
+        )
+        self.paused = await self._flag("paused")
+        self._tasks = [
+            asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
+            asyncio.create_task(self._listen(), name="bus-listener"),
+        ]
+        if claim:
+            self._tasks.append(asyncio.create_task(self._claim_loop(), name="claim-loop"))
+        log.info(
+            "worker pool started", extra={"worker_id": self.worker_id, "capacity": self.concurrency}
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let running jobs finish for ``grace`` seconds, then re-queue them."""
+        self._stopping = True
+        self.bus.ring()
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        if self.running:
+            tasks = [r.task for r in self.running.values()]
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for entry in list(self.running.values()):
+                if entry.task in pending:
+                    entry.stop_reason = "shutdown"
+                    entry.task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._sub.close()
+        async with self.db.session() as session:
+            row = await session.get(WorkerRecord, self.worker_id)
+            if row is not None:
+                await session.delete(row)
+        log.info("worker pool stopped", extra={"worker_id": self.worker_id})
+
+    async def run_until_idle(self, timeout: float | None = None) -> None:
+        """For tests and batch use: wait until no job is running or claimable."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._idle.clear()
+            if not self.running and not await self._has_claimable():
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("jobs still running")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), min(remaining or 1.0, 1.0))
+
+    async def _has_claimable(self) -> bool:
+        async with self.db.session() as session:
+            found = await session.scalar(
+                select(Job.id)
+                .where(Job.status.in_([S.QUEUED.value, S.PENDING.value]))
+                .where((Job.not_before.is_(None)) | (Job.not_before <= utcnow()))
+                .limit(1)
+            )
+        return found is not None
+
+    async def _register(self) -> None:
+        async with self.db.session() as session:
+            session.add(
+                WorkerRecord(
+                    id=self.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    capacity=self.concurrency,
+                    heartbeat_at=utcnow(),
+                )
+            )
+
+    # -- loops -----------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            if self.paused or len(self.running) >= self.concurrency or not self._may_claim():
+                await self.bus.wait(self.settings.poll_s)
+                continue
+            try:
+                job = await claims.claim_next(
+                    self.db,
+                    self.worker_id,
+                    self.settings.source_limits or None,
+                    only=self.only_jobs,
+                )
+            except Exception:
+                log.exception("claim failed")
+                await asyncio.sleep(1)
+                continue
+            if job is None:
+                self._idle.set()
+                await self.bus.wait(self.settings.poll_s)
+                continue
+            self._launch(job)
+
+    def _may_claim(self) -> bool:
+        return self.can_claim is None or self.can_claim.is_set()
+
+    def _launch(self, job: Job) -> None:
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self.running[job.id] = _Running(job=job, task=task)
+
+    async def _housekeeping_loop(self) -> None:
+        beat_every = self.settings.heartbeat_s
+        recover_every = max(1.0, self.settings.stale_after_s / 2)
+        last_beat = last_recover = time.monotonic()
+        while True:
+            await asyncio.sleep(min(1.0, beat_every))
+            try:
+                await self._check_cancels()
+                now = time.monotonic()
+                if now - last_beat >= beat_every:
+                    last_beat = now
+                    await self._heartbeat()
+                    self.paused = await self._flag("paused")
+                if now - last_recover >= recover_every:
+                    last_recover = now
+                    if await claims.recover_stale(
+                        self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
+                    ):
+                        self.bus.publish("wake")
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def _heartbeat(self) -> None:
+        await claims.heartbeat(self.db, self.worker_id, list(self.running))
+        async with self.db.session() as session:
+            if await session.get(WorkerRecord, self.worker_id) is None:
+                session.add(
+                    WorkerRecord(
+                        id=self.worker_id,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        capacity=self.concurrency,
+                        heartbeat_at=utcnow(),
+                    )
+                )
+
+    async def _check_cancels(self) -> None:
+        if not self.running:
+            return
+        async with self.db.session() as session:
+            ids = (
+                (
+                    await session.execute(
+                        select(Job.id).where(Job.id.in_(list(self.running)), Job.cancel_requested)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for job_id in ids:
+            self._cancel_local(job_id)
+
+    def _cancel_local(self, job_id: int) -> None:
+        entry = self.running.get(job_id)
+        if entry is not None and entry.stop_reason is None:
+            entry.stop_reason = "cancel"
+            entry.task.cancel()
+
+    async def _listen(self) -> None:
+        async for event in self._sub:
+            if event.kind == "cancel" and event.job_id is not None:
+                self._cancel_local(event.job_id)
+            elif event.kind == "paused" and event.data.get("flag") == "paused":
+                self.paused = True
+            elif event.kind == "resumed" and event.data.get("flag") == "paused":
+                self.paused = False
+
+    async def _flag(self, key: str) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(SystemState, key)
+        return row is not None and row.value == "1"
+
+    # -- one job -----------------------------------------------------------------
+    async def _run(self, job: Job) -> None:
+        entry = self.running[job.id]
+        ctl = JobControl(self.db, self.bus, self.settings, job)
+        outcome: RunResult | BaseException
+        with log_context(
+            job_id=job.id,
+            user_id=job.user_id,
+            chat_id=job.chat_id,
+            source_type=job.source_type,
+            url_domain=url_domain(job.url),
+            worker_id=self.worker_id,
+        ):
+            self.bus.publish("status", job.id, status=S.RUNNING.value)
+            try:
+                outcome = await self.runner.run(job, ctl)
+            except asyncio.CancelledError as exc:
+                outcome = exc
+            except JobError as exc:
+                outcome = exc
+            except Exception as exc:
+                log.exception("job crashed")
+                outcome = UnknownError(f"{type(exc).__name__}: {exc}")
+            finally:
+                await ctl.close()
+            try:
+                # decide the end in one place, shielded so a shutdown cannot strand it
+                await asyncio.shield(self._finish(job, ctl, outcome, entry.stop_reason))
+            except asyncio.CancelledError:
+                pass
+            finally:
+                self.running.pop(job.id, None)
+                self._idle.set()
+                self.bus.ring()
+
+    async def _finish(
+        self,
+        job: Job,
+        ctl: JobControl,
+        outcome: RunResult | BaseException,
+        stop_reason: StopReason | None,
+    ) -> None:
+        try:
+            await ctl.flush_progress()
+        except Exception:
+            pass
+        async with self.db.session() as session:
+            if isinstance(outcome, RunResult):
+                await transition(
+                    session,
+                    job.id,
+                    S.RUNNING,
+                    S.COMPLETED,
+                    reason="done",
+                    finished_at=utcnow(),
+                    error_type=None,
+                    error_message=None,
+                    worker_id=None,
+                    eta=0,
+                    **outcome,
+                )
+                new = S.COMPLETED
+            elif isinstance(outcome, asyncio.CancelledError):
+                new = await self._stopped(session, job, stop_reason)
+            else:
+                assert isinstance(outcome, BaseException)
+                error = outcome if isinstance(outcome, JobError) else UnknownError(str(outcome))
+                new = await self._failed(session, job, error)
+        self.bus.publish("status", job.id, status=new.value)
+        if new == S.PENDING:
+            self.bus.publish("queued", job.id, remote=True)
+
+    async def _stopped(
+        self, session: AsyncSession, job: Job, reason: StopReason | None
+    ) -> JobStatus:
+        if reason == "shutdown":
+            await transition(
+                session,
+                job.id,
+                S.RUNNING,
+                S.PENDING,
+                reason="worker shutting down; re-queued",
+                worker_id=None,
+            )
+            return S.PENDING
+        await self.runner_cleanup(job)
+        await transition(
+            session,
+            job.id,
+            S.RUNNING,
+            S.CANCELLED,
+            reason="cancelled",
+            error_type=JobCancelled.error_type.value,
+            error_message="Cancelled.",
+            worker_id=None,
+            finished_at=utcnow(),
+        )
+        return S.CANCELLED
+
+    async def runner_cleanup(self, job: Job) -> None:
+        cleanup = getattr(self.runner, "cleanup", None)
+        if cleanup is not None:
+            with contextlib.suppress(Exception):
+                await cleanup(job)
+
+    async def _failed(self, session: AsyncSession, job: Job, error: JobError) -> JobStatus:
+        attempts = job.attempts + 1
+        decision = self.retry.decide(error, attempts, job.max_attempts)
+        details = {"error_type": error.error_type.value, "message": error.message, **error.details}
+        log.warning(
+            "job attempt failed: %s",
+            error.message,
+            extra={
+                "error_type": error.error_type.value,
+                "http_status": error.details.get("http_status"),
+            },
+        )
+        if decision is not None:
+            if not decision.counts_attempt:
+                attempts = job.attempts
+            not_before = utcnow() + timedelta(seconds=decision.delay)
+            await transition(
+                session,
+                job.id,
+                S.RUNNING,
+                S.PENDING,
+                reason="retry scheduled",
+                event_data={**details, "delay_s": round(decision.delay, 2), "attempts": attempts},
+                attempts=attempts,
+                not_before=not_before,
+                worker_id=None,
+                error_type=error.error_type.value,
+                error_message=error.message,
+            )
+            return S.PENDING
+        await transition(
+            session,
+            job.id,
+            S.RUNNING,
+            S.FAILED,
+            reason="failed",
+            event_data=details,
+            attempts=attempts,
+            worker_id=None,
+            error_type=error.error_type.value,
+            error_message=error.message,
+            finished_at=utcnow(),
+        )
+        return S.FAILED
