@@ -43,6 +43,8 @@ class JobRequest:
     quality: str  # "best", "720p", "audio", "audio_128", ...
     cookie_file: Path | None = None
     auth_profile_id: str | None = None
+    # added by the download engine
+    playlist_items: str | None = None  # "1-10", "5,7,9": which playlist entries to expand
 
 
 @dataclass(slots=True)

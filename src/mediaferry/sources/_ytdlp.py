@@ -1,0 +1,162 @@
+"""Shared base of the sources that yt-dlp describes (YouTube, Facebook, Archive.org, YTDLP).
+
+Extraction runs in the yt-dlp child process (``extract_info(download=False)``, flat
+for playlists, only the wanted playlist items). The info dict becomes a
+``protocol="ytdlp"`` :class:`MediaPlan` with a format choice from :mod:`quality`,
+or a plan whose ``entries`` list the playlist's items.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mediaferry.errors import FormatNotFound
+from mediaferry.sources._extractors import extractor_key_for, temp_id_for
+from mediaferry.sources.base import JobRequest, MediaPlan, PlaylistEntry, Source
+from mediaferry.sources.quality import choose_formats, normalize_quality
+from mediaferry.transfer.ytdlp_process import run_ytdlp_child
+
+if TYPE_CHECKING:
+    from mediaferry.config import Settings
+
+__all__ = ["YtdlpSource", "extract_info", "parse_playlist_items", "plan_from_info"]
+
+_ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
+
+
+def parse_playlist_items(spec: str | None, cap: int) -> list[int]:
+    """``"1-10"``, ``"5,7,9"``, ``"2-4,8"`` → 1-based indexes (at most ``cap``)."""
+    if not spec:
+        return list(range(1, cap + 1))
+    if not _ITEMS_RE.match(spec):
+        raise FormatNotFound(f"invalid playlist range {spec!r}; use e.g. 1-10 or 5,7,9")
+    out: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        start, end = int(first), int(last or first)
+        if start < 1 or end < start:
+            raise FormatNotFound(f"invalid playlist range {part!r}")
+        for i in range(start, min(end, start + cap) + 1):
+            if i not in out:
+                out.append(i)
+            if len(out) >= cap:
+                return out
+    return out
+
+
+def extract_opts(settings: Settings, request: JobRequest) -> dict[str, Any]:
+    """yt-dlp parameters for a metadata-only extraction."""
+    items = parse_playlist_items(request.playlist_items, settings.max_playlist_items)
+    opts: dict[str, Any] = {
+        "skip_download": True,
+        "extract_flat": "in_playlist",
+        "noplaylist": True,  # watch?v=X&list=Y means the video
+        "playlist_items": ",".join(str(i) for i in items),
+        "socket_timeout": settings.http_read_timeout_s,
+        "http_headers": {"User-Agent": settings.user_agent} if settings.user_agent else {},
+        "format": "bv*+ba/b",
+        "ignore_no_formats_error": False,
+        "lazy_playlist": True,
+    }
+    if request.cookie_file is not None:
+        opts["cookiefile"] = str(request.cookie_file)
+    return opts
+
+
+async def extract_info(url: str, settings: Settings, request: JobRequest) -> dict[str, Any]:
+    """yt-dlp's info dict for ``url``, extracted in a killable child process."""
+    final = await run_ytdlp_child(
+        {
+            "mode": "extract",
+            "url": url,
+            "opts": extract_opts(settings, request),
+            "allow_private": settings.allow_private_networks,
+        },
+        grace=settings.ytdlp_kill_grace_s,
+    )
+    info: dict[str, Any] = final.get("info") or {}
+    return info
+
+
+def _entries(info: dict[str, Any], cap: int) -> list[PlaylistEntry]:
+    out: list[PlaylistEntry] = []
+    for entry in info.get("entries") or []:
+        if not isinstance(entry, dict):
+            continue
+        url = entry.get("webpage_url") or entry.get("url")
+        if not url:
+            continue
+        out.append(
+            PlaylistEntry(
+                url=str(url),
+                title=entry.get("title"),
+                media_id=str(entry["id"]) if entry.get("id") else None,
+            )
+        )
+        if len(out) >= cap:
+            break
+    return out
+
+
+def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings) -> MediaPlan:
+    """A ``ytdlp`` plan (or a playlist plan with entries) from a yt-dlp info dict."""
+    common: dict[str, Any] = {
+        "url": info.get("webpage_url") or request.url,
+        "protocol": "ytdlp",
+        "title": info.get("title"),
+        "media_id": str(info["id"]) if info.get("id") else None,
+        "uploader": info.get("uploader") or info.get("channel") or info.get("artist"),
+        "thumbnail_url": info.get("thumbnail"),
+        "cookie_file": request.cookie_file,
+        "upload_date": info.get("upload_date"),
+        "album": info.get("album"),
+    }
+    if info.get("_type") in ("playlist", "multi_video"):
+        entries = _entries(info, settings.max_playlist_items)
+        count = info.get("playlist_count")
+        return MediaPlan(
+            **common,
+            entries=entries,
+            extra={"playlist_count": count, "extractor": info.get("extractor_key")},
+        )
+    quality = normalize_quality(request.quality, request.job_type)
+    choice = choose_formats(info, quality, settings.max_file_size_bytes)
+    duration = info.get("duration")
+    return MediaPlan(
+        **common,
+        duration=float(duration) if duration else None,
+        format_spec=choice.format_spec,
+        size=choice.size,
+        size_is_estimate=choice.size_is_estimate,
+        ext=choice.ext,
+        width=choice.width,
+        height=choice.height,
+        extra={
+            "extractor": info.get("extractor_key"),
+            "telegram_compatible": choice.compatible,
+            "quality": quality.label,
+            "is_live": bool(info.get("is_live")),
+        },
+    )
+
+
+class YtdlpSource(Source):
+    """A site handled by yt-dlp extractors whose keys start with ``ie_prefixes``."""
+
+    ie_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def suitable(cls, url: str, settings: Settings) -> bool:
+        key = extractor_key_for(url)
+        if key is not None and cls.ie_prefixes and key.startswith(cls.ie_prefixes):
+            return True
+        return bool(cls.pattern and cls.pattern.search(url))
+
+    def media_id(self, url: str) -> str | None:
+        found = temp_id_for(url)
+        return found[1] if found else None
+
+    async def describe(self, request: JobRequest) -> MediaPlan:
+        info = await extract_info(request.url, self.settings, request)
+        return plan_from_info(info, request, self.settings)

@@ -1,0 +1,22 @@
+"""FACEBOOK: videos, reels and watch links (yt-dlp's Facebook* extractors)."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from mediaferry.sources._ytdlp import YtdlpSource
+from mediaferry.sources.base import SourceType
+
+__all__ = ["FacebookSource"]
+
+
+class FacebookSource(YtdlpSource):
+    """Facebook (facebook.com videos and reels, fb.watch short links)."""
+
+    name: ClassVar[SourceType] = SourceType.FACEBOOK
+    ie_prefixes: ClassVar[tuple[str, ...]] = ("Facebook",)
+    pattern: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"^https?://(?:[\w-]+\.)?(?:facebook\.com|fb\.watch|fb\.com)/", re.I
+    )
+    example: ClassVar[str] = "https://www.facebook.com/watch/?v=10153231379946729"

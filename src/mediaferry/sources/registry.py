@@ -1,0 +1,105 @@
+"""The explicit, ordered list of sources, and offline detection.
+
+Order matters: specific sites first, then files by extension, then any site a yt-dlp
+extractor claims; an http(s) link nobody claims falls back to BROWSER (which probes,
+parses and finally loads the page). Non-web schemes are UNSUPPORTED.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mediaferry.errors import ExtractorError, ParserError, UnsupportedSource
+from mediaferry.sources.archive_org import ArchiveOrgSource
+from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.sources.browser import BrowserSource
+from mediaferry.sources.direct import DirectSource
+from mediaferry.sources.facebook import FacebookSource
+from mediaferry.sources.islamic import IslamicSource
+from mediaferry.sources.telegram import TelegramSource
+from mediaferry.sources.torrent import TorrentSource
+from mediaferry.sources.unsupported import UnsupportedLink
+from mediaferry.sources.youtube import YoutubeSource
+from mediaferry.sources.ytdlp_generic import YtdlpGenericSource
+
+if TYPE_CHECKING:
+    from mediaferry.config import Settings
+
+__all__ = [
+    "FALLBACK",
+    "SOURCES",
+    "describe",
+    "detect_source",
+    "media_id_for",
+    "source_class",
+    "source_for",
+]
+
+SOURCES: tuple[type[Source], ...] = (
+    UnsupportedLink,
+    TelegramSource,
+    TorrentSource,
+    IslamicSource,
+    BrowserSource,  # configured domains only; as the fallback see FALLBACK
+    YoutubeSource,
+    FacebookSource,
+    ArchiveOrgSource,
+    DirectSource,
+    YtdlpGenericSource,
+)
+FALLBACK = SourceType.BROWSER
+_BY_TYPE: dict[SourceType, type[Source]] = {cls.name: cls for cls in SOURCES}
+
+
+def detect_source(url: str, settings: Settings) -> SourceType:
+    """Which source handles ``url``: offline, a few milliseconds (after the first call)."""
+    url = url.strip()
+    for cls in SOURCES:
+        if cls.suitable(url, settings):
+            return cls.name
+    return FALLBACK
+
+
+def source_class(source_type: SourceType | str) -> type[Source]:
+    """The class registered for ``source_type``."""
+    return _BY_TYPE[SourceType(source_type)]
+
+
+def source_for(source_type: SourceType | str, settings: Settings) -> Source:
+    """An instance of the source for ``source_type``."""
+    return source_class(source_type)(settings)
+
+
+def media_id_for(
+    url: str, source_type: SourceType | str, settings: Settings | None = None
+) -> str | None:
+    """A stable media id for de-duplication (yt-dlp's URL patterns, offline), or None."""
+    cls = _BY_TYPE.get(SourceType(source_type))
+    if cls is None:
+        return None
+    if settings is None:
+        from mediaferry.config import Settings
+
+        settings = Settings()
+    try:
+        return cls(settings).media_id(url.strip())
+    except Exception:  # an id is an optimisation; never fail a job over it
+        return None
+
+
+async def describe(
+    request: JobRequest, source_type: SourceType | str, settings: Settings
+) -> MediaPlan:
+    """Describe ``request`` with its source; a site source that finds nothing falls back
+    to the browser (ISLAMIC parser failure, YTDLP "unsupported"/extractor failure)."""
+    source = source_for(source_type, settings)
+    try:
+        return await source.describe(request)
+    except (ParserError, UnsupportedSource, ExtractorError) as exc:
+        if SourceType(source_type) not in (SourceType.ISLAMIC, SourceType.YTDLP):
+            raise
+        browser = BrowserSource(settings)
+        try:
+            return await browser.describe_with_browser(request)
+        except ParserError:
+            raise exc from None

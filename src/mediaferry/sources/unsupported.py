@@ -1,0 +1,24 @@
+"""UNSUPPORTED: anything that is not an http(s) or magnet link."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from mediaferry.errors import UnsupportedSource
+from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+
+__all__ = ["UnsupportedLink"]
+
+
+class UnsupportedLink(Source):
+    """A link no source can fetch (e.g. ftp:, file:, mailto:)."""
+
+    name: ClassVar[SourceType] = SourceType.UNSUPPORTED
+    example: ClassVar[str] = "ftp://ftp.example.org/pub/lecture.mp3"
+
+    @classmethod
+    def suitable(cls, url: str, settings: object) -> bool:  # type: ignore[override]
+        return not url.lower().startswith(("http://", "https://", "magnet:"))
+
+    async def describe(self, request: JobRequest) -> MediaPlan:
+        raise UnsupportedSource("this link is not supported; send an http(s) or magnet link")

@@ -1,0 +1,165 @@
+"""The yt-dlp child process: ``python -m mediaferry.transfer.ytdlp_child``.
+
+Reads one JSON request line on stdin::
+
+    {"mode": "extract" | "download", "url": ..., "opts": {...yt-dlp params...},
+     "allow_private": false}
+
+and writes JSON lines on stdout: ``{"event": "progress", ...}``, then one of
+``{"event": "info", "info": {...}}`` (extract), ``{"event": "done", "path": ...}``
+(download) or ``{"event": "error", "failure": {...}}``. Everything yt-dlp prints
+goes to stderr, so stdout carries only the protocol.
+
+URL policy: yt-dlp cannot use Mediaferry's httpx client, so unless
+``allow_private`` is set, :func:`install_url_guard` wraps ``socket.getaddrinfo``
+in this process. yt-dlp's networking (urllib, requests, websockets handlers) resolves
+every host, including redirect targets and each HLS/DASH fragment host, through it
+and connects to the addresses it returned, so a host resolving to a loopback,
+private, link-local or multicast address fails before any connection is made (DNS
+rebinding included). Proxies are disabled, external downloaders are not used, and
+yt-dlp's ``file://`` handler stays off (its default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from typing import IO, Any
+
+from mediaferry.errors import UrlRejected
+from mediaferry.transfer.classify import URL_POLICY_MARK, describe_exception
+from mediaferry.urls import check_address
+
+_DROP_KEYS = ("automatic_captions", "subtitles", "heatmap", "thumbnails", "requested_subtitles")
+
+
+def install_url_guard() -> None:
+    """Refuse, in this process, every resolution that yields a non-public address."""
+    real = socket.getaddrinfo
+
+    def guarded(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        infos = real(host, port, *args, **kwargs)
+        for info in infos:
+            try:
+                check_address(str(info[4][0]), allow_private=False)
+            except UrlRejected as exc:
+                raise OSError(f"{URL_POLICY_MARK}: {host} is a private or local address") from exc
+        return infos
+
+    socket.getaddrinfo = guarded  # type: ignore[assignment]
+
+
+class _Logger:
+    """yt-dlp's messages go to stderr (the parent keeps the tail for diagnostics)."""
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        print(f"WARNING: {msg}", file=sys.stderr)
+
+    def error(self, msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+
+class _Emitter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.last = 0.0
+        self.finished_bytes = 0
+
+    def emit(self, event: str, **data: Any) -> None:
+        self.out.write(json.dumps({"event": event, **data}, default=str) + "\n")
+        self.out.flush()
+
+    def hook(self, d: dict[str, Any]) -> None:
+        status = d.get("status")
+        now = time.monotonic()
+        done = int(d.get("downloaded_bytes") or 0)
+        total = d.get("total_bytes") or d.get("total_bytes_estimate")
+        if status == "finished":
+            self.finished_bytes += int(d.get("total_bytes") or done)
+            self.emit(
+                "progress",
+                downloaded=self.finished_bytes,
+                total=None,
+                speed=None,
+                eta=None,
+                part_finished=True,
+            )
+            return
+        if status != "downloading" or now - self.last < 0.2:
+            return
+        self.last = now
+        self.emit(
+            "progress",
+            downloaded=self.finished_bytes + done,
+            total=self.finished_bytes + int(total) if total else None,
+            speed=d.get("speed"),
+            eta=d.get("eta"),
+            fragment_index=d.get("fragment_index"),
+            fragment_count=d.get("fragment_count"),
+        )
+
+
+def _slim(info: dict[str, Any]) -> dict[str, Any]:
+    for key in _DROP_KEYS:
+        info.pop(key, None)
+    for fmt in info.get("formats") or []:
+        fmt.pop("fragments", None)
+    for entry in info.get("entries") or []:
+        if isinstance(entry, dict):
+            _slim(entry)
+    return info
+
+
+def _final_path(info: dict[str, Any]) -> str | None:
+    for item in info.get("requested_downloads") or []:
+        path = item.get("filepath") or item.get("_filename")
+        if path:
+            return str(path)
+    return info.get("filepath") or info.get("_filename")
+
+
+def run(request: dict[str, Any], emitter: _Emitter) -> int:
+    """Serve one request; return the exit code."""
+    import yt_dlp
+
+    if not request.get("allow_private"):
+        install_url_guard()
+    opts = dict(request.get("opts") or {})
+    opts.update(quiet=True, no_warnings=False, noprogress=True, logger=_Logger(), proxy="")
+    if request["mode"] == "download":
+        opts["progress_hooks"] = [emitter.hook]
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            download = request["mode"] == "download"
+            info = ydl.extract_info(request["url"], download=download)
+            info = ydl.sanitize_info(info)
+            if download:
+                emitter.emit("done", path=_final_path(info), title=info.get("title"))
+            else:
+                emitter.emit("info", info=_slim(info))
+    except BaseException as exc:  # everything crosses the boundary as data
+        emitter.emit("error", failure=describe_exception(exc).to_json())
+        return 1
+    return 0
+
+
+def main() -> int:
+    # The protocol gets the real stdout; anything else printing to fd 1 lands on stderr.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    request = json.loads(sys.stdin.readline())
+    return run(request, _Emitter(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Run the yt-dlp child process and speak its JSON-lines protocol.
+
+The child runs in its own session (so its own process group): cancellation or a
+timeout terminates the whole group (yt-dlp and any ffmpeg it started), SIGKILL
+follows after a grace period. Failures come back as :mod:`classify` errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mediaferry.errors import ExtractorError, JobError
+from mediaferry.transfer.classify import Failure, classify_failure
+
+__all__ = ["kill_process_group", "run_ytdlp_child"]
+
+log = logging.getLogger(__name__)
+_LINE_LIMIT = 256 * 1024 * 1024  # one info dict per line; YouTube's are ~1 MB
+_STDERR_TAIL = 8192
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+async def kill_process_group(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM the child's process group, SIGKILL it after ``grace`` seconds."""
+    if proc.returncode is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers (e.g. ffmpeg) of a dead leader
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=max(wait, 0.01))
+            break
+        except TimeoutError:
+            continue
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def _tail(stream: asyncio.StreamReader, keep: bytearray) -> None:
+    while chunk := await stream.read(65536):
+        keep.extend(chunk)
+        del keep[:-_STDERR_TAIL]
+
+
+async def run_ytdlp_child(
+    request: dict[str, Any], on_event: EventSink | None = None, *, grace: float = 3.0
+) -> dict[str, Any]:
+    """Run one child request; return its final ``info``/``done`` event or raise a JobError."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mediaferry.transfer.ytdlp_child",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        limit=_LINE_LIMIT,
+    )
+    stderr = bytearray()
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    tail = asyncio.create_task(_tail(proc.stderr, stderr))
+    try:
+        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        final = await _read_events(proc.stdout, on_event)
+        code = await proc.wait()
+        await tail
+    finally:
+        await kill_process_group(proc, grace)
+        tail.cancel()
+    if final is None:
+        text = stderr.decode(errors="replace").strip().splitlines()
+        last = text[-1] if text else ""
+        raise ExtractorError(f"yt-dlp exited unexpectedly (code {code}) {last}".strip())
+    if final["event"] == "error":
+        raise _error(final)
+    return final
+
+
+async def _read_events(
+    stream: asyncio.StreamReader, on_event: EventSink | None
+) -> dict[str, Any] | None:
+    final: dict[str, Any] | None = None
+    async for raw in stream:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            log.warning("yt-dlp child wrote a non-protocol line", extra={"line": raw[:200]})
+            continue
+        if event.get("event") in ("info", "done", "error"):
+            final = event
+        elif on_event is not None:
+            on_event(event)
+    return final
+
+
+def _error(event: dict[str, Any]) -> JobError:
+    failure = Failure.from_json(event.get("failure") or {})
+    err = classify_failure(failure)
+    log.info(
+        "yt-dlp failed",
+        extra={"error_type": str(err.error_type), "library_error": failure.types[:3]},
+    )
+    return err
