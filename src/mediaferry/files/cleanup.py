@@ -33,8 +33,10 @@ class CleanupReport:
 
 def _tree_stats(path: Path) -> tuple[float, int]:
     """Newest mtime and total size under ``path`` (symlinks not followed)."""
-    newest = path.lstat().st_mtime
-    total = 0
+    stat = path.lstat()
+    if path.is_symlink() or not path.is_dir():
+        return stat.st_mtime, stat.st_size
+    newest, total = stat.st_mtime, 0
     for root, dirs, files in os.walk(path, followlinks=False):
         for name in dirs + files:
             try:

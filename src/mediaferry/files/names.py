@@ -25,6 +25,17 @@ def sanitize_filename(name: str, *, max_bytes: int = 200, fallback: str = "untit
     """A safe single path component: no separators, ``..``, control, reserved or
     invisible characters, no Windows-reserved names, at most ``max_bytes`` UTF-8
     bytes (keeping the extension), never empty, and idempotent."""
+    text = _sanitize_once(name, max_bytes, fallback)
+    # trimming can expose a new edge (a space before the dot...): settle it
+    for _ in range(8):
+        again = _sanitize_once(text, max_bytes, fallback)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _sanitize_once(name: str, max_bytes: int, fallback: str) -> str:
     text = unicodedata.normalize("NFC", str(name))
     text = _INVISIBLE.sub("", text)
     text = _RESERVED_CHARS.sub("_", text)
@@ -36,14 +47,17 @@ def sanitize_filename(name: str, *, max_bytes: int = 200, fallback: str = "untit
     if _WINDOWS_RESERVED.match(text):
         text = "_" + text
     stem, dot, ext = text.rpartition(".")
-    if dot and stem and 0 < len(ext.encode()) <= 16 and " " not in ext:
-        stem = _trim_bytes(stem, max(1, max_bytes - len(ext.encode()) - 1)).rstrip(" .")
+    ext_bytes = len(ext.encode())
+    # keep the extension only when at least one byte of stem still fits before it
+    if dot and stem and 0 < ext_bytes <= 16 and ext_bytes + 2 <= max_bytes and " " not in ext:
+        stem = _trim_bytes(stem, max_bytes - ext_bytes - 1).rstrip(" .")
         text = f"{stem}.{ext}" if stem else _trim_bytes(text, max_bytes)
     else:
         text = _trim_bytes(text, max_bytes)
     text = text.strip(" .")
     if not text or text in {".", ".."}:
-        text = fallback
+        text = _trim_bytes(fallback, max_bytes) or "_"
     if _WINDOWS_RESERVED.match(text):
-        text = "_" + text
+        # the prefix may push the name over the budget: trim again
+        text = _trim_bytes("_" + text, max_bytes).rstrip(" .")
     return text
