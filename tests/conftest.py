@@ -5,4 +5,6 @@ from __future__ import annotations
 pytest_plugins: list[str] = [
     "tests.support.media_fixtures",
     "tests.support.media_server",
+    "tests.support.fake_telegram",
+    "tests.support.db_fixtures",
 ]
