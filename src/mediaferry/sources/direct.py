@@ -81,7 +81,7 @@ def plan_from_probe(probe: Probe, settings: Settings, **fields: object) -> Media
         protocol="ytdlp" if probe.kind == "stream" else "http",
         title=stem,
         ext=ext,
-        size=probe.size,
+        size=None if probe.kind == "stream" else probe.size,  # a manifest's own size
         mime=probe.mime or None,
     )
     for key, value in fields.items():

@@ -114,8 +114,9 @@ def parse_torrent(data: bytes) -> TorrentMeta:
     if isinstance(files, list):
         lengths = [f.get(b"length") for f in files if isinstance(f, dict)]
         size = sum(n for n in lengths if isinstance(n, int))
-    elif isinstance(info.get(b"length"), int):
-        size = int(info[b"length"])  # type: ignore[call-overload]
+    else:
+        length = info.get(b"length")
+        size = length if isinstance(length, int) else None
     return TorrentMeta(
         info_hash=digest,
         name=_text(info.get(b"name")),
