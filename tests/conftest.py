@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# python-telegram-bot 22 warns (PTBDeprecationWarning) whenever a duration such as
+# RetryAfter.retry_after or Video.duration is read as an int; with filterwarnings=error
+# that warning would replace the RetryAfter itself. Opt in to the future timedelta types.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 pytest_plugins: list[str] = [
     "tests.support.media_fixtures",
     "tests.support.media_server",
