@@ -171,7 +171,7 @@ _MESSAGE_RULES: tuple[tuple[re.Pattern[str], type[JobError]], ...] = (
     (re.compile(r"age[- ]restricted|inappropriate for some users|use --cookies", _I), AuthError),
     (
         re.compile(
-            r"not available in your country|geo[- ]?restrict|not available from your "
+            r"available in your country|geo[- ]?restrict|not available from your "
             r"location|blocked it in your country|country.{0,20}restrict",
             _I,
         ),

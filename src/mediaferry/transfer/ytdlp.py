@@ -44,8 +44,6 @@ def download_opts(plan: MediaPlan, dest_dir: Path, settings: Settings) -> dict[s
         "retries": 3,
         "fragment_retries": 3,
         "continuedl": True,
-        "noresizebuffer": True,
-        "buffersize": 1024 * 1024,
         "http_chunk_size": 0,
         "http_headers": {"User-Agent": settings.user_agent, **plan.headers},
         "windowsfilenames": True,
