@@ -234,3 +234,27 @@ class SystemState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Telegram bot (issue 5) ---------------------------------------------------------
+class TelegramWaiter(Base):
+    """Another chat waiting on the same in-flight job; sent the file_id on completion."""
+
+    __tablename__ = "telegram_waiters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_telegram_waiters_job", "job_id"),
+        UniqueConstraint("job_id", "chat_id"),
+    )
+
+
+# --- end Telegram bot ----------------------------------------------------------------
