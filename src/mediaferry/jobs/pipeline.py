@@ -49,6 +49,8 @@ class Deliverer(Protocol):
 
 
 PlaylistHandler = Callable[[Job, MediaPlan], Awaitable[dict[str, Any]]]
+# archive re-use (issue 4): an already archived result for this job, or None
+ReuseHook = Callable[[Job], Awaitable[Processed | None]]
 
 
 def processed_to_meta(p: Processed) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class Pipeline:
         self.deliverers = list(deliverers or [])
         self.on_playlist = on_playlist
         self.disk_guard = disk_guard or DiskGuard(settings)
+        self.reuse: ReuseHook | None = None  # archive re-use (issue 4, files/archive.py)
 
     async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
         await ctl.set_stage(stage)
@@ -155,7 +158,9 @@ class Pipeline:
     async def run(self, job: Job, ctl: JobControl) -> RunResult:
         meta: dict[str, Any] = dict(job.meta or {})
         processed = processed_from_meta(meta["processed"]) if "processed" in meta else None
-        if processed is None:
+        if processed is None and (reused := await self._reused(job, ctl, meta)) is not None:
+            processed = reused  # archive re-use (issue 4): no METADATA…VALIDATE
+        elif processed is None:
             result = await self._acquire(job, ctl, meta)
             if result is not None:
                 return result
@@ -169,7 +174,10 @@ class Pipeline:
             final_title=processed.title,
             sha256=meta.get("sha256"),
         )
-        wanted = [d for d in self.deliverers if d.wants(job)]
+        # deliverers with a higher ``order`` run later (the archiver moves files: last)
+        wanted = sorted(
+            (d for d in self.deliverers if d.wants(job)), key=lambda d: getattr(d, "order", 0)
+        )
         if wanted:
 
             async def deliver() -> dict[str, Any]:
@@ -180,6 +188,19 @@ class Pipeline:
 
             out.update(await self._stage(ctl, Stage.DELIVER, deliver))
         return out
+
+    async def _reused(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> Processed | None:
+        """Archive re-use (issue 4): the archived result of the same media, if any."""
+        if self.reuse is None:
+            return None
+        processed = await self.reuse(job)
+        if processed is None:
+            return None
+        meta["processed"] = processed_to_meta(processed)
+        meta["reused_archive"] = True
+        await ctl.save(meta=meta, final_title=processed.title)
+        await ctl.event("REUSED_ARCHIVE", {"path": str(processed.parts[0].path)})
+        return processed
 
     async def _acquire(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> RunResult | None:
         """METADATA … VALIDATE; stores the result in ``meta``. Returns a result only
