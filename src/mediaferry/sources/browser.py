@@ -157,7 +157,7 @@ async def _load(browser: Any, url: str, settings: Settings, recorder: _Recorder)
     await context.route("**/*", _Guard(settings.allow_private_networks))
     page = await context.new_page()
     page.on("response", recorder.on_response)
-    await page.goto(url, wait_until="load", timeout=settings.browser_timeout_s * 1000)
+    await page.goto(url, wait_until="domcontentloaded", timeout=settings.browser_timeout_s * 1000)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.browser_settle_s
     while True:

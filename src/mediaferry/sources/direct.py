@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["DirectSource", "Probe", "probe_url"]
 
 _EXT_RE = "|".join(sorted(MEDIA_EXTS))
+_NOT_MEDIA = ("text/html", "application/xhtml", "image/", "application/json", "text/xml")
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ async def probe_url(url: str, settings: Settings, headers: dict[str, str] | None
     kind = kind or media_kind(final, mime if mime != "application/octet-stream" else None)
     if kind is None and mime == "application/octet-stream":
         kind = media_kind(name)
+    if mime.startswith(_NOT_MEDIA):  # the server says what it is, whatever the name
+        kind = None
     return Probe(final, mime, int(length) if length.isdigit() else None, name, kind)
 
 
