@@ -10,6 +10,7 @@ from typing import Any
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job
+from mediaferry.files.archive import Archiver
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.bus import EventBus
@@ -92,6 +93,9 @@ class Services:
             disk=disk,
         )
         services.pipeline.on_playlist = services.expand_playlist
+        archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)
+        services.pipeline.deliverers.append(archiver)
+        services.pipeline.reuse = archiver.find_reusable
         return services
 
     async def expand_playlist(self, job: Job, plan: MediaPlan) -> dict[str, Any]:

@@ -1,0 +1,242 @@
+"""Archive mode (DESIGN.md §9): keep delivered media in the library.
+
+:class:`Archiver` is the last deliverer of a job whose request (``job.archive``) or
+chat (``ChatSettings.archive_mode``) asks for it. It moves each part into
+``ARCHIVE_ROOT/<source>/<yyyy-mm>/<title> [<id>].<ext>``, records one
+:class:`MediaItem` per part and points the job (and its saved result, so a retry
+from DELIVER finds the files) at the archived copies. :meth:`Archiver.find_reusable`
+lets the pipeline serve a re-request from the archive instead of downloading again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select, update
+
+from mediaferry.config import Settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import ChatSettings, Job, MediaItem, utcnow
+from mediaferry.errors import MediaError
+from mediaferry.files.storage import Storage
+from mediaferry.jobs.pipeline import processed_to_meta
+from mediaferry.media.postprocess import Kind, Part, Processed, runner_for
+from mediaferry.media.probe import ProbeInfo, probe
+
+if TYPE_CHECKING:
+    from mediaferry.jobs.control import JobControl
+
+__all__ = ["REUSED_KEY", "Archiver", "file_sha256"]
+
+log = logging.getLogger(__name__)
+
+REUSED_KEY = "reused_archive"  # set in job.meta by the pipeline's re-use hook
+_PART_SUFFIX = re.compile(r" \(part \d+ of \d+\)$")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+class Archiver:
+    """A :class:`~mediaferry.jobs.pipeline.Deliverer` that archives, run last."""
+
+    order = 100  # after every deliverer that reads the temp files (Telegram upload)
+
+    def __init__(self, settings: Settings, db: Database, storage: Storage) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.runner = runner_for(settings)
+
+    # -- deliverer ---------------------------------------------------------
+    def wants(self, job: Job) -> bool:
+        """Cheap pre-check; a chat's archive mode is read from the DB in ``deliver``."""
+        reused = bool((job.meta or {}).get(REUSED_KEY))
+        return bool(job.archive) or job.chat_id is not None or reused
+
+    async def archive_wanted(self, job: Job) -> bool:
+        """True when the job, or its chat's settings, ask for the archive."""
+        if job.archive:
+            return True
+        if job.chat_id is None:
+            return False
+        async with self.db.session() as session:
+            chat = await session.get(ChatSettings, job.chat_id)
+        return bool(chat is not None and chat.archive_mode)
+
+    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]:
+        """Move the parts into the archive and record them; returns job columns."""
+        in_archive = all(_inside(p.path, self.storage.archive_root) for p in processed.parts)
+        if not (in_archive or await self.archive_wanted(job)):
+            return {}
+        when = utcnow()
+        total = len(processed.parts)
+        for number, part in enumerate(processed.parts, start=1):
+            if not _inside(part.path, self.storage.archive_root):
+                title = _part_title(processed.title, number, total)
+                dest = self.storage.archive_path_for(
+                    job.source_type, title, job.media_id, part.path.suffix, when
+                )
+                part.path = await asyncio.to_thread(self.storage.move_into_archive, part.path, dest)
+                log.info("archived %s", dest, extra={"job_id": job.id})
+        items = await self._record(job, processed)
+        await ctl.event(
+            "ARCHIVED", {"paths": [i.path for i in items], "items": [i.id for i in items]}
+        )
+        return {
+            "file_path": items[0].path,
+            "file_size": sum(i.size for i in items),
+            "sha256": items[0].sha256,
+        }
+
+    async def _record(self, job: Job, processed: Processed) -> list[MediaItem]:
+        """One MediaItem per part (existing ones are kept), and the job's saved result
+        updated to the archived paths, in one transaction."""
+        paths = [str(p.path) for p in processed.parts]
+        async with self.db.session() as session:
+            found = await session.scalars(select(MediaItem).where(MediaItem.path.in_(paths)))
+            existing = {item.path: item for item in found.all()}
+        meta_sha = (job.meta or {}).get("sha256")
+        items: list[MediaItem] = []
+        for number, part in enumerate(processed.parts, start=1):
+            item = existing.get(str(part.path))
+            if item is None:
+                known = meta_sha if number == 1 and not (job.meta or {}).get(REUSED_KEY) else None
+                item = await self._new_item(job, processed, part, number, known)
+            items.append(item)
+        meta = dict(job.meta or {})
+        meta["processed"] = processed_to_meta(processed)
+        meta["sha256"] = items[0].sha256
+        async with self.db.session() as session:
+            session.add_all([i for i in items if i.id is None])
+            await session.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(meta=meta, file_path=items[0].path, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        job.meta = meta
+        job.file_path = items[0].path
+        return items
+
+    async def _new_item(
+        self, job: Job, processed: Processed, part: Part, number: int, sha: str | None
+    ) -> MediaItem:
+        info = part.probe
+        if info is None and processed.kind != "document":
+            info = await self._probe(part.path)
+        size = part.path.stat().st_size
+        if sha is None or size != part.size:
+            sha = await asyncio.to_thread(file_sha256, part.path)
+        return MediaItem(
+            job_id=job.id,
+            job_key=job.job_key,
+            path=str(part.path),
+            title=_part_title(processed.title, number, len(processed.parts)),
+            performer=processed.performer,
+            album=processed.album,
+            duration=part.duration if part.duration is not None else _duration(info),
+            container=info.format_name.split(",")[0][:32] if info else None,
+            video_codec=info.video.codec[:32] if info and info.video else None,
+            audio_codec=info.audio.codec[:32] if info and info.audio else None,
+            file_format=(part.path.suffix.lstrip(".").lower() or None),
+            size=size,
+            sha256=sha,
+            source_type=job.source_type,
+            origin_url=job.url,
+            media_id=job.media_id,
+            chat_id=job.chat_id,
+            created_at=utcnow(),
+        )
+
+    async def _probe(self, path: Path) -> ProbeInfo | None:
+        try:
+            return await probe(path, runner=self.runner)
+        except MediaError:
+            return None
+
+    # -- re-use ------------------------------------------------------------
+    async def find_reusable(self, job: Job) -> Processed | None:
+        """The archived result of the same media (same job key, or same source and
+        media id for the same job type) whose files are all still there, unchanged."""
+        same_media = []
+        if job.media_id:
+            kind = (
+                MediaItem.video_codec.is_not(None)
+                if job.job_type == "video"
+                else and_(MediaItem.video_codec.is_(None), MediaItem.audio_codec.is_not(None))
+            )
+            same_media.append(
+                and_(
+                    MediaItem.source_type == job.source_type,
+                    MediaItem.media_id == job.media_id,
+                    kind,
+                )
+            )
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(MediaItem)
+                .where(or_(MediaItem.job_key == job.job_key, *same_media))
+                .order_by(MediaItem.id.desc())
+                .limit(50)
+            )
+            found = list(rows.all())
+        groups: dict[int | None, list[MediaItem]] = {}
+        for item in found:
+            groups.setdefault(item.job_id, []).append(item)
+        for items in groups.values():  # newest archived first
+            items.sort(key=lambda i: i.id)
+            if await self._intact(job, items):
+                return await self._processed(items)
+        return None
+
+    async def _intact(self, job: Job, items: Sequence[MediaItem]) -> bool:
+        limit = self.settings.max_file_size_bytes
+        if job.chat_id is not None:
+            limit = min(limit, self.settings.upload_limit_bytes)
+        for item in items:
+            path = Path(item.path)
+            if not path.is_file() or path.stat().st_size != item.size or item.size > limit:
+                return False
+            if item.sha256 and await asyncio.to_thread(file_sha256, path) != item.sha256:
+                log.warning("archived file changed on disk: %s", path, extra={"job_id": job.id})
+                return False
+        return True
+
+    async def _processed(self, items: Sequence[MediaItem]) -> Processed:
+        parts: list[Part] = []
+        for item in items:
+            path = Path(item.path)
+            info = await self._probe(path) if item.video_codec else None
+            width, height = info.display_size if info else (None, None)
+            parts.append(Part(path, item.size, item.duration, width, height, None, info))
+        first = items[0]
+        kind: Kind = "video" if first.video_codec else "audio" if first.audio_codec else "document"
+        title = _PART_SUFFIX.sub("", first.title or "") or None
+        return Processed(kind, parts, title, first.performer, first.album)
+
+
+def _part_title(title: str | None, number: int, total: int) -> str | None:
+    if total == 1:
+        return title
+    return f"{title or 'untitled'} (part {number} of {total})"
+
+
+def _duration(info: ProbeInfo | None) -> float | None:
+    return info.duration if info else None
