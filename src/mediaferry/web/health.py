@@ -1,0 +1,79 @@
+"""``GET /health``: database, disk and worker heartbeats; 200 or 503, no key, no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+
+from mediaferry import __version__
+from mediaferry.app import Services
+from mediaferry.db.models import WorkerRecord, utcnow
+
+__all__ = ["check_health", "router"]
+
+router = APIRouter(tags=["health"])
+
+
+async def _database(services: Services) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(5):
+            async with services.db.session() as session:
+                await session.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "down"; the type is enough to report
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
+
+
+async def _disk(services: Services) -> dict[str, Any]:
+    try:
+        status = await asyncio.to_thread(services.disk.status)
+    except OSError as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {
+        "ok": not status.is_low,
+        "free_bytes": status.free_bytes,
+        "floor_bytes": status.floor_bytes,
+    }
+
+
+async def _workers(services: Services) -> dict[str, Any]:
+    fresh_after = utcnow() - timedelta(seconds=services.settings.stale_after_s)
+    try:
+        async with services.db.session() as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(func.sum(WorkerRecord.capacity), 0),
+                        func.coalesce(func.sum(WorkerRecord.running), 0),
+                    ).where(WorkerRecord.heartbeat_at >= fresh_after)
+                )
+            ).one()
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    alive, capacity, running = (int(v or 0) for v in row)
+    return {"ok": alive > 0, "alive": alive, "capacity": capacity, "running": running}
+
+
+async def check_health(services: Services) -> dict[str, Any]:
+    database, disk, workers = await asyncio.gather(
+        _database(services), _disk(services), _workers(services)
+    )
+    checks = {"database": database, "disk": disk, "workers": workers}
+    ok = all(c["ok"] for c in checks.values())
+    return {"status": "ok" if ok else "fail", "version": __version__, "checks": checks}
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """200 when the database answers, disk space is above the floor and a worker
+    heartbeat is fresh; otherwise 503 with the failing check."""
+    report = await check_health(request.app.state.services)
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
