@@ -1,0 +1,42 @@
+"""The typed handler context: every handler reaches the services through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+if TYPE_CHECKING:
+    from mediaferry.app import Services
+    from mediaferry.bot.intake import PendingAsk
+    from mediaferry.bot.progress import ProgressTracker
+    from mediaferry.delivery.telegram import TelegramDeliverer
+
+__all__ = ["BotApp", "BotContext", "BotRuntime"]
+
+
+@dataclass
+class BotRuntime:
+    """What the bot keeps for its lifetime (one per Application)."""
+
+    services: Services
+    tracker: ProgressTracker
+    deliverer: TelegramDeliverer
+    pending: dict[str, PendingAsk] = field(default_factory=dict)
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """``context.runtime`` / ``context.services`` instead of untyped ``bot_data`` lookups."""
+
+    @property
+    def runtime(self) -> BotRuntime:
+        runtime: BotRuntime = self.application.bot_data["runtime"]
+        return runtime
+
+    @property
+    def services(self) -> Services:
+        return self.runtime.services
+
+
+BotApp = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]

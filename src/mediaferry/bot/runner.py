@@ -1,0 +1,132 @@
+"""Start and stop the Telegram bot inside the running event loop.
+
+``start(services)`` builds the python-telegram-bot Application once (against
+``<MEDIAFERRY_TELEGRAM_API_URL>/bot`` and ``/file/bot``), registers the Telegram
+deliverer with the pipeline, starts the progress tracker and long polling, and returns
+the stopper that undoes all of it in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram import error as tg
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    ContextTypes,
+    TypeHandler,
+)
+
+from mediaferry.app import Services
+from mediaferry.bot import admin, commands, submit, texts
+from mediaferry.bot.context import BotApp, BotContext, BotRuntime
+from mediaferry.bot.progress import ProgressTracker
+from mediaferry.delivery.telegram import TelegramDeliverer
+
+__all__ = ["build_application", "start"]
+
+log = logging.getLogger(__name__)
+Stopper = Callable[[], Awaitable[None]]
+
+
+async def gate(update: Update, ctx: BotContext) -> None:
+    """Only allowed users get past this (group -1, before every other handler)."""
+    user = update.effective_user
+    if user is None:
+        raise ApplicationHandlerStop
+    if ctx.services.settings.is_allowed(user.id):
+        return
+    log.info("refused user", extra={"user_id": user.id})
+    text = texts.REFUSED_USER.format(uid=user.id)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(f"Not allowed (your id is {user.id}).")
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(text, parse_mode=texts.PARSE_MODE)
+    except tg.TelegramError as exc:
+        log.info("could not send the refusal: %s", exc)
+    raise ApplicationHandlerStop
+
+
+async def on_error(update: object, ctx: BotContext) -> None:
+    """The one error handler: log with the traceback, tell the user briefly."""
+    log.error("bot handler failed", exc_info=ctx.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await update.effective_message.reply_text("Something went wrong; please try again.")
+        except tg.TelegramError:
+            pass
+
+
+def build_application(services: Services) -> BotApp:
+    settings = services.settings
+    assert settings.telegram_token is not None, "no MEDIAFERRY_TELEGRAM_TOKEN"
+    api = settings.telegram_api_url.rstrip("/")
+    app: BotApp = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=BotContext))
+        .concurrent_updates(16)
+        .connect_timeout(10)
+        .read_timeout(20)
+        .write_timeout(20)
+        .media_write_timeout(600)
+        .connection_pool_size(32)
+        .build()
+    )
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+    for handler in [*commands.handlers(), *admin.handlers(), *submit.handlers()]:
+        app.add_handler(handler)
+    app.add_handler(commands.unknown_command_handler())
+    app.add_error_handler(on_error)
+    return app
+
+
+async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in texts.COMMANDS])
+    except tg.TelegramError as exc:
+        log.warning("setMyCommands failed: %s", exc)
+
+
+async def start(services: Services, *, progress_interval: float = 3.0) -> Stopper:
+    """Start the bot (long polling) in the running loop; returns its stopper."""
+    app = build_application(services)
+    deliverer = TelegramDeliverer(app.bot, services.db)
+    tracker = ProgressTracker(
+        app.bot, services.bus, services.jobs, services.db, interval=progress_interval
+    )
+    runtime = BotRuntime(services, tracker, deliverer)
+    app.bot_data["runtime"] = runtime
+    await app.initialize()
+    await _set_commands(app)
+    services.pipeline.deliverers.append(deliverer)
+    await tracker.start()
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+    log.info("telegram bot started", extra={"bot": app.bot.username})
+
+    async def stop() -> None:
+        assert app.updater is not None
+        for pending in list(runtime.pending.values()):
+            if pending.timer is not None:
+                pending.timer.cancel()
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await tracker.stop()
+        if deliverer in services.pipeline.deliverers:
+            services.pipeline.deliverers.remove(deliverer)
+        await app.shutdown()
+        log.info("telegram bot stopped")
+
+    return stop

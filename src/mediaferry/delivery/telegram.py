@@ -1,0 +1,289 @@
+"""The Telegram deliverer: sends a finished job to its chat as playable media.
+
+``sendVideo`` (dimensions, duration, thumbnail, ``supports_streaming``), ``sendAudio``
+(title, performer, duration, cover) or ``sendDocument``; split parts go in order as
+albums of up to 10. The resulting ``file_id`` s are stored on the job, so the same media
+asked again (same ``job_key``, in any chat) is re-sent by ``file_id`` without a download.
+
+python-telegram-bot's exceptions are translated into Mediaferry errors here and nowhere
+else: flood waits and network failures are retryable ``TelegramError`` s (the engine
+retries from DELIVER without downloading again), a refused request is final.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from telegram import (
+    Bot,
+    InputMediaAudio,
+    InputMediaDocument,
+    InputMediaVideo,
+    Message,
+    ReplyParameters,
+)
+from telegram import error as tg
+
+from mediaferry.bot import texts
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job, TelegramWaiter
+from mediaferry.errors import JobError, SizeLimitExceeded, TelegramError
+from mediaferry.jobs.control import JobControl
+from mediaferry.media.postprocess import Part, Processed
+
+__all__ = ["TelegramDeliverer", "TelegramRejected", "translate_error"]
+
+log = logging.getLogger(__name__)
+InputMedia = InputMediaVideo | InputMediaAudio | InputMediaDocument
+ALBUM_MAX = 10
+UPLOAD_READ_TIMEOUT = 300.0
+
+
+class TelegramRejected(TelegramError):
+    """Telegram refused the request (not worth retrying)."""
+
+    retryable = False
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def translate_error(exc: tg.TelegramError, attempts: int = 0) -> JobError:
+    """A python-telegram-bot exception as a Mediaferry error (the one boundary)."""
+    if isinstance(exc, tg.RetryAfter):
+        wait = _seconds(exc.retry_after)
+        return TelegramError(f"flood wait of {wait:.0f}s", retry_after=wait)
+    if isinstance(exc, tg.NetworkError) and "too large" in exc.message.lower():
+        return SizeLimitExceeded("Telegram refused the file as too large")
+    if isinstance(exc, tg.TimedOut):
+        return TelegramError(f"Telegram timed out: {exc.message}")
+    if isinstance(exc, tg.NetworkError) and not isinstance(exc, tg.BadRequest):
+        # Telegram down: wait a little longer each time instead of burning attempts
+        return TelegramError(
+            f"Telegram unreachable: {exc.message}", retry_after=min(60.0, 2.0 * 2**attempts)
+        )
+    return TelegramRejected(f"Telegram refused the request: {exc.message}")
+
+
+def file_id_of(message: Message) -> str:
+    for media in (message.video, message.audio, message.document, message.animation):
+        if media is not None:
+            return media.file_id
+    raise TelegramRejected("Telegram answered without a file")
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+def _dur(value: float | None) -> int | None:
+    return round(value) if value else None
+
+
+class TelegramDeliverer:
+    """A :class:`~mediaferry.jobs.pipeline.Deliverer` for jobs that came from Telegram."""
+
+    def __init__(self, bot: Bot, db: Database) -> None:
+        self.bot = bot
+        self.db = db
+
+    def wants(self, job: Job) -> bool:
+        return job.chat_id is not None and job.origin == "telegram"
+
+    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]:
+        assert job.chat_id is not None
+        try:
+            ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
+        except tg.TelegramError as exc:
+            raise translate_error(exc, job.attempts) from exc
+        await ctl.event("TELEGRAM_SENT", {"chat_id": job.chat_id, "file_ids": len(ids)})
+        file_ids = "\n".join(ids)
+        job.telegram_file_id = file_ids
+        await self.send_to_waiters(job)
+        return {"telegram_file_id": file_ids}
+
+    # -- sending files -----------------------------------------------------------
+    async def send_processed(
+        self, job: Job, processed: Processed, chat_id: int, reply_to: int | None
+    ) -> list[str]:
+        parts = processed.parts
+        total = len(parts)
+        ids: list[str] = []
+        index = 0
+        while index < total:
+            chunk = parts[index : index + ALBUM_MAX]
+            if len(chunk) == 1:
+                cap = texts.caption(
+                    processed.title, job.url, (index + 1, total) if total > 1 else None
+                )
+                msg = await self._send_one(processed, chunk[0], chat_id, reply_to, cap)
+                ids.append(file_id_of(msg))
+            else:
+                media = [
+                    self._input_media(processed, part, job, (index + i + 1, total))
+                    for i, part in enumerate(chunk)
+                ]
+                msgs = await self.bot.send_media_group(
+                    chat_id,
+                    media,
+                    reply_parameters=_reply(reply_to),
+                    read_timeout=UPLOAD_READ_TIMEOUT,
+                )
+                ids.extend(file_id_of(m) for m in msgs)
+            index += len(chunk)
+        return ids
+
+    async def _send_one(
+        self, processed: Processed, part: Part, chat_id: int, reply_to: int | None, cap: str
+    ) -> Message:
+        common: dict[str, Any] = {
+            "caption": cap,
+            "parse_mode": texts.PARSE_MODE,
+            "reply_parameters": _reply(reply_to),
+            "read_timeout": UPLOAD_READ_TIMEOUT,
+            "filename": part.path.name,
+        }
+        thumb = part.thumbnail if part.thumbnail and part.thumbnail.is_file() else None
+        if processed.kind == "video":
+            return await self.bot.send_video(
+                chat_id,
+                part.path,
+                duration=_dur(part.duration),
+                width=part.width,
+                height=part.height,
+                thumbnail=thumb,
+                supports_streaming=True,
+                **common,
+            )
+        if processed.kind == "audio":
+            return await self.bot.send_audio(
+                chat_id,
+                part.path,
+                duration=_dur(part.duration),
+                title=processed.title,
+                performer=processed.performer,
+                thumbnail=thumb,
+                **common,
+            )
+        return await self.bot.send_document(chat_id, part.path, thumbnail=thumb, **common)
+
+    def _input_media(
+        self, processed: Processed, part: Part, job: Job, n: tuple[int, int]
+    ) -> InputMedia:
+        cap = texts.caption(processed.title, job.url, n)
+        thumb = part.thumbnail if part.thumbnail and part.thumbnail.is_file() else None
+        common: dict[str, Any] = {
+            "caption": cap,
+            "parse_mode": texts.PARSE_MODE,
+            "filename": part.path.name,
+        }
+        if processed.kind == "video":
+            return InputMediaVideo(
+                part.path,
+                width=part.width,
+                height=part.height,
+                duration=_dur(part.duration),
+                supports_streaming=True,
+                thumbnail=thumb,
+                **common,
+            )
+        if processed.kind == "audio":
+            return InputMediaAudio(
+                part.path,
+                duration=_dur(part.duration),
+                title=processed.title,
+                performer=processed.performer,
+                thumbnail=thumb,
+                **common,
+            )
+        return InputMediaDocument(part.path, thumbnail=thumb, **common)
+
+    # -- re-sending by file_id -----------------------------------------------------
+    async def resend(self, job: Job, chat_id: int, reply_to: int | None) -> None:
+        """Send a delivered job again by its stored file_id(s): no upload, no download."""
+        ids = (job.telegram_file_id or "").split()
+        if not ids:
+            raise TelegramRejected("nothing was delivered for this job yet")
+        kind = str(((job.meta or {}).get("processed") or {}).get("kind") or "document")
+        title = job.final_title or job.title
+        try:
+            await self._resend_ids(ids, kind, title, job.url, chat_id, reply_to)
+        except tg.TelegramError as exc:
+            raise translate_error(exc) from exc
+
+    async def _resend_ids(
+        self,
+        ids: Sequence[str],
+        kind: str,
+        title: str | None,
+        url: str,
+        chat_id: int,
+        reply_to: int | None,
+    ) -> None:
+        total = len(ids)
+        if total == 1:
+            opts: dict[str, Any] = {
+                "caption": texts.caption(title, url),
+                "parse_mode": texts.PARSE_MODE,
+                "reply_parameters": _reply(reply_to),
+            }
+            if kind == "video":
+                await self.bot.send_video(chat_id, ids[0], **opts)
+            elif kind == "audio":
+                await self.bot.send_audio(chat_id, ids[0], **opts)
+            else:
+                await self.bot.send_document(chat_id, ids[0], **opts)
+            return
+        cls = {"video": InputMediaVideo, "audio": InputMediaAudio}.get(kind, InputMediaDocument)
+        for start in range(0, total, ALBUM_MAX):
+            chunk = ids[start : start + ALBUM_MAX]
+            media = [
+                cls(
+                    fid,
+                    caption=texts.caption(title, url, (start + i + 1, total)),
+                    parse_mode="HTML",
+                )
+                for i, fid in enumerate(chunk)
+            ]
+            if len(media) == 1:
+                await self._resend_ids(chunk, kind, title, url, chat_id, reply_to)
+            else:
+                await self.bot.send_media_group(chat_id, media, reply_parameters=_reply(reply_to))
+
+    # -- other chats waiting on the same job ----------------------------------------
+    async def send_to_waiters(self, job: Job) -> None:
+        """Best effort: a waiter that cannot be reached does not fail the job."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(TelegramWaiter).where(
+                    TelegramWaiter.job_id == job.id, TelegramWaiter.delivered.is_(False)
+                )
+            )
+            waiters = list(rows.scalars().all())
+        for waiter in waiters:
+            try:
+                await self.resend(job, waiter.chat_id, waiter.message_id)
+                if waiter.progress_message_id:
+                    await self._delete(waiter.chat_id, waiter.progress_message_id)
+            except JobError as exc:
+                log.warning("could not send to waiting chat: %s", exc, extra={"job_id": job.id})
+                continue
+            async with self.db.session() as session:
+                await session.execute(
+                    update(TelegramWaiter)
+                    .where(TelegramWaiter.id == waiter.id)
+                    .values(delivered=True)
+                )
+
+    async def _delete(self, chat_id: int, message_id: int) -> None:
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+        except tg.TelegramError as exc:
+            log.debug("could not delete message %s: %s", message_id, exc)
