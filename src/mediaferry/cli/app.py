@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from mediaferry import __version__
 from mediaferry.cli import _render as render
+from mediaferry.cli import library as library_cli
 from mediaferry.config import Settings, load_settings
 from mediaferry.errors import (
     ConfigError,
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+library_cli.register(app)  # search, cleanup (issue 4)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
