@@ -34,9 +34,7 @@ class Web:
     def url(self) -> str:
         return self.server.url
 
-    async def wait_job(
-        self, job_id: int, *statuses: str, timeout: float = 30
-    ) -> dict[str, Any]:
+    async def wait_job(self, job_id: int, *statuses: str, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             r = await self.client.get(f"/api/jobs/{job_id}")
@@ -52,8 +50,8 @@ class Web:
 WebFactory = Callable[..., Awaitable[Web]]
 
 
-@pytest.fixture
-async def make_web(tmp_path: Path, db_url: str) -> AsyncIterator[WebFactory]:
+@pytest.fixture(name="make_web")
+async def make_web_fixture(tmp_path: Path, db_url: str) -> AsyncIterator[WebFactory]:
     """``await make_web(workers=True, api_key=API_KEY, **settings)`` → a running server."""
     async with contextlib.AsyncExitStack() as stack:
 
