@@ -105,6 +105,24 @@ async def running_bot(
         await services.close()
 
 
+def big_video(media_dir: Path, name: str = "bot_big.mp4", seconds: int = 5) -> str:
+    """A ~2.5 MB H.264/AAC MP4 (lossless, so it is large) in the media server's folder;
+    large enough that the download reports progress more than once."""
+    path = media_dir / name
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.mp4")
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+             "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
+             "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-shortest", str(tmp)],
+            check=True,
+        )  # fmt: skip
+        tmp.replace(path)
+    return name
+
+
 def top_level_atoms(data: bytes) -> list[str]:
     """The MP4 top-level box types, in file order."""
     out: list[str] = []

@@ -1,0 +1,362 @@
+"""The CLI driven from outside, as a user would: real processes, real HTTP, real SQLite/PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.db_fixtures import create_pg_database, drop_pg_database, pg_skip_reason
+from tests.support.media_server import MediaServer, sha256_of
+
+MF = str(Path(sys.executable).with_name("mediaferry"))
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFERRY_")}
+    env.update(
+        MEDIAFERRY_DATA_DIR=str(data_dir),
+        MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="true",
+        MEDIAFERRY_MIN_FREE_GB="0",
+        MEDIAFERRY_RETRY_BASE_S="0.1",
+        MEDIAFERRY_RETRY_MAX_S="0.5",
+        MEDIAFERRY_HEARTBEAT_S="0.5",
+        MEDIAFERRY_POLL_S="0.5",
+        MEDIAFERRY_STALE_AFTER_S="3",
+        MEDIAFERRY_PROGRESS_INTERVAL_S="0.2",
+        MEDIAFERRY_SHUTDOWN_GRACE_S="1",
+        MEDIAFERRY_LOG_FORMAT="json",
+    )
+    env.update(extra)
+    return env
+
+
+def mf(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MF, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def job_json(env: dict[str, str], job_id: int) -> dict[str, Any]:
+    out = mf(env, "job", str(job_id), "--json")
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def wait_job(
+    env: dict[str, str], job_id: int, *statuses: str, timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = job_json(env, job_id)
+        if data["status"] in statuses:
+            return data
+        assert time.monotonic() < deadline, f"job {job_id} stuck in {data['status']}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def blob(media_dir: Path) -> Path:
+    """A 6 MB non-media file: delivered byte for byte (no post-processing)."""
+    path = media_dir / "blob.bin"
+    if not path.exists():
+        path.write_bytes(os.urandom(6 * 1024 * 1024))
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return cli_env(tmp_path / "data")
+
+
+def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as fh:
+        return subprocess.Popen(
+            [MF, "worker"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def test_add_wait_downloads_the_exact_bytes(
+    env: dict[str, str], media_server: MediaServer, blob: Path
+) -> None:
+    out = mf(env, "add", "--wait", "--json", media_server.url("/media/blob.bin"))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    job = data["jobs"][0]
+    for key in (
+        "id",
+        "url",
+        "source_type",
+        "job_type",
+        "status",
+        "stage",
+        "attempts",
+        "error_type",
+        "error_message",
+        "file_path",
+        "file_size",
+        "created_at",
+        "updated_at",
+    ):
+        assert key in job
+    assert job["status"] == "COMPLETED" and job["source_type"] == "DIRECT"
+    assert sha256_of(Path(job["file_path"])) == sha256_of(blob)
+    assert job["file_size"] == blob.stat().st_size
+    # same link again: the same job comes back, nothing downloaded again
+    hits = len(media_server.requests("/media/blob.bin"))
+    again = json.loads(mf(env, "add", "--json", media_server.url("/media/blob.bin")).stdout)
+    assert again["jobs"][0]["id"] == job["id"]
+    assert len(media_server.requests("/media/blob.bin")) == hits
+
+
+def test_add_wait_makes_a_streamable_mp4(env: dict[str, str], media_server: MediaServer) -> None:
+    out = mf(env, "add", "--wait", "--json", media_server.url("/media/h264_aac.mp4"))
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)["jobs"][0]
+    data = Path(job["file_path"]).read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # faststart: plays while loading
+    detail = job_json(env, job["id"])
+    kinds = [e["type"] for e in detail["events"]]
+    for stage in ("METADATA", "CHECK", "DOWNLOAD", "POSTPROCESS", "VALIDATE"):
+        assert f"{stage}_STARTED" in kinds and f"{stage}_FINISHED" in kinds
+
+
+@pytest.mark.parametrize(
+    ("path", "error_type", "message"),
+    [
+        ("/status/404", "HTTP_ERROR", "HTTP 404"),
+        ("/status/403", "AUTH_ERROR", "access denied"),
+        ("/lying/blob.bin?extra=5000", "NETWORK_ERROR", ""),
+    ],
+)
+def test_failures_end_with_a_clear_error(
+    tmp_path: Path, media_server: MediaServer, blob: Path, path: str, error_type: str, message: str
+) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_MAX_ATTEMPTS="2")
+    out = mf(env, "add", "--wait", "--json", media_server.url(path))
+    assert out.returncode == 1
+    job = json.loads(out.stdout)["jobs"][0]
+    assert job["status"] == "FAILED" and job["error_type"] == error_type
+    assert message in (job["error_message"] or "")
+    assert not list((tmp_path / "data" / "tmp" / "jobs").rglob("*.part"))
+
+
+def test_server_error_is_retried_then_succeeds(
+    env: dict[str, str], media_server: MediaServer, blob: Path
+) -> None:
+    key = f"cli{time.monotonic_ns()}"
+    out = mf(
+        env, "add", "--wait", "--json", media_server.url(f"/flaky/{key}/blob.bin?times=1&code=500")
+    )
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)["jobs"][0]
+    assert job["attempts"] == 1
+    assert sha256_of(Path(job["file_path"])) == sha256_of(blob)
+
+
+def test_a_stalled_server_times_out(tmp_path: Path, media_server: MediaServer, blob: Path) -> None:
+    env = cli_env(
+        tmp_path / "data", MEDIAFERRY_HTTP_READ_TIMEOUT_S="1", MEDIAFERRY_MAX_ATTEMPTS="1"
+    )
+    t0 = time.monotonic()
+    out = mf(env, "add", "--wait", "--json", media_server.url("/stall/blob.bin?after=65536"))
+    assert out.returncode == 1
+    job = json.loads(out.stdout)["jobs"][0]
+    assert job["error_type"] == "TIMEOUT"
+    assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "not a url",
+        "http://example.com/" + "a" * 10_000,
+    ],
+)
+def test_bad_links_are_refused_with_exit_2(tmp_path: Path, url: str) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="false")
+    out = mf(env, "add", url)
+    assert out.returncode == 2
+    assert "refused" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert json.loads(mf(env, "jobs", "--json").stdout) == []
+
+
+def test_private_addresses_are_refused(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="false")
+    out = mf(env, "add", "http://127.0.0.1:8080/video.mp4")
+    assert out.returncode == 2 and "private or local" in out.stderr
+
+
+def test_invalid_setting_is_one_clear_line(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_MAX_PARALLEL_JOBS="many")
+    out = mf(env, "jobs")
+    assert out.returncode == 2
+    assert "MEDIAFERRY_MAX_PARALLEL_JOBS" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_job_ids_are_validated(env: dict[str, str]) -> None:
+    assert mf(env, "job", "abc").returncode == 2
+    out = mf(env, "cancel", "12345")
+    assert out.returncode == 2 and "no job #12345" in out.stderr
+
+
+def _count_running(env: dict[str, str], job_id: int) -> int:
+    events = job_json(env, job_id)["events"]
+    return sum(1 for e in events if e["type"] == "STATUS_CHANGED" and e["data"]["to"] == "RUNNING")
+
+
+def _two_workers_run_each_job_once(
+    env: dict[str, str], media_server: MediaServer, tmp_path: Path, workers: list[Any]
+) -> None:
+    urls = [media_server.url(f"/slow/blob.bin?rate=40000000&n={i}") for i in range(12)]
+    out = mf(env, "add", "--json", *urls)
+    ids = [j["id"] for j in json.loads(out.stdout)["jobs"]]
+    workers.append(spawn_worker(env, tmp_path / "w1.log"))
+    workers.append(spawn_worker(env, tmp_path / "w2.log"))
+    for jid in ids:
+        wait_job(env, jid, "COMPLETED", timeout=120)
+    assert all(_count_running(env, jid) == 1 for jid in ids)
+    owners = {
+        next(
+            e["data"]["worker_id"]
+            for e in job_json(env, jid)["events"]
+            if e["type"] == "STATUS_CHANGED" and e["data"]["to"] == "RUNNING"
+        )
+        for jid in ids
+    }
+    assert len(owners) == 2  # both processes took work
+
+
+def test_two_worker_processes_never_run_a_job_twice_sqlite(
+    tmp_path: Path, media_server: MediaServer, blob: Path, workers: list[Any]
+) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_MAX_PARALLEL_JOBS="2")
+    _two_workers_run_each_job_once(env, media_server, tmp_path, workers)
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_never_run_a_job_twice_postgres(
+    tmp_path: Path, media_server: MediaServer, blob: Path, workers: list[Any]
+) -> None:
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    url = create_pg_database()
+    try:
+        env = cli_env(
+            tmp_path / "data", MEDIAFERRY_MAX_PARALLEL_JOBS="2", MEDIAFERRY_DATABASE_URL=url
+        )
+        _two_workers_run_each_job_once(env, media_server, tmp_path, workers)
+        for p in workers:
+            p.send_signal(signal.SIGTERM)
+            p.wait(20)
+    finally:
+        drop_pg_database(url)
+
+
+def test_kill_9_mid_download_then_restart_recovers(
+    tmp_path: Path, media_server: MediaServer, blob: Path, workers: list[Any]
+) -> None:
+    env = cli_env(tmp_path / "data")
+    url = media_server.url(f"/slow/blob.bin?rate=1000000&k={time.monotonic_ns()}")
+    job_id = json.loads(mf(env, "add", "--json", url).stdout)["jobs"][0]["id"]
+    first = spawn_worker(env, tmp_path / "w1.log")
+    workers.append(first)
+    deadline = time.monotonic() + 30
+    while job_json(env, job_id)["bytes_done"] < 1_000_000:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert job_json(env, job_id)["status"] == "RUNNING"  # stranded until someone recovers it
+    workers.append(spawn_worker(env, tmp_path / "w2.log"))
+    done = wait_job(env, job_id, "COMPLETED", timeout=60)
+    assert sha256_of(Path(done["file_path"])) == sha256_of(blob)
+    assert done["attempts"] == 1
+    reasons = [e["data"].get("reason", "") for e in done["events"]]
+    assert any("stale" in r for r in reasons)
+    # the second attempt resumed the partial file with a Range request
+    ranged = [
+        r
+        for r in media_server.requests("/slow/blob.bin")
+        if "k=" in r.path and r.headers.get("Range")
+    ]
+    assert ranged
+
+
+def test_cancel_mid_download_removes_partial_files(
+    tmp_path: Path, media_server: MediaServer, blob: Path, workers: list[Any]
+) -> None:
+    env = cli_env(tmp_path / "data")
+    url = media_server.url(f"/slow/blob.bin?rate=500000&c={time.monotonic_ns()}")
+    job_id = json.loads(mf(env, "add", "--json", url).stdout)["jobs"][0]["id"]
+    workers.append(spawn_worker(env, tmp_path / "w.log"))
+    deadline = time.monotonic() + 30
+    while job_json(env, job_id)["bytes_done"] < 200_000:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    out = mf(env, "cancel", str(job_id))
+    assert out.returncode == 0, out.stderr
+    done = wait_job(env, job_id, "CANCELLED", timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert done["error_type"] == "CANCELLED"
+    assert not (tmp_path / "data" / "tmp" / "jobs" / str(job_id)).exists()
+
+
+def test_graceful_worker_shutdown_leaves_no_running_job(
+    tmp_path: Path, media_server: MediaServer, blob: Path, workers: list[Any]
+) -> None:
+    env = cli_env(tmp_path / "data")
+    url = media_server.url(f"/slow/blob.bin?rate=300000&g={time.monotonic_ns()}")
+    job_id = json.loads(mf(env, "add", "--json", url).stdout)["jobs"][0]["id"]
+    proc = spawn_worker(env, tmp_path / "w.log")
+    workers.append(proc)
+    wait_job(env, job_id, "RUNNING", timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    after = job_json(env, job_id)
+    assert after["status"] == "PENDING" and after["attempts"] == 0
+
+
+def test_pause_and_resume(env: dict[str, str]) -> None:
+    assert mf(env, "pause").returncode == 0
+    assert mf(env, "resume").returncode == 0
+
+
+def test_doctor_reports_tools(env: dict[str, str]) -> None:
+    out = mf(env, "doctor")
+    assert "ffmpeg" in out.stdout and "aria2c" in out.stdout and "database" in out.stdout
+    assert out.returncode == 0, out.stdout
+
+
+def test_db_upgrade(env: dict[str, str]) -> None:
+    out = mf(env, "db", "upgrade")
+    assert out.returncode == 0 and "up to date" in out.stdout
