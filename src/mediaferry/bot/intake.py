@@ -263,7 +263,7 @@ async def choose(rt: BotRuntime, pending: PendingAsk, job_type: str, quality: st
         progress=False,
     )
     if sub.outcome == "queued" and sub.job is not None:
-        rt.tracker.adopt(sub.job, pending.keyboard_message_id, texts.QUEUED)
+        await rt.tracker.adopt(sub.job, pending.keyboard_message_id, texts.QUEUED)
         return
     text = describe_outcome(sub)
     bot = rt.tracker.bot

@@ -98,13 +98,20 @@ class ProgressTracker:
         self._ignored.discard(job.id)
         self._schedule(view)
 
-    def adopt(self, job: Job, message_id: int, text: str) -> None:
+    async def adopt(self, job: Job, message_id: int, text: str) -> None:
         """Use an existing bot message (the quality keyboard) as the progress message."""
         assert job.chat_id is not None
-        view = _View(job.id, job.chat_id, job.message_id, message_id, job.title, shown=None)
+        view = _View(job.id, job.chat_id, job.message_id, message_id, job.title)
         view.desired = text
         self.views[job.id] = view
         self._schedule(view)
+        await self._save_message_id(job.id, message_id)
+
+    async def _save_message_id(self, job_id: int, message_id: int) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(progress_message_id=message_id)
+            )
 
     # -- events ----------------------------------------------------------------------
     async def _listen(self) -> None:
@@ -252,10 +259,7 @@ class ProgressTracker:
         )
         view.message_id = msg.message_id
         view.shown = text
-        async with self.db.session() as session:
-            await session.execute(
-                update(Job).where(Job.id == view.job_id).values(progress_message_id=msg.message_id)
-            )
+        await self._save_message_id(view.job_id, msg.message_id)
 
     async def _edit(self, view: _View, text: str, *, with_button: bool) -> None:
         assert view.message_id is not None
