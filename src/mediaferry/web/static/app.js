@@ -125,7 +125,7 @@ function paint({ job, el }) {
   dl.hidden = !(job.status === "COMPLETED" && job.file_path);
   dl.href = withKey(`/api/jobs/${job.id}/file`);
   const err = $(".error", el);
-  err.hidden = !(job.error_message && job.status !== "COMPLETED");
+  err.hidden = !job.error_message || job.status === "COMPLETED" || job.status === "CANCELLED";
   err.textContent = job.error_message || "";
 }
 
