@@ -37,6 +37,16 @@ class Bot:
     async def jobs(self) -> list[Job]:
         return list(reversed(await self.services.jobs.list(limit=1000)))
 
+    async def wait_jobs(self, n: int = 1, timeout: float = 15) -> list[Job]:
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = await self.jobs()
+            if len(jobs) >= n:
+                return jobs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(jobs)} jobs, expected {n}")
+            await asyncio.sleep(0.05)
+
     async def job_status(self, job_id: int, *statuses: str, timeout: float = 30) -> Job:
         deadline = time.monotonic() + timeout
         while True:

@@ -66,8 +66,7 @@ async def test_audio_job_is_sent_as_tagged_audio(
         assert (
             "codec_type=audio" in info
             and "codec_type=video" not in info.replace("attached_pic=1", "")
-            or "attached_pic=1" in info
-        )
+        ) or "attached_pic=1" in info
         assert "TAG:title=audio" in info
         shown = [m for m in fake_telegram.chat(USER) if m.kind == "audio"]
         assert len(shown) == 1 and shown[0].raw["audio"]["title"] == "audio"

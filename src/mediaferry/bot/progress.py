@@ -207,7 +207,7 @@ class ProgressTracker:
                     await asyncio.wait_for(view.wake.wait(), wait)
                 continue
             ok = await self._apply(view)
-            if view.final is not None and (ok or tries >= MAX_FINAL_TRIES):
+            if final and (ok or tries >= MAX_FINAL_TRIES):
                 self.views.pop(view.job_id, None)
                 return
             tries += 0 if ok else 1

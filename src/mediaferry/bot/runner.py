@@ -79,6 +79,7 @@ def build_application(services: Services) -> BotApp:
         .write_timeout(20)
         .media_write_timeout(600)
         .connection_pool_size(32)
+        .get_updates_connection_pool_size(2)
         .build()
     )
     app.add_handler(TypeHandler(Update, gate), group=-1)
