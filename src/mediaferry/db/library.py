@@ -173,9 +173,21 @@ def _match_stmt(
             .order_by(rank, MediaItem.id.desc())
             .limit(limit)
         )
-    matches = text("media_items_fts MATCH :fts").bindparams(
-        fts=_fts5_match(terms, any_term=any_term)
-    )
+    fts = _fts5_match(terms, any_term=any_term)
+    matches = text("media_items_fts MATCH :fts").bindparams(fts=fts)
+    if not where:  # rank and cut inside FTS5 before touching media_items
+        best = (
+            select(_FTS.c.rowid, _FTS.c.rank)
+            .where(matches)
+            .order_by(_FTS.c.rank)
+            .limit(limit)
+            .subquery()
+        )
+        return (
+            select(MediaItem)
+            .join(best, best.c.rowid == MediaItem.id)
+            .order_by(best.c.rank, MediaItem.id.desc())
+        )
     return (
         select(MediaItem)
         .join(_FTS, _FTS.c.rowid == MediaItem.id)

@@ -1,7 +1,8 @@
 """Library full-text search: SQLite FTS5 or a PostgreSQL GIN index.
 
 SQLite: ``media_items_fts`` is an external-content FTS5 table over
-``media_items(title, performer, album)``, kept in sync by triggers.
+``media_items(title, performer, album)``, kept in sync by triggers, with prefix
+indexes for 2-4 characters (a search's last word matches as a prefix).
 PostgreSQL: a GIN index on the same ``to_tsvector('simple', …)`` expression that
 :mod:`mediaferry.db.library` queries with.
 
@@ -29,7 +30,7 @@ _FTS_COLUMNS = "title, performer, album"
 _SQLITE_UP = [
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS media_items_fts USING fts5(
         {_FTS_COLUMNS}, content='media_items', content_rowid='id',
-        tokenize='unicode61 remove_diacritics 2')""",
+        tokenize='unicode61 remove_diacritics 2', prefix='2 3 4')""",
     f"""CREATE TRIGGER IF NOT EXISTS media_items_fts_ai AFTER INSERT ON media_items BEGIN
         INSERT INTO media_items_fts(rowid, {_FTS_COLUMNS})
         VALUES (new.id, new.title, new.performer, new.album);
