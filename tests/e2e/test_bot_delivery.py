@@ -73,7 +73,7 @@ async def test_audio_job_is_sent_as_tagged_audio(
 
 
 async def test_same_link_again_is_resent_by_file_id_without_download(
-    tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
+    tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer, db_url: str
 ) -> None:
     url = unique(media_server, "/media/h264_aac.mp4")
     key = url.rsplit("k=", 1)[1]
@@ -85,7 +85,7 @@ async def test_same_link_again_is_resent_by_file_id_without_download(
             if r.query.get("k") == key and r.method == "GET"
         )
 
-    async with running_bot(tmp_path, fake_telegram) as bot:
+    async with running_bot(tmp_path, fake_telegram, db_url=db_url) as bot:
         fake_telegram.user_sends_text(USER, f"/video {url}")
         first = await fake_telegram.async_wait_for("sendVideo", timeout=60)
         await bot.job_status((await bot.jobs())[0].id, "COMPLETED")
