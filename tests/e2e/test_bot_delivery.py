@@ -140,3 +140,19 @@ async def test_markup_characters_in_title_are_escaped(
         assert len(media) == 1
         caption = media[0].text or ""
         assert caption.startswith(hostile), caption
+
+
+async def test_link_done_by_the_cli_is_uploaded_without_download(
+    tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
+) -> None:
+    url = unique(media_server, "/media/h264_aac.mp4")
+    key = url.rsplit("k=", 1)[1]
+    async with running_bot(tmp_path, fake_telegram) as bot:
+        job = (await bot.services.jobs.create(url, origin="cli")).job
+        await bot.job_status(job.id, "COMPLETED", timeout=60)
+        fetched = [r for r in media_server.requests() if r.query.get("k") == key]
+        fake_telegram.user_sends_text(USER, f"/video {url}")
+        call = await fake_telegram.async_wait_for("sendVideo", timeout=30)
+        assert call.files  # uploaded from the finished job's file
+        assert [r for r in media_server.requests() if r.query.get("k") == key] == fetched
+        assert (await bot.services.jobs.get(job.id)).telegram_file_id

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram import error as tg
@@ -18,6 +19,7 @@ from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext, BotRuntime
 from mediaferry.db.models import Job, TelegramWaiter
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
+from mediaferry.jobs.pipeline import processed_from_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
 from mediaferry.sources.base import JobRequest, SourceType
 from mediaferry.sources.registry import describe, detect_source
@@ -146,9 +148,28 @@ async def submit_url(
         except JobError as exc:
             return Submitted(url, "refused", job, reason=exc.message)
         return Submitted(url, "resent", job)
+    if job.status == JobStatus.COMPLETED and await _upload_existing(rt, job, chat_id, message_id):
+        return Submitted(url, "resent", job)
     if job.status in ACTIVE_STATUSES and job.chat_id != chat_id:
         await add_waiter(rt, job, user_id, chat_id, message_id, announce=progress)
     return Submitted(url, "duplicate", job)
+
+
+async def _upload_existing(rt: BotRuntime, job: Job, chat_id: int, message_id: int) -> bool:
+    """A job done elsewhere (CLI, web) whose files are still on disk: upload them once."""
+    processed = processed_from_meta((job.meta or {}).get("processed") or {})
+    if processed is None:
+        return False
+    try:
+        ids = await rt.deliverer.send_processed(job, processed, chat_id, message_id)
+    except tg.TelegramError as exc:
+        log.warning("upload of a finished job failed: %s", exc, extra={"job_id": job.id})
+        return False
+    async with rt.services.db.session() as session:
+        await session.execute(
+            update(Job).where(Job.id == job.id).values(telegram_file_id="\n".join(ids))
+        )
+    return True
 
 
 async def add_waiter(
