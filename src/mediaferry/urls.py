@@ -106,17 +106,19 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
         raise UrlRejected("empty URL")
     if len(url) > max_length:
         raise UrlRejected(f"URL is too long ({len(url)} characters, at most {max_length})")
-    if any(ord(c) < 32 or ord(c) == 127 for c in url) or " " in url:
-        raise UrlRejected("URL contains spaces or control characters")
     try:
         parts = urlsplit(url)
     except ValueError:
         raise UrlRejected("not a valid URL") from None
     scheme = parts.scheme.lower()
-    if not scheme:
+    if not scheme or not scheme.isascii() or " " in scheme:
         raise UrlRejected("not a URL (it needs http:// or https://)")
     if scheme not in ALLOWED_SCHEMES:
         raise UrlRejected(f"{scheme}: links are not allowed; send an http(s) or magnet link")
+    if scheme != "magnet" and not parts.netloc:
+        raise UrlRejected("not a URL (it needs http:// or https://)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url) or " " in url:
+        raise UrlRejected("URL contains spaces or control characters")
     if scheme == "magnet":
         if "xt=urn:" not in url.lower():
             raise UrlRejected("magnet link has no info hash")

@@ -388,7 +388,5 @@ async def test_clear_finished(db: Database, svc: JobService) -> None:
     assert await svc.clear_finished() == 1
     async with db.session() as session:
         left = (await session.execute(select(Job.id))).scalars().all()
-        events = (
-            await session.execute(select(JobEvent).where(JobEvent.job_id == a.id))
-        ).all()
+        events = (await session.execute(select(JobEvent).where(JobEvent.job_id == a.id))).all()
     assert len(left) == 1 and events == []

@@ -80,7 +80,16 @@ def test_private_addresses_allowed_when_configured() -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.0.0.1", "::1", "::ffff:10.0.0.1", "fe80::1", "ff02::1", "100.64.0.1", "0.0.0.0"],
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "::1",
+        "::ffff:10.0.0.1",
+        "fe80::1",
+        "ff02::1",
+        "100.64.0.1",
+        "0.0.0.0",
+    ],
 )
 def test_connect_time_check_refuses_private(address: str) -> None:
     with pytest.raises(UrlRejected):
@@ -94,7 +103,9 @@ def test_public_addresses_pass() -> None:
 
 
 @given(st.ip_addresses())
-def test_blocked_ip_agrees_with_is_global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+def test_blocked_ip_agrees_with_is_global(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
     if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
         return
     assert is_blocked_ip(ip) == (ip.is_multicast or not ip.is_global)

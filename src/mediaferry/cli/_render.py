@@ -20,7 +20,7 @@ from rich.table import Table
 __all__ = ["console", "err_console", "job_detail", "jobs_table", "make_progress", "print_json"]
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

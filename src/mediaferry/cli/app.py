@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -73,10 +74,18 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         fail(exc.message, EXIT_FAILED)
 
 
-async def _services(settings: Settings, **kw: Any) -> Any:
-    from mediaferry.app import Services
+@asynccontextmanager
+async def _job_service(settings: Settings) -> AsyncIterator[Any]:
+    """The job service alone: what commands that only read or flag jobs need."""
+    from mediaferry.db.engine import Database
+    from mediaferry.jobs.service import JobService
 
-    return await Services.create(settings, **kw)
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        await db.upgrade()
+        yield JobService(db, settings)
+    finally:
+        await db.close()
 
 
 # --------------------------------------------------------------------------- service
@@ -158,12 +167,9 @@ def jobs(
     settings = _settings()
 
     async def go() -> list[dict[str, Any]]:
-        services = await _services(settings, start_bus=False)
-        try:
-            found = await services.jobs.list(status=status, limit=limit)
+        async with _job_service(settings) as svc:
+            found = await svc.list(status=status, limit=limit)
             return [job_to_dict(j) for j in found]
-        finally:
-            await services.close()
 
     rows = _run(go)
     if as_json:
@@ -192,12 +198,9 @@ def job(
     settings = _settings()
 
     async def go() -> dict[str, Any]:
-        services = await _services(settings, start_bus=False)
-        try:
-            found = await services.jobs.get(jid)
-            return job_to_dict(found, await services.jobs.events(jid))
-        finally:
-            await services.close()
+        async with _job_service(settings) as svc:
+            found = await svc.get(jid)
+            return job_to_dict(found, await svc.events(jid))
 
     data = _run(go)
     if as_json:
@@ -213,12 +216,9 @@ def _control(job_id: str, action: str) -> None:
     settings = _settings()
 
     async def go() -> dict[str, Any]:
-        services = await _services(settings)
-        try:
-            fn = services.jobs.cancel if action == "cancel" else services.jobs.retry
+        async with _job_service(settings) as svc:
+            fn = svc.cancel if action == "cancel" else svc.retry
             return job_to_dict(await fn(jid))
-        finally:
-            await services.close()
 
     data = _run(go)
     verb = "cancel requested for" if data["status"] == "RUNNING" else f"{action}: now"
@@ -241,11 +241,8 @@ def _flag(paused: bool) -> None:
     settings = _settings()
 
     async def go() -> None:
-        services = await _services(settings)
-        try:
-            await (services.jobs.pause() if paused else services.jobs.resume())
-        finally:
-            await services.close()
+        async with _job_service(settings) as svc:
+            await (svc.pause() if paused else svc.resume())
 
     _run(go)
     render.console.print("paused: running jobs finish, no new ones start" if paused else "resumed")

@@ -32,8 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SourceResolver(Protocol):
-    def __call__(self, source_type: SourceType) -> Source: ...
+SourceResolver = Callable[[SourceType], Source]
 
 
 class TransferPicker(Protocol):
@@ -239,7 +238,7 @@ class Pipeline:
                 fetched.path,
                 job_type=job_type,
                 plan=plan,
-                work_dir=work / "out",
+                work_dir=work,
                 settings=settings,
                 thumbnail_file=thumb,
             ),

@@ -225,7 +225,10 @@ class BrowserSource(Source):
         if probe.kind is not None:
             return plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
         if not probe.mime.startswith(("text/html", "application/xhtml")):
-            raise UnsupportedSource(f"the link is neither a page nor media ({probe.mime})")
+            # not a page and not media: a plain file, delivered as a document
+            plan = plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
+            plan.extra["document"] = True
+            return plan
         html, final = await fetch_page(request.url, self.settings)
         page = parse_media_page(html, final)
         link = pick_link(page.links, request.job_type)

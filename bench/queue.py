@@ -1,0 +1,226 @@
+"""Queue throughput: jobs/s through create → claim → complete with a no-op source.
+
+Runs on SQLite (always) and PostgreSQL (when reachable at 127.0.0.1:5432), with 1
+and 4 workers, and the same writes done with raw SQL as the baseline, all in this
+run. Usage:  .venv/bin/python bench/queue.py [--jobs 2000]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# this file is named like the stdlib's queue module: keep its folder off sys.path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mediaferry.config import load_settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job
+from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.control import JobControl, RunResult
+from mediaferry.jobs.service import JobService
+from mediaferry.jobs.worker import WorkerPool
+from mediaferry.logging import configure_logging
+
+
+class NoopRunner:
+    async def run(self, job: Job, ctl: JobControl) -> RunResult:
+        return RunResult(file_size=0)
+
+
+async def engine_run(url: str, tmp: Path, jobs: int, workers: int) -> tuple[float, float]:
+    settings = load_settings(
+        data_dir=tmp,
+        database_url=url,
+        allow_private_networks=True,
+        max_queue_length=jobs + 10,
+        max_active_per_user=jobs + 10,
+        poll_s=0.5,
+        min_free_gb=0,
+    )
+    db = Database(url)
+    await db.upgrade()
+    bus = EventBus()
+    svc = JobService(db, settings, bus)
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        await svc.create(f"http://127.0.0.1:9/bench/{i}.mp4")
+    created = time.perf_counter() - t0
+    pools = [WorkerPool(db, settings, NoopRunner(), bus, concurrency=1) for _ in range(workers)]
+    t1 = time.perf_counter()
+    for pool in pools:
+        await pool.start()
+    while (await svc.counts())["COMPLETED"] < jobs:
+        await asyncio.sleep(0.02)
+    processed = time.perf_counter() - t1
+    for pool in pools:
+        await pool.stop()
+    await db.close()
+    return created, processed
+
+
+def raw_sqlite(path: Path, jobs: int) -> float:
+    """The same rows and events written with sqlite3 directly, one job at a time."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, url TEXT, job_key TEXT, status TEXT,"
+        " worker_id TEXT, updated_at TEXT)"
+    )
+    conn.execute("CREATE INDEX ix_st ON jobs(status, id)")
+    conn.execute("CREATE INDEX ix_key ON jobs(job_key)")
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, job_id INT, type TEXT, data TEXT)")
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT id FROM jobs WHERE job_key=? AND status!='FAILED'", (f"k{i}",))
+        cur = conn.execute(
+            "INSERT INTO jobs(url, job_key, status, updated_at) VALUES (?,?,?,datetime())",
+            (f"http://x/{i}", f"k{i}", "PENDING"),
+        )
+        conn.execute("INSERT INTO events(job_id, type) VALUES (?, 'CREATED')", (cur.lastrowid,))
+        conn.execute("COMMIT")
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "UPDATE jobs SET status='QUEUED' WHERE id=(SELECT id FROM jobs WHERE status='PENDING'"
+            " ORDER BY id LIMIT 1) RETURNING id"
+        ).fetchone()
+        if row is None:
+            conn.execute("COMMIT")
+            break
+        conn.execute("INSERT INTO events(job_id, type) VALUES (?, 'QUEUED')", row)
+        conn.execute(
+            "UPDATE jobs SET status='RUNNING', worker_id='w' WHERE id=? AND status='QUEUED'", row
+        )
+        conn.execute("INSERT INTO events(job_id, type) VALUES (?, 'RUNNING')", row)
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE jobs SET status='COMPLETED' WHERE id=? AND status='RUNNING'", row)
+        conn.execute("INSERT INTO events(job_id, type) VALUES (?, 'COMPLETED')", row)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
+async def raw_postgres(dsn: str, jobs: int) -> float:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "CREATE TABLE rjobs (id BIGSERIAL PRIMARY KEY, url TEXT, job_key TEXT, status TEXT,"
+        " worker_id TEXT, updated_at timestamptz)"
+    )
+    await conn.execute("CREATE INDEX ON rjobs(status, id)")
+    await conn.execute("CREATE TABLE revents (id BIGSERIAL PRIMARY KEY, job_id BIGINT, type TEXT)")
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        async with conn.transaction():
+            jid = await conn.fetchval(
+                "INSERT INTO rjobs(url, job_key, status, updated_at) VALUES ($1,$2,'PENDING',now())"
+                " RETURNING id",
+                f"http://x/{i}",
+                f"k{i}",
+            )
+            await conn.execute("INSERT INTO revents(job_id, type) VALUES ($1, 'CREATED')", jid)
+    while True:
+        async with conn.transaction():
+            jid = await conn.fetchval(
+                "UPDATE rjobs SET status='RUNNING' WHERE id=(SELECT id FROM rjobs WHERE"
+                " status='PENDING' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+            )
+            if jid is None:
+                break
+            await conn.execute("INSERT INTO revents(job_id, type) VALUES ($1, 'RUNNING')", jid)
+        async with conn.transaction():
+            await conn.execute("UPDATE rjobs SET status='COMPLETED' WHERE id=$1", jid)
+            await conn.execute("INSERT INTO revents(job_id, type) VALUES ($1, 'COMPLETED')", jid)
+    elapsed = time.perf_counter() - t0
+    await conn.close()
+    return elapsed
+
+
+def pg_database() -> str | None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.support.db_fixtures import create_pg_database, pg_skip_reason
+
+    if pg_skip_reason():
+        return None
+    return create_pg_database()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=2000)
+    args = parser.parse_args()
+    configure_logging("WARNING", "console", stream=sys.stderr)
+    logging.getLogger("mediaferry").setLevel(logging.WARNING)
+    n = args.jobs
+    rows: list[tuple[str, str, float, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        raw = raw_sqlite(tmp / "raw.db", n)
+        rows.append(("sqlite", "raw SQL (sqlite3)", 0.0, raw, n / raw))
+        for workers in (1, 4):
+            url = f"sqlite+aiosqlite:///{tmp / f'engine{workers}.db'}"
+            created, processed = asyncio.run(engine_run(url, tmp, n, workers))
+            rows.append(
+                (
+                    "sqlite",
+                    f"mediaferry, {workers} worker(s)",
+                    created,
+                    processed,
+                    n / (created + processed),
+                )
+            )
+        from tests.support.db_fixtures import drop_pg_database
+
+        for label in ("raw", 1, 4):
+            url = pg_database()
+            if url is None:
+                print("PostgreSQL not reachable: skipped")
+                break
+            try:
+                if label == "raw":
+                    dsn = url.replace("+asyncpg", "")
+                    raw = asyncio.run(raw_postgres(dsn, n))
+                    rows.append(("postgres", "raw SQL (asyncpg)", 0.0, raw, n / raw))
+                else:
+                    created, processed = asyncio.run(engine_run(url, tmp, n, int(label)))
+                    rows.append(
+                        (
+                            "postgres",
+                            f"mediaferry, {label} worker(s)",
+                            created,
+                            processed,
+                            n / (created + processed),
+                        )
+                    )
+            finally:
+                drop_pg_database(url)
+    print(f"\nqueue throughput, {n} jobs (create → claim → complete, no-op source)")
+    print(f"{'db':<9} {'run':<28} {'create s':>9} {'process s':>10} {'jobs/s':>8}")
+    for db, run, created, processed, rate in rows:
+        print(f"{db:<9} {run:<28} {created:>9.2f} {processed:>10.2f} {rate:>8.0f}")
+    for db in ("sqlite", "postgres"):
+        raw_rate = next((r[4] for r in rows if r[0] == db and r[1].startswith("raw")), None)
+        for r in rows:
+            if r[0] == db and raw_rate and not r[1].startswith("raw"):
+                print(f"{db}: {r[1]} at {r[4] / raw_rate:.2f}× the raw-SQL rate")
+
+
+if __name__ == "__main__":
+    main()
