@@ -164,15 +164,9 @@ def _match_stmt(
     if db.is_postgres:
         tsq = _pg_tsquery(terms, any_term=any_term)
         matches = text(f"{PG_DOCUMENT} @@ to_tsquery('simple', :tsq)").bindparams(tsq=tsq)
-        rank = text(f"ts_rank({PG_DOCUMENT}, to_tsquery('simple', :tsq_rank)) DESC").bindparams(
-            tsq_rank=tsq
-        )
-        return (
-            select(MediaItem)
-            .where(matches, *where)
-            .order_by(rank, MediaItem.id.desc())
-            .limit(limit)
-        )
+        # Newest first: ts_rank would rebuild every match's tsvector (the index is on
+        # an expression), ~3x the time of the search itself on 100k items.
+        return select(MediaItem).where(matches, *where).order_by(MediaItem.id.desc()).limit(limit)
     fts = _fts5_match(terms, any_term=any_term)
     matches = text("media_items_fts MATCH :fts").bindparams(fts=fts)
     if not where:  # rank and cut inside FTS5 before touching media_items
@@ -210,7 +204,8 @@ async def search_library(
     limit: int = 50,
 ) -> list[MediaItem]:
     """Library items matching every word of ``query`` (the last word also as a
-    prefix), best first, filtered by format, size in bytes, source and chat.
+    prefix), best first (SQLite: bm25; PostgreSQL: newest), filtered by format,
+    size in bytes, source and chat.
 
     With ``fuzzy`` items are ranked by similarity, so misspelt words still match.
     Raises :class:`LibraryQueryError` for a blank query or bad bounds.
