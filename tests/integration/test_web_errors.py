@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from mediaferry.web.api import content_disposition
+from mediaferry.web.auth import is_loopback
 from tests.integration.test_web_harness import API_KEY, SseReader, WebFactory
 from tests.integration.test_web_harness import make_web_fixture as make_web_fixture
 
@@ -174,3 +176,23 @@ async def test_sse_clients_are_dropped_on_disconnect(make_web: WebFactory) -> No
         while not any("ping" in c for c in idle.comments):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
+
+
+def test_content_disposition_is_safe_for_any_name() -> None:
+    cd = content_disposition('evil"\r\nSet-Cookie: x=1; .mp4')
+    assert "\r" not in cd and "\n" not in cd
+    fallback = cd.split('filename="', 1)[1].split('"', 1)[0]
+    assert '"' not in fallback and ";" not in fallback
+    assert cd.startswith("attachment; ")
+    uni = content_disposition("Müzik – ñ 🎵.mp3")
+    assert "filename*=UTF-8''M%C3%BCzik%20%E2%80%93%20%C3%B1%20%F0%9F%8E%B5.mp3" in uni
+    assert 'filename="' in content_disposition("../../etc/passwd")
+    assert "/" not in content_disposition("../../etc/passwd").split('"')[1]
+    assert content_disposition("").startswith('attachment; filename="download"')
+
+
+def test_loopback_detection() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        assert is_loopback(host), host
+    for host in (None, "", "192.0.2.2", "::ffff:192.0.2.2", "10.0.0.1", "localhost", "fe80::1"):
+        assert not is_loopback(host), host
