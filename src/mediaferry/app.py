@@ -150,6 +150,7 @@ class Services:
             concurrency=concurrency,
             name=name,
             only_jobs=only_jobs,
+            disk_guard=self.disk,
         )
 
     async def close(self) -> None:

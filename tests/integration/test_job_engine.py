@@ -390,3 +390,54 @@ async def test_clear_finished(db: Database, svc: JobService) -> None:
         left = (await session.execute(select(Job.id))).scalars().all()
         events = (await session.execute(select(JobEvent).where(JobEvent.job_id == a.id))).all()
     assert len(left) == 1 and events == []
+
+
+async def test_rate_limited_domain_cools_down(
+    db: Database, settings: Settings, svc: JobService
+) -> None:
+    runner = ScriptedRunner()
+    url = "http://ratelimited.example/a.mp4"
+    runner.fail_with[url] = [RateLimited("429", retry_after=1.5)]
+    settings.allow_private_networks = True
+    pool = WorkerPool(db, settings, runner, svc.bus)
+    await pool.start()
+    try:
+        first = (await svc.create(url)).job
+        await asyncio.wait_for(runner.started_event(first.id).wait(), 10)
+        await wait_status(svc, first.id, S.PENDING, S.QUEUED)
+        other = (await svc.create("http://ratelimited.example/b.mp4")).job
+        elsewhere = (await svc.create("http://fine.example/c.mp4")).job
+        await wait_status(svc, elsewhere.id, S.COMPLETED)
+        # same site: held back while the cool-down lasts, then run
+        assert (await svc.get(other.id)).status in (S.PENDING, S.QUEUED)
+        done = await wait_status(svc, other.id, S.COMPLETED, timeout=15)
+        limited_at = next(
+            e.created_at
+            for e in await svc.events(first.id)
+            if (e.data or {}).get("reason") == "retry scheduled"
+        )
+        assert done.started_at is not None
+        assert (done.started_at - limited_at).total_seconds() >= 1.0
+        await wait_status(svc, first.id, S.COMPLETED, timeout=15)
+    finally:
+        await pool.stop()
+
+
+async def test_low_disk_holds_new_jobs_and_resumes_by_itself(
+    db: Database, settings: Settings, svc: JobService
+) -> None:
+    from mediaferry.files.disk import DiskGuard
+
+    settings.min_free_gb = 10_000_000  # more than any disk has
+    runner = ScriptedRunner()
+    pool = WorkerPool(db, settings, runner, svc.bus, disk_guard=DiskGuard(settings))
+    await pool.start()
+    try:
+        job = (await svc.create("http://127.0.0.1:9/disk.mp4")).job
+        await asyncio.sleep(1.5)
+        held = await svc.get(job.id)
+        assert held.status in (S.PENDING, S.QUEUED) and runner.runs[job.id] == 0
+        settings.min_free_gb = 0  # space is back
+        await wait_status(svc, job.id, S.COMPLETED, timeout=10)
+    finally:
+        await pool.stop()

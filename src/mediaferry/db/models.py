@@ -26,6 +26,7 @@ __all__ = [
     "Base",
     "ChannelMessage",
     "ChatSettings",
+    "DomainCooldown",
     "Job",
     "JobEvent",
     "MediaItem",
@@ -70,6 +71,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(Text)
     normalized_url: Mapped[str] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(String(255), default=None)
     source_type: Mapped[str] = mapped_column(String(32))
     job_type: Mapped[str] = mapped_column(String(16), default="video")
     requested_quality: Mapped[str] = mapped_column(String(32), default="best")
@@ -115,6 +117,7 @@ class Job(Base):
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_chat_created", "chat_id", "created_at"),
         Index("ix_jobs_worker", "worker_id"),
+        Index("ix_jobs_domain", "domain"),
     )
 
 
@@ -224,6 +227,15 @@ class WorkerRecord(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     running: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DomainCooldown(Base):
+    """A site that answered RATE_LIMIT: its jobs are not claimed before ``until``."""
+
+    __tablename__ = "domain_cooldowns"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    until: Mapped[datetime] = mapped_column()
 
 
 class SystemState(Base):

@@ -16,11 +16,11 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaferry.db.engine import Database
-from mediaferry.db.models import Job, WorkerRecord, utcnow
+from mediaferry.db.models import DomainCooldown, Job, WorkerRecord, utcnow
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import transition, transition_many
 
-__all__ = ["claim_next", "heartbeat", "promote_due", "recover_stale"]
+__all__ = ["claim_next", "cool_down", "heartbeat", "promote_due", "recover_stale"]
 
 log = logging.getLogger(__name__)
 S = JobStatus
@@ -74,6 +74,8 @@ async def claim_next(
         )
         if only is not None:
             query = query.where(Job.id.in_(only))
+        cooling = select(DomainCooldown.domain).where(DomainCooldown.until > utcnow())
+        query = query.where(or_(Job.domain.is_(None), Job.domain.not_in(cooling)))
         if source_limits:
             running = await _running_by_source(session)
             full = [st for st, cap in source_limits.items() if running.get(st, 0) >= cap]
@@ -199,6 +201,16 @@ async def _recover_one(session: AsyncSession, job: Job) -> int:
             finished_at=utcnow(),
         )
     return int(ok)
+
+
+async def cool_down(session: AsyncSession, domain: str, seconds: float) -> None:
+    """Hold back every job of ``domain`` for ``seconds`` (after a RATE_LIMIT)."""
+    until = utcnow() + timedelta(seconds=seconds)
+    row = await session.get(DomainCooldown, domain)
+    if row is None:
+        session.add(DomainCooldown(domain=domain, until=until))
+    elif row.until < until:
+        row.until = until
 
 
 async def heartbeat(db: Database, worker_id: str, running: list[int]) -> None:

@@ -185,6 +185,7 @@ class JobService:
                 job = Job(
                     url=checked.url,
                     normalized_url=checked.normalized,
+                    domain=checked.host or None,
                     source_type=source_type.value,
                     job_type=jtype,
                     requested_quality=qual,

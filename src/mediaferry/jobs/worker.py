@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, SystemState, WorkerRecord, utcnow
-from mediaferry.errors import JobCancelled, JobError, UnknownError
+from mediaferry.errors import DiskFull, JobCancelled, JobError, RateLimited, UnknownError
+from mediaferry.files.disk import DiskGuard
 from mediaferry.jobs import claim as claims
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.control import JobControl, JobRunner, RunResult
 from mediaferry.jobs.retry import RetryPolicy
 from mediaferry.jobs.states import JobStatus
-from mediaferry.jobs.transition import transition
+from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import log_context
 from mediaferry.urls import url_domain
 
@@ -58,6 +59,7 @@ class WorkerPool:
         retry_policy: RetryPolicy | None = None,
         name: str = "worker",
         only_jobs: set[int] | None = None,
+        disk_guard: DiskGuard | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -71,7 +73,8 @@ class WorkerPool:
         self.only_jobs = only_jobs  # restrict to these jobs (``add --wait`` alone)
         self.running: dict[int, _Running] = {}
         self.paused = False
-        self.can_claim: asyncio.Event | None = None  # cleared by the disk guard
+        self.disk_guard = disk_guard
+        self.disk_low = False
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sub = bus.subscribe()
@@ -85,6 +88,7 @@ class WorkerPool:
             self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
         )
         self.paused = await self._flag("paused")
+        await self._check_disk()
         self._tasks = [
             asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
             asyncio.create_task(self._listen(), name="bus-listener"),
@@ -180,7 +184,26 @@ class WorkerPool:
             self._launch(job)
 
     def _may_claim(self) -> bool:
-        return self.can_claim is None or self.can_claim.is_set()
+        return not self.disk_low
+
+    async def _check_disk(self) -> None:
+        """Hold new downloads while free space is under the floor; resume by itself."""
+        if self.disk_guard is None:
+            return
+        status = await asyncio.to_thread(self.disk_guard.status)
+        if status.is_low and not self.disk_low:
+            log.warning(
+                "DISK_LOW: %.1f GB free under %s (floor %.1f GB); new downloads wait",
+                status.free_bytes / 1e9,
+                status.path,
+                status.floor_bytes / 1e9,
+            )
+            self.bus.publish("disk", None, low=True, free_bytes=status.free_bytes)
+        elif not status.is_low and self.disk_low:
+            log.info("disk space is back; downloads resume")
+            self.bus.publish("disk", None, low=False, free_bytes=status.free_bytes)
+            self.bus.ring()
+        self.disk_low = status.is_low
 
     def _launch(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -199,6 +222,7 @@ class WorkerPool:
                     last_beat = now
                     await self._heartbeat()
                     self.paused = await self._flag("paused")
+                    await self._check_disk()
                 if now - last_recover >= recover_every:
                     last_recover = now
                     if await claims.recover_stale(
@@ -304,6 +328,7 @@ class WorkerPool:
             await ctl.flush_progress()
         except Exception:
             pass
+        error_type: str | None = None
         async with self.db.session() as session:
             if isinstance(outcome, RunResult):
                 await transition(
@@ -326,7 +351,8 @@ class WorkerPool:
                 assert isinstance(outcome, BaseException)
                 error = outcome if isinstance(outcome, JobError) else UnknownError(str(outcome))
                 new = await self._failed(session, job, error)
-        self.bus.publish("status", job.id, status=new.value)
+                error_type = error.error_type.value
+        self.bus.publish("status", job.id, status=new.value, error_type=error_type)
         if new == S.PENDING:
             self.bus.publish("queued", job.id, remote=True)
 
@@ -375,6 +401,11 @@ class WorkerPool:
                 "http_status": error.details.get("http_status"),
             },
         )
+        if isinstance(error, RateLimited) and job.domain:
+            pause = error.retry_after if error.retry_after else self.settings.rate_limit_cooldown_s
+            await claims.cool_down(session, job.domain, pause)
+        if isinstance(error, DiskFull):
+            await add_event(session, job.id, "DISK_LOW", {"message": error.message})
         if decision is not None:
             if not decision.counts_attempt:
                 attempts = job.attempts
