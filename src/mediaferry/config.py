@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     rate_limit_cooldown_s: float = Field(300.0, ge=0)  # per-domain pause after RATE_LIMIT
     browser_timeout_s: float = Field(30.0, gt=0)
     browser_settle_s: float = Field(2.0, ge=0)  # wait after load for late media requests
+    # auth profiles (jobs/auth.py): consecutive failures before a profile is DEGRADED
+    auth_degrade_after: int = Field(3, ge=1)
+    auth_cookie_max_kb: int = Field(1024, ge=1)  # largest cookie file accepted
 
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod

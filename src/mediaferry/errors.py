@@ -13,10 +13,12 @@ httpx, ffmpeg, Telegram, Playwright) are translated into these at the boundary w
     ├── LimitExceeded                    queue / per-user / per-chat limits
     ├── JobNotFound
     ├── InvalidTransition                a refused or lost state change
+    ├── AuthProfileError                 a bad auth profile (id, source, cookie file)
     └── JobError                         a job's failure, with an ErrorType
         ├── NetworkError                 NETWORK_ERROR     retried
         ├── HttpError                    HTTP_ERROR        retried for 5xx
         ├── AuthError                    AUTH_ERROR
+        │   └── AuthRetry                AUTH_ERROR        retried at once, next profile
         ├── RateLimited                  RATE_LIMIT        retried after Retry-After
         ├── ExtractorError               EXTRACTOR_ERROR
         ├── ExtractorUpdateRequired      EXTRACTOR_UPDATE_REQUIRED
@@ -41,6 +43,8 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthError",
+    "AuthProfileError",
+    "AuthRetry",
     "ConfigError",
     "DiskFull",
     "ErrorType",
@@ -205,6 +209,24 @@ class AuthError(JobError):
     """This media needs a login or is private."""
 
     error_type = ErrorType.AUTH_ERROR
+
+
+# auth profiles (jobs/auth.py) ------------------------------------------------------
+class AuthRetry(AuthError):
+    """This media needs a login; trying the next auth profile."""
+
+    retryable = True
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_after", 0.0)
+        super().__init__(message, **kwargs)
+
+
+class AuthProfileError(MediaferryError):
+    """The auth profile is invalid."""
+
+
+# end auth profiles -------------------------------------------------------------------
 
 
 class RateLimited(JobError):
