@@ -27,7 +27,27 @@ JobId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="job id")]
 ItemId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="library item id")]
 Size = Annotated[int | None, Query(ge=0, le=2**62, description="bytes")]
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class ErrorBody(BaseModel):
+    """Every error: a short code, a readable detail (a list for invalid requests)."""
+
+    error: str
+    detail: Any
+    error_type: str | None = None
+
+
+def _err(text: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": text}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err("missing or wrong API key"),
+    403: _err("no API key configured and the client is not local"),
+    404: _err("no such job or file"),
+    413: _err("request body over 1 MB"),
+    422: _err("invalid request (body, path or query)"),
+}
+router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
 
 
 def get_services(request: Request) -> Services:
@@ -76,7 +96,16 @@ def _statuses(raw: str | None) -> list[str] | None:
     return wanted or None
 
 
-@router.post("/jobs", dependencies=Authorized, status_code=201)
+@router.post(
+    "/jobs",
+    dependencies=Authorized,
+    status_code=201,
+    responses={
+        200: {"description": "an identical job already exists; it is returned"},
+        400: _err("the URL is refused (error_type URL_REJECTED)"),
+        429: _err("a limit was reached"),
+    },
+)
 async def create_job(body: JobCreate, services: ServicesDep, response: Response) -> dict[str, Any]:
     """Create a job (201), or return the identical existing one (200)."""
     try:
@@ -128,7 +157,9 @@ async def get_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     return job_to_dict(job, await services.jobs.events(job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", dependencies=Authorized)
+@router.post(
+    "/jobs/{job_id}/cancel", dependencies=Authorized, responses={409: _err("already finished")}
+)
 async def cancel_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     """Cancel: at once if waiting, within seconds if running."""
     try:
@@ -139,7 +170,9 @@ async def cancel_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
         raise ApiError(409, exc.message) from exc
 
 
-@router.post("/jobs/{job_id}/retry", dependencies=Authorized)
+@router.post(
+    "/jobs/{job_id}/retry", dependencies=Authorized, responses={409: _err("not a failed job")}
+)
 async def retry_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     """Put a failed job back in the queue."""
     try:
