@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.e2e._bot_harness import (
@@ -155,4 +156,10 @@ async def test_link_done_by_the_cli_is_uploaded_without_download(
         call = await fake_telegram.async_wait_for("sendVideo", timeout=30)
         assert call.files  # uploaded from the finished job's file
         assert [r for r in media_server.requests() if r.query.get("k") == key] == fetched
-        assert (await bot.services.jobs.get(job.id)).telegram_file_id
+        for _ in range(200):  # the file_id is stored just after the send returns
+            if (await bot.services.jobs.get(job.id)).telegram_file_id:
+                break
+            await asyncio.sleep(0.05)
+        assert (await bot.services.jobs.get(job.id)).telegram_file_id == call.result["video"][
+            "file_id"
+        ]
