@@ -13,6 +13,7 @@ from mediaferry.db.models import Job
 from mediaferry.files.archive import Archiver
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
+from mediaferry.jobs.auth import AuthProfiles  # auth profiles
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.pipeline import Deliverer, Pipeline
 from mediaferry.jobs.service import JobService
@@ -96,6 +97,7 @@ class Services:
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)
         services.pipeline.deliverers.append(archiver)
         services.pipeline.reuse = archiver.find_reusable
+        services.pipeline.auth = AuthProfiles(db, settings)  # auth profiles (jobs/auth.py)
         return services
 
     async def expand_playlist(self, job: Job, plan: MediaPlan) -> dict[str, Any]:

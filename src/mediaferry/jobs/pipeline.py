@@ -20,6 +20,7 @@ from mediaferry.db.models import Job
 from mediaferry.errors import JobError, SizeLimitExceeded, StageTimeout
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
+from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
 from mediaferry.jobs.states import Stage
 from mediaferry.media.postprocess import Part, Processed, postprocess, validate
@@ -122,6 +123,7 @@ class Pipeline:
         self.on_playlist = on_playlist
         self.disk_guard = disk_guard or DiskGuard(settings)
         self.reuse: ReuseHook | None = None  # archive re-use (issue 4, files/archive.py)
+        self.auth: AuthProfiles | None = None  # auth profiles (jobs/auth.py)
 
     async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
         await ctl.set_stage(stage)
@@ -207,11 +209,14 @@ class Pipeline:
         settings = self._for_job(job)
         source = self.sources(SourceType(job.source_type))
         request = JobRequest(job.id, job.url, job.job_type, job.requested_quality)
-        plan = await self._stage(ctl, Stage.METADATA, lambda: source.describe(request))
+        # auth profiles: the best untried cookie profile; AuthError → retry with the next
+        auth = await JobAuth.start(self.auth, job, ctl, meta, request)
+        plan = await self._stage(ctl, Stage.METADATA, auth.guard(lambda: source.describe(request)))
         if plan.entries is not None:
             if self.on_playlist is None:
                 raise SizeLimitExceeded("playlists are not supported here")
             return RunResult(await self.on_playlist(job, plan))
+        auth.apply(plan)  # auth profiles: cookies for plain HTTP downloads too
         meta["plan"] = plan_to_meta(plan)
         await ctl.save(
             title=plan.title or job.title,
@@ -224,8 +229,11 @@ class Pipeline:
         transfer = self.transfers.for_plan(plan)
         await ctl.save(meta={**meta, "downloader": transfer.name})
         fetched = await self._stage(
-            ctl, Stage.DOWNLOAD, lambda: transfer.fetch(plan, work / "download", ctl.progress)
+            ctl,
+            Stage.DOWNLOAD,
+            auth.guard(lambda: transfer.fetch(plan, work / "download", ctl.progress)),
         )
+        await auth.succeeded()  # auth profiles
         await ctl.event("DOWNLOADED", {"bytes": fetched.size, "downloader": fetched.downloader})
         job_type: Literal["video", "audio"] = "audio" if job.job_type == "audio" else "video"
         thumb = next(

@@ -105,7 +105,12 @@ class DirectSource(Source):
     example: ClassVar[str] = "https://files.example.net/talks/opening-lecture.mp3"
 
     async def describe(self, request: JobRequest) -> MediaPlan:
-        probe = await probe_url(request.url, self.settings)
+        # auth profiles: a page that needs a login needs the cookies for the probe too
+        from mediaferry.jobs.auth import cookie_headers
+
+        probe = await probe_url(
+            request.url, self.settings, cookie_headers(request.cookie_file, request.url)
+        )
         if probe.kind is None:
             what = probe.mime or "unknown content"
             raise UnsupportedSource(f"the link is not a media file ({what})")
