@@ -1,0 +1,206 @@
+"""Download throughput: ``mediaferry add --wait`` vs curl on the same local file.
+
+Serves a sparse file (1 GiB by default) from a local nginx (or Python's server when
+nginx is not installed) on 127.0.0.1, then in the same run times curl and
+``mediaferry add --wait`` through the streaming HTTP backend and through aria2c,
+reporting MB/s, the ratio to curl, the DOWNLOAD stage alone, and the RSS growth of
+the Mediaferry process during the download.
+
+Usage:  .venv/bin/python bench/download.py [--size-mb 1024] [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MF = str(Path(sys.executable).with_name("mediaferry"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def file_server(root: Path) -> Iterator[tuple[str, str]]:
+    port = free_port()
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx:
+        prefix = root / "nginx"
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        conf = prefix / "nginx.conf"
+        conf.write_text(
+            ("user root; " if os.geteuid() == 0 else "")
+            + f"""worker_processes 1; pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile on; tcp_nopush on;
+  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
+  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
+  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+"""
+        )
+        proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"])
+        kind = "nginx"
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        kind = "python http.server"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", kind
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_curl(url: str, out: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["curl", "-sS", "-o", str(out), url], check=True)
+    elapsed = time.perf_counter() - t0
+    out.unlink()
+    return elapsed
+
+
+def _rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFERRY_")}
+    env.update(
+        MEDIAFERRY_DATA_DIR=str(data),
+        MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="true",
+        MEDIAFERRY_MIN_FREE_GB="0",
+        MEDIAFERRY_LOG_LEVEL="WARNING",
+        **extra_env,
+    )
+    samples: list[tuple[float, int]] = []
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [MF, "add", "--wait", "--json", url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            rss = _rss_kb(proc.pid)
+            if rss is not None:
+                samples.append((time.perf_counter(), rss))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    stop.set()
+    sampler.join()
+    total = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"mediaferry failed: {err.decode()[-2000:]}")
+    job = json.loads(out)["jobs"][0]
+    detail = json.loads(
+        subprocess.run(
+            [MF, "job", str(job["id"]), "--json"], env=env, capture_output=True, check=True
+        ).stdout
+    )
+    times = {e["type"]: datetime.fromisoformat(e["at"]) for e in detail["events"]}
+    dl = (times["DOWNLOAD_FINISHED"] - times["DOWNLOAD_STARTED"]).total_seconds()
+    created = datetime.fromisoformat(detail["created_at"])
+    dl_start = t0 + (times["DOWNLOAD_STARTED"] - created).total_seconds()
+    dl_end = t0 + (times["DOWNLOAD_FINISHED"] - created).total_seconds()
+    before = [rss for t, rss in samples if t <= dl_start] or [samples[0][1]]
+    during = [rss for t, rss in samples if dl_start < t <= dl_end] or before
+    shutil.rmtree(data, ignore_errors=True)
+    return {
+        "total": total,
+        "download": dl,
+        "rss_growth_mb": max(0, max(during) - before[-1]) / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    size = args.size_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        served = tmp / "www"
+        served.mkdir()
+        with (served / "big.bin").open("wb") as fh:
+            fh.truncate(size)
+        with file_server(served) as (base, kind):
+            url = f"{base}/big.bin"
+            curl = [run_curl(url, tmp / "curl.out") for _ in range(args.runs)]
+            results: dict[str, list[dict[str, float]]] = {"http": [], "aria2c": []}
+            for i in range(args.runs):
+                results["http"].append(
+                    run_mediaferry(
+                        url, tmp / f"mf-http-{i}", {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1000000"}
+                    )
+                )
+                results["aria2c"].append(
+                    run_mediaferry(url, tmp / f"mf-aria-{i}", {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1"})
+                )
+    mb = size / 1e6
+    c = statistics.median(curl)
+    print(f"\n{args.size_mb} MiB from {kind} on loopback, median of {args.runs} run(s)")
+    print(f"{'tool':<34} {'seconds':>8} {'MB/s':>8} {'vs curl':>8} {'RSS +MB':>8}")
+    print(f"{'curl':<34} {c:>8.2f} {mb / c:>8.0f} {1.0:>8.2f} {'-':>8}")
+    for name, runs in results.items():
+        total = statistics.median(r["total"] for r in runs)
+        dl = statistics.median(r["download"] for r in runs)
+        rss = max(r["rss_growth_mb"] for r in runs)
+        print(
+            f"{'mediaferry add --wait (' + name + ')':<34} {total:>8.2f} {mb / total:>8.0f} "
+            f"{c / total:>8.2f} {rss:>8.1f}"
+        )
+        print(
+            f"{'  DOWNLOAD stage only (' + name + ')':<34} {dl:>8.2f} {mb / dl:>8.0f} "
+            f"{c / dl:>8.2f} {'':>8}"
+        )
+    print("(total includes start-up, metadata probe, validation with sha256 of the result)")
+
+
+if __name__ == "__main__":
+    main()
