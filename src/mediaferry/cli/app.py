@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from mediaferry import __version__
 from mediaferry.cli import _render as render
+from mediaferry.cli import auth as auth_cli  # auth profiles
 from mediaferry.cli import library as library_cli
 from mediaferry.config import Settings, load_settings
 from mediaferry.errors import (
@@ -39,6 +40,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 library_cli.register(app)  # search, cleanup (issue 4)
+auth_cli.register(app)  # auth add/list/disable/enable/remove (auth profiles)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
