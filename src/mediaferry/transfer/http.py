@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import errno
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ from httpcore._backends.auto import AutoBackend
 
 from mediaferry.errors import (
     AuthError,
+    DiskFull,
     HttpError,
     JobError,
     NetworkError,
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
+PROGRESS_EVERY = 512 * 1024
 
 
 class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -262,19 +264,23 @@ class HttpTransfer(Transfer):
                     f"the file is {total / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit"
                 )
             meter = _Meter(offset)
-            done = offset
-            mode = "ab" if offset else "wb"
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC))
+            done = reported = offset
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
+            fd = os.open(part, flags, 0o644)
             try:
-                with os.fdopen(fd, mode, buffering=0) as fh:
-                    async for chunk in response.aiter_raw(CHUNK):
-                        fh.write(chunk)
-                        done += len(chunk)
+                # chunks as the socket delivers them: no re-buffering, one write each
+                async for chunk in response.aiter_raw():
+                    _write_all(fd, chunk)
+                    done += len(chunk)
+                    if done - reported >= PROGRESS_EVERY:
+                        reported = done
                         if done > limit:
                             raise SizeLimitExceeded("the file is over the size limit")
                         progress(meter.update(done, total))
-            except httpx.HTTPError:
-                raise
+            finally:
+                os.close(fd)
+            if done > limit:
+                raise SizeLimitExceeded("the file is over the size limit")
             if total is not None and done != total:
                 raise NetworkError(f"the server sent {done} of {total} bytes")
             name = filename_from_response(response)
@@ -282,6 +288,17 @@ class HttpTransfer(Transfer):
         part.replace(final)
         progress(Progress(bytes_done=done, bytes_total=done, speed=None, eta=0))
         return TransferResult(path=final, size=done, downloader=self.name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFull("the disk is full") from exc
+        raise
 
 
 def _safe_leaf(name: str, plan: MediaPlan) -> str:
