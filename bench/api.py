@@ -9,7 +9,6 @@ PostgreSQL too when reachable at 127.0.0.1:5432.
 Usage:  .venv/bin/python bench/api.py [--requests 3000 --seconds 10 --clients 100]
 """
 
-# ruff: noqa: E402  (sys.path is fixed before the imports)
 from __future__ import annotations
 
 import os
