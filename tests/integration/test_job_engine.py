@@ -441,3 +441,46 @@ async def test_low_disk_holds_new_jobs_and_resumes_by_itself(
         await wait_status(svc, job.id, S.COMPLETED, timeout=10)
     finally:
         await pool.stop()
+
+
+async def test_events_cross_processes_sharing_sqlite(
+    db: Database, settings: Settings, svc: JobService
+) -> None:
+    """A bus in another process (here: another EventBus) sees status and progress."""
+    if db.is_postgres:
+        pytest.skip("PostgreSQL carries events with LISTEN/NOTIFY; covered by the CLI tests")
+    worker_bus, watcher_bus = EventBus(), EventBus()
+    await worker_bus.start(settings.database_url, sqlite_watch_s=0.05)
+    await watcher_bus.start(settings.database_url, sqlite_watch_s=0.05)
+    sub = watcher_bus.subscribe()
+    runner = ScriptedRunner()
+    url = "http://127.0.0.1:9/elsewhere.mp4"
+    runner.hold[url] = asyncio.Event()
+    pool = WorkerPool(db, settings, runner, worker_bus)
+    await pool.start()
+    try:
+        job = (await JobService(db, settings, worker_bus).create(url)).job
+        seen: list[tuple[str, object]] = []
+
+        async def until(predicate: object) -> None:
+            while True:
+                event = await asyncio.wait_for(sub.get(), 10)
+                if event.job_id == job.id:
+                    seen.append(
+                        (event.kind, event.data.get("status") or event.data.get("bytes_done"))
+                    )
+                    if predicate(event):  # type: ignore[operator]
+                        return
+
+        await until(lambda e: e.kind == "progress" and e.data["bytes_done"] > 0)
+        runner.hold[url].set()
+        await until(lambda e: e.kind == "status" and e.data["status"] == "COMPLETED")
+    finally:
+        await pool.stop()
+        sub.close()
+        await worker_bus.close()
+        await watcher_bus.close()
+    kinds = [k for k, _ in seen]
+    assert ("status", "RUNNING") in seen and "progress" in kinds
+    assert kinds.index("progress") < len(kinds) - 1
+    assert seen.count(("status", "COMPLETED")) == 1

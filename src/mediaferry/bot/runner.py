@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, Update
 from telegram import error as tg
 from telegram.ext import (
     Application,
@@ -21,6 +21,7 @@ from telegram.ext import (
     ContextTypes,
     TypeHandler,
 )
+from telegram.request import HTTPXRequest
 
 from mediaferry.app import Services
 from mediaferry.bot import admin, commands, submit, texts
@@ -129,5 +130,35 @@ async def start(services: Services, *, progress_interval: float = 3.0) -> Stoppe
             services.pipeline.deliverers.remove(deliverer)
         await app.shutdown()
         log.info("telegram bot stopped")
+
+    return stop
+
+
+async def start_delivery(services: Services) -> Stopper:
+    """For a workers-only process: deliver the Telegram jobs it runs, without polling.
+
+    The bot process keeps the conversation (and the progress messages, which it
+    follows through the database); this process only uploads finished media.
+    """
+    settings = services.settings
+    assert settings.telegram_token is not None, "no MEDIAFERRY_TELEGRAM_TOKEN"
+    api = settings.telegram_api_url.rstrip("/")
+    bot = Bot(
+        settings.telegram_token.get_secret_value(),
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=HTTPXRequest(
+            connection_pool_size=8, read_timeout=20, write_timeout=20, media_write_timeout=600
+        ),
+    )
+    await bot.initialize()
+    deliverer = TelegramDeliverer(bot, services.db)
+    services.pipeline.deliverers.append(deliverer)
+    log.info("telegram delivery enabled in this worker process")
+
+    async def stop() -> None:
+        if deliverer in services.pipeline.deliverers:
+            services.pipeline.deliverers.remove(deliverer)
+        await bot.shutdown()
 
     return stop

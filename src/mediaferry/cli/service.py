@@ -19,12 +19,12 @@ log = logging.getLogger(__name__)
 Stopper = Callable[[], Awaitable[None]]
 
 
-async def _start_optional(module: str, services: Services) -> Stopper | None:
+async def _start_optional(module: str, services: Services, entry: str = "start") -> Stopper | None:
     """Start the bot or the web server if that part is installed and configured."""
     if importlib.util.find_spec(module) is None:
         return None
     mod = importlib.import_module(module)
-    start: Callable[[Services], Awaitable[Stopper | None]] = mod.start
+    start: Callable[[Services], Awaitable[Stopper | None]] = getattr(mod, entry)
     return await start(services)
 
 
@@ -75,6 +75,11 @@ async def run_service(
                 stopper = await _start_optional("mediaferry.bot.runner", services)
                 if stopper is not None:
                     stoppers.append(stopper)
+        if workers and not bot and settings.telegram_token is not None:
+            # a workers-only process still uploads the Telegram jobs it runs
+            stopper = await _start_optional("mediaferry.bot.runner", services, "start_delivery")
+            if stopper is not None:
+                stoppers.append(stopper)
         if workers:
             pool = services.worker_pool(concurrency=concurrency)
             await pool.start()

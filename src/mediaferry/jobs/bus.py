@@ -18,12 +18,15 @@ import json
 import logging
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import make_url
+
+from mediaferry.jobs._sqlite_events import SqliteMirror
 
 __all__ = ["Event", "EventBus", "Subscription"]
 
@@ -78,6 +81,8 @@ class EventBus:
         self._pg_conn: Any = None
         self._pg_url: str | None = None
         self._outbox: asyncio.Queue[str] | None = None
+        self._recent: dict[tuple[int, str], float] = {}
+        self.local_workers: set[str] = set()  # worker ids of pools in this process
 
     # -- in process -----------------------------------------------------
     def subscribe(self, maxsize: int = 1000) -> Subscription:
@@ -90,10 +95,24 @@ class EventBus:
     ) -> None:
         """Deliver to local subscribers, ring the doorbell, and forward to other processes."""
         event = Event(kind, job_id, data)
+        if kind == "status" and job_id is not None:
+            self._remember(job_id, str(data.get("status")))
         self._deliver(event)
         if remote and self._outbox is not None:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(event.to_json(self.origin))
+
+    def _remember(self, job_id: int, status: str) -> None:
+        now = time.monotonic()
+        self._recent[(job_id, status)] = now
+        if len(self._recent) > 5000:
+            cutoff = now - 120
+            self._recent = {k: t for k, t in self._recent.items() if t >= cutoff}
+
+    def published_recently(self, job_id: int, status: str) -> bool:
+        """Did this process itself announce that status (so a mirror must not repeat it)?"""
+        seen = self._recent.get((job_id, status))
+        return seen is not None and time.monotonic() - seen < 120
 
     def _deliver(self, event: Event) -> None:
         if event.kind in WAKE_KINDS:
@@ -159,20 +178,22 @@ class EventBus:
                 await conn.close()
 
     async def _watch_sqlite(self, path: str, interval: float) -> None:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        mirror = SqliteMirror(self, path)
         try:
-            last = conn.execute("PRAGMA data_version").fetchone()[0]
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error:
+                    if not mirror.changed():
+                        continue
+                    events = mirror.poll()
+                except sqlite3.Error as exc:
+                    log.debug("sqlite event mirror: %s", exc)
                     continue
-                if version != last:
-                    last = version
-                    self._deliver(Event("wake"))
+                self._deliver(Event("wake"))
+                for event in events:
+                    self._deliver(event)
         finally:
-            conn.close()
+            mirror.close()
 
     async def close(self) -> None:
         for task in self._tasks:

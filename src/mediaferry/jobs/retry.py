@@ -39,5 +39,6 @@ class RetryPolicy:
         if not error.is_retryable or attempts >= max_attempts:
             return None
         if error.retry_after is not None:
-            return RetryDecision(delay=min(max(error.retry_after, 0.0), self.maximum * 4))
+            # the site (or Telegram) said when: honour it, within an hour
+            return RetryDecision(delay=min(max(error.retry_after, 0.0), 3600.0))
         return RetryDecision(delay=self.backoff(attempts))

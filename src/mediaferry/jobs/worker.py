@@ -83,6 +83,7 @@ class WorkerPool:
     # -- lifecycle -----------------------------------------------------------
     async def start(self, *, claim: bool = True) -> None:
         """Register, recover stale jobs, and (with ``claim``) start taking work."""
+        self.bus.local_workers.add(self.worker_id)
         await self._register()
         await claims.recover_stale(
             self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
