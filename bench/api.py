@@ -11,19 +11,13 @@ Usage:  .venv/bin/python bench/api.py [--requests 3000 --seconds 10 --clients 10
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/queue.py is named like the stdlib's queue module: keep this folder off sys.path
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse
 import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
 import statistics
+import sys
 import tempfile
 import time
 import uuid

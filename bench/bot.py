@@ -16,25 +16,25 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import logging  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import asyncio
+import logging
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.fake_telegram import FakeTelegram  # noqa: E402
-from tests.support.media_server import MediaServer  # noqa: E402
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.media_server import MediaServer
 
-from mediaferry.app import Services  # noqa: E402
-from mediaferry.bot import runner  # noqa: E402
-from mediaferry.config import load_settings  # noqa: E402
+from mediaferry.app import Services
+from mediaferry.bot import runner
+from mediaferry.config import load_settings
 
 USER = 1001
 

@@ -15,22 +15,22 @@ from pathlib import Path
 # bench/ holds modules named like stdlib ones (queue.py): run from the repo root instead
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
+import argparse
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
 
-from tests.support.media_fixtures import generate_media, make_sparse_file  # noqa: E402
-from tests.support.media_server import MediaServer  # noqa: E402
+from tests.support.media_fixtures import generate_media, make_sparse_file
+from tests.support.media_server import MediaServer
 
-from mediaferry.config import Settings  # noqa: E402
-from mediaferry.sources.base import MediaPlan  # noqa: E402
-from mediaferry.transfer.aria2 import Aria2Transfer  # noqa: E402
-from mediaferry.transfer.http import HttpTransfer  # noqa: E402
-from mediaferry.transfer.ytdlp import YtdlpTransfer  # noqa: E402
+from mediaferry.config import Settings
+from mediaferry.sources.base import MediaPlan
+from mediaferry.transfer.aria2 import Aria2Transfer
+from mediaferry.transfer.http import HttpTransfer
+from mediaferry.transfer.ytdlp import YtdlpTransfer
 
 YTDLP_CLI = [sys.executable, "-m", "yt_dlp", "-q", "--no-progress", "--no-part"]
 

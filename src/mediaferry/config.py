@@ -106,7 +106,6 @@ class Settings(BaseSettings):
     http_connect_timeout_s: float = Field(15.0, gt=0)
     http_read_timeout_s: float = Field(60.0, gt=0)
     user_agent: str = "Mediaferry/0.1"
-    direct_http_max_mb: int = Field(512, ge=1)
 
     # logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

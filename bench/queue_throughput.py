@@ -2,22 +2,16 @@
 
 Runs on SQLite (always) and PostgreSQL (when reachable at 127.0.0.1:5432), with 1
 and 4 workers, and the same writes done with raw SQL as the baseline, all in this
-run. Usage:  .venv/bin/python bench/queue.py [--jobs 2000]
+run. Usage:  .venv/bin/python bench/queue_throughput.py [--jobs 2000]
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-# this file is named like the stdlib's queue module: keep its folder off sys.path
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import asyncio
 import logging
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
