@@ -185,11 +185,15 @@ class EventBus:
                 try:
                     if not mirror.changed():
                         continue
-                    events = mirror.poll()
-                except sqlite3.Error as exc:
-                    log.debug("sqlite event mirror: %s", exc)
+                except sqlite3.Error:
                     continue
                 self._deliver(Event("wake"))
+                try:
+                    events = mirror.poll()
+                except Exception as exc:  # never let the watcher die; read again next tick
+                    log.debug("sqlite event mirror: %s", exc)
+                    mirror.version = -1
+                    continue
                 for event in events:
                     self._deliver(event)
         finally:

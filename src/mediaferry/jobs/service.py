@@ -16,7 +16,7 @@ from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
 from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, UrlRejected
-from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.bus import CHANNEL, Event, EventBus
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import log_context
@@ -214,8 +214,19 @@ class JobService:
                     "CREATED",
                     {"url": checked.url, "source_type": source_type.value, "job_type": jtype},
                 )
-        self.bus.publish("created", job.id)
+                await self._notify_in(session, "created", job.id)
+        self.bus.publish("created", job.id, remote=False)
         return CreateResult(job, created=True)
+
+    async def _notify_in(self, session: AsyncSession, kind: str, job_id: int, **data: Any) -> None:
+        """On PostgreSQL, NOTIFY inside the transaction: other processes hear of the job
+        exactly when it is committed, even if this process exits right after."""
+        if self.db.is_postgres:
+            payload = Event(kind, job_id, data).to_json(self.bus.origin)
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": payload},
+            )
 
     async def _find_duplicate(self, session: AsyncSession, key: str) -> Job | None:
         candidates = (
@@ -349,9 +360,11 @@ class JobService:
                         error_message="Cancelled.",
                         finished_at=utcnow(),
                     )
-            if done:
                 kind = "cancel" if status == JobStatus.RUNNING else "status"
-                self.bus.publish(kind, job_id, status=JobStatus.CANCELLED.value)
+                if done:
+                    await self._notify_in(session, kind, job_id, status=JobStatus.CANCELLED.value)
+            if done:
+                self.bus.publish(kind, job_id, remote=False, status=JobStatus.CANCELLED.value)
                 return await self.get(job_id)
         raise InvalidTransition(f"job #{job_id} changed too quickly; try again")
 
@@ -378,9 +391,11 @@ class JobService:
                 cancel_requested=False,
                 finished_at=None,
             )
+            if ok:
+                await self._notify_in(session, "queued", job_id)
         if not ok:
             raise InvalidTransition(f"job #{job_id} changed meanwhile; try again")
-        self.bus.publish("queued", job_id)
+        self.bus.publish("queued", job_id, remote=False)
         return await self.get(job_id)
 
     async def clear_finished(self, *, include_completed: bool = False) -> int:
