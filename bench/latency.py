@@ -139,8 +139,9 @@ async def cross_process_latency(url: str, tmp: Path, base: str, n: int) -> list[
     db = Database(url)
     await db.upgrade()
     svc = JobService(db, settings, EventBus())
-    worker = subprocess.Popen(
-        [MF, "worker"], env=env, stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT
+    log = (tmp / "worker.log").open("wb")
+    worker = await asyncio.create_subprocess_exec(
+        MF, "worker", env=env, stdout=log, stderr=subprocess.STDOUT
     )
     out = []
     try:
@@ -150,7 +151,8 @@ async def cross_process_latency(url: str, tmp: Path, base: str, n: int) -> list[
             out.append(await _download_started(svc, job.id))
     finally:
         worker.terminate()
-        worker.wait(30)
+        await asyncio.wait_for(worker.wait(), 30)
+        log.close()
         await db.close()
     return out
 

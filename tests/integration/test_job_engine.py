@@ -449,7 +449,7 @@ async def test_events_cross_processes_sharing_sqlite(
     """A bus in another process (here: another EventBus) sees status and progress."""
     if db.is_postgres:
         pytest.skip("PostgreSQL carries events with LISTEN/NOTIFY; covered by the CLI tests")
-    worker_bus, watcher_bus = EventBus(), EventBus()
+    worker_bus, watcher_bus = EventBus(), EventBus(origin="elsewhere")
     await worker_bus.start(settings.database_url, sqlite_watch_s=0.05)
     await watcher_bus.start(settings.database_url, sqlite_watch_s=0.05)
     sub = watcher_bus.subscribe()

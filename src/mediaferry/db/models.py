@@ -127,6 +127,7 @@ class JobEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(48))
+    origin: Mapped[str | None] = mapped_column(String(16), default=None)  # writing process
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -51,15 +51,17 @@ class SqliteMirror:
 
         events: list[Event] = []
         rows = self.conn.execute(
-            "SELECT id, job_id, data FROM job_events WHERE id > ? AND event_type = "
+            "SELECT id, job_id, data, origin FROM job_events WHERE id > ? AND event_type = "
             "'STATUS_CHANGED' ORDER BY id LIMIT 1000",
             (self.last_event_id,),
         ).fetchall()
-        for event_id, job_id, raw in rows:
+        for event_id, job_id, raw, origin in rows:
             self.last_event_id = max(self.last_event_id, int(event_id))
-            data = json.loads(raw) if raw else {}
+            if origin == self.bus.origin:
+                continue  # this process wrote it and announced it itself
+            data = (json.loads(raw) if raw else None) or {}
             status = data.get("to")
-            if status and not self.bus.published_recently(int(job_id), status):
+            if status:
                 events.append(
                     Event(
                         "status",

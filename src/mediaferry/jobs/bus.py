@@ -18,14 +18,13 @@ import json
 import logging
 import os
 import sqlite3
-import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs._sqlite_events import SqliteMirror
 
 __all__ = ["Event", "EventBus", "Subscription"]
@@ -73,15 +72,15 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, origin: str | None = None) -> None:
         self._subs: set[Subscription] = set()
         self.doorbell = asyncio.Event()
-        self.origin = uuid.uuid4().hex[:12]
+        # events this process wrote carry this tag; mirrors skip them
+        self.origin = origin or PROCESS_ORIGIN
         self._tasks: list[asyncio.Task[None]] = []
         self._pg_conn: Any = None
         self._pg_url: str | None = None
         self._outbox: asyncio.Queue[str] | None = None
-        self._recent: dict[tuple[int, str], float] = {}
         self.local_workers: set[str] = set()  # worker ids of pools in this process
 
     # -- in process -----------------------------------------------------
@@ -95,24 +94,10 @@ class EventBus:
     ) -> None:
         """Deliver to local subscribers, ring the doorbell, and forward to other processes."""
         event = Event(kind, job_id, data)
-        if kind == "status" and job_id is not None:
-            self._remember(job_id, str(data.get("status")))
         self._deliver(event)
         if remote and self._outbox is not None:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(event.to_json(self.origin))
-
-    def _remember(self, job_id: int, status: str) -> None:
-        now = time.monotonic()
-        self._recent[(job_id, status)] = now
-        if len(self._recent) > 5000:
-            cutoff = now - 120
-            self._recent = {k: t for k, t in self._recent.items() if t >= cutoff}
-
-    def published_recently(self, job_id: int, status: str) -> bool:
-        """Did this process itself announce that status (so a mirror must not repeat it)?"""
-        seen = self._recent.get((job_id, status))
-        return seen is not None and time.monotonic() - seen < 120
 
     def _deliver(self, event: Event) -> None:
         if event.kind in WAKE_KINDS:

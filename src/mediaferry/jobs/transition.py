@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaferry.db.models import Job, JobEvent, utcnow
 from mediaferry.errors import InvalidTransition
+from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs.states import JobStatus, is_allowed
 
 __all__ = ["add_event", "transition", "transition_many"]
@@ -28,7 +29,11 @@ async def add_event(
     """Record a job event (and log it)."""
     await session.execute(
         insert(JobEvent).values(
-            job_id=job_id, event_type=event_type, data=data, created_at=utcnow()
+            job_id=job_id,
+            event_type=event_type,
+            data=data,
+            created_at=utcnow(),
+            origin=PROCESS_ORIGIN,
         )
     )
     log.info("job event %s", event_type, extra={"job_id": job_id, "event": data or {}})
@@ -114,7 +119,13 @@ async def transition_many(
         await session.execute(
             insert(JobEvent),
             [
-                {"job_id": jid, "event_type": "STATUS_CHANGED", "data": data, "created_at": now}
+                {
+                    "job_id": jid,
+                    "event_type": "STATUS_CHANGED",
+                    "data": data,
+                    "created_at": now,
+                    "origin": PROCESS_ORIGIN,
+                }
                 for jid in moved
             ],
         )
