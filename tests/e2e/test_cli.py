@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from mediaferry.config import load_settings
+from mediaferry.db.engine import Database
+from mediaferry.jobs.service import JobService
 from tests.support.db_fixtures import create_pg_database, drop_pg_database, pg_skip_reason
 from tests.support.media_server import MediaServer, sha256_of
 
@@ -227,9 +231,28 @@ def test_job_ids_are_validated(env: dict[str, str]) -> None:
     assert out.returncode == 2 and "no job #12345" in out.stderr
 
 
-def _count_running(env: dict[str, str], job_id: int) -> int:
-    events = job_json(env, job_id)["events"]
-    return sum(1 for e in events if e["type"] == "STATUS_CHANGED" and e["data"]["to"] == "RUNNING")
+def running_owners(env: dict[str, str], ids: list[int]) -> dict[int, list[str]]:
+    """For each job, the workers that took it (read straight from the database)."""
+
+    async def go() -> dict[int, list[str]]:
+        url = env.get("MEDIAFERRY_DATABASE_URL") or (
+            f"sqlite+aiosqlite:///{env['MEDIAFERRY_DATA_DIR']}/mediaferry.db"
+        )
+        db = Database(url)
+        try:
+            svc = JobService(db, load_settings(database_url=url))
+            return {
+                jid: [
+                    (e.data or {})["worker_id"]
+                    for e in await svc.events(jid)
+                    if e.event_type == "STATUS_CHANGED" and (e.data or {}).get("to") == "RUNNING"
+                ]
+                for jid in ids
+            }
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
 
 
 def _two_workers_run_each_job_once(
@@ -240,18 +263,16 @@ def _two_workers_run_each_job_once(
     ids = [j["id"] for j in json.loads(out.stdout)["jobs"]]
     workers.append(spawn_worker(env, tmp_path / "w1.log"))
     workers.append(spawn_worker(env, tmp_path / "w2.log"))
-    for jid in ids:
-        wait_job(env, jid, "COMPLETED", timeout=120)
-    assert all(_count_running(env, jid) == 1 for jid in ids)
-    owners = {
-        next(
-            e["data"]["worker_id"]
-            for e in job_json(env, jid)["events"]
-            if e["type"] == "STATUS_CHANGED" and e["data"]["to"] == "RUNNING"
-        )
-        for jid in ids
-    }
-    assert len(owners) == 2  # both processes took work
+    deadline = time.monotonic() + 120
+    while True:
+        listed = json.loads(mf(env, "jobs", "--json").stdout)
+        if all(j["status"] == "COMPLETED" for j in listed if j["id"] in ids):
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
+    owners = running_owners(env, ids)
+    assert all(len(took) == 1 for took in owners.values()), owners  # never twice
+    assert len({took[0] for took in owners.values()}) == 2  # both processes took work
 
 
 def test_two_worker_processes_never_run_a_job_twice_sqlite(

@@ -103,12 +103,12 @@ class JobControl:
 
     # -- stage and data ------------------------------------------------------
     async def set_stage(self, stage: Stage) -> None:
-        self.job.stage = stage.value
-        await self.save(stage=stage.value)
+        """Enter ``stage``: saved with its ``<STAGE>_STARTED`` event in one transaction."""
+        await self.save(stage=stage.value, _event=f"{stage.value}_STARTED")
         self.bus.publish("stage", self.job_id, stage=stage.value)
 
-    async def save(self, **values: Any) -> None:
-        """Persist columns of this job (never ``status``)."""
+    async def save(self, _event: str | None = None, **values: Any) -> None:
+        """Persist columns of this job (never ``status``), with an optional event."""
         assert "status" not in values
         for key, value in values.items():
             setattr(self.job, key, value)
@@ -119,6 +119,8 @@ class JobControl:
                 .values(updated_at=utcnow(), **values)
                 .execution_options(synchronize_session=False)
             )
+            if _event is not None:
+                await add_event(session, self.job_id, _event)
 
     async def event(self, event_type: str, data: dict[str, Any] | None = None) -> None:
         async with self.db.session() as session:

@@ -127,7 +127,6 @@ class Pipeline:
 
     async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
         await ctl.set_stage(stage)
-        await ctl.event(f"{stage.value}_STARTED")
         started = time.monotonic()
         limit = self.settings.stage_timeout(stage.value)
         try:
