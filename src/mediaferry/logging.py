@@ -50,7 +50,7 @@ DEBUG_JOBS: set[int] = set()
 
 _PATTERNS = [
     # bot tokens: 123456:ABC-DEF...
-    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"),
+    re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}"),
     # Authorization headers and bearer tokens
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
