@@ -104,6 +104,7 @@ class Services:
         """One job per playlist entry (capped), each de-duplicated."""
         entries = (plan.entries or [])[: self.settings.max_playlist_items]
         created = dupes = refused = 0
+        job_ids: list[int] = []
         for entry in entries:
             try:
                 result = await self.jobs.create(
@@ -125,6 +126,7 @@ class Services:
                 continue
             created += int(result.created)
             dupes += int(not result.created)
+            job_ids.append(result.job.id)
         return {
             "final_title": plan.title,
             "meta": {
@@ -133,6 +135,7 @@ class Services:
                     "created": created,
                     "duplicates": dupes,
                     "refused": refused,
+                    "jobs": job_ids,
                 }
             },
         }

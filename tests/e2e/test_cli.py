@@ -378,3 +378,56 @@ def test_doctor_reports_tools(env: dict[str, str]) -> None:
 def test_db_upgrade(env: dict[str, str]) -> None:
     out = mf(env, "db", "upgrade")
     assert out.returncode == 0 and "up to date" in out.stdout
+
+
+def _feed(media_server: MediaServer, media_dir: Path, name: str, items: int) -> str:
+    entries = "".join(
+        f"<item><title>Lecture {i}</title><guid>lecture-{i}</guid>"
+        f'<enclosure url="{media_server.url(f"/media/audio.m4a?n={i}")}" '
+        f'type="audio/mp4" length="1000"/></item>'
+        for i in range(1, items + 1)
+    )
+    (media_dir / name).write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>Lectures</title><link>{media_server.base_url}</link>"
+        f"<description>test feed</description>{entries}</channel></rss>"
+    )
+    return media_server.url(f"/ctype/feed?file={name}&type=application/rss%2Bxml&t={name}")
+
+
+def test_a_playlist_expands_into_one_job_per_entry(
+    tmp_path: Path, media_server: MediaServer, media_dir: Path
+) -> None:
+    env = cli_env(tmp_path / "data")
+    url = _feed(media_server, media_dir, "feed4.xml", 4)
+    out = mf(env, "add", "--wait", "--json", "--items", "2-3", url)
+    assert out.returncode == 0, out.stderr
+    jobs = json.loads(out.stdout)["jobs"]
+    parent, children = jobs[0], jobs[1:]
+    assert parent["status"] == "COMPLETED" and parent["title"] == "Lectures"
+    assert [c["title"] for c in children] == ["Lecture 2", "Lecture 3"]
+    assert all(c["status"] == "COMPLETED" and Path(c["file_path"]).is_file() for c in children)
+
+
+def test_a_huge_playlist_is_capped(
+    tmp_path: Path, media_server: MediaServer, media_dir: Path
+) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_MAX_PLAYLIST_ITEMS="3")
+    url = _feed(media_server, media_dir, "feed10k.xml", 10_000)
+    out = mf(env, "add", "--json", url)
+    parent_id = json.loads(out.stdout)["jobs"][0]["id"]
+    workers_env = dict(env)
+    proc = spawn_worker(workers_env, tmp_path / "w.log")
+    try:
+        parent = wait_job(env, parent_id, "COMPLETED", "FAILED", timeout=60)
+        assert parent["status"] == "COMPLETED"
+        listed = json.loads(mf(env, "jobs", "--json").stdout)
+        assert len(listed) == 1 + 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_bad_playlist_range_is_refused(env: dict[str, str]) -> None:
+    out = mf(env, "add", "--items", "1-x", "http://127.0.0.1:9/list.xml")
+    assert out.returncode == 2 and "playlist range" in out.stderr

@@ -12,6 +12,7 @@ from mediaferry.db.models import Job
 from mediaferry.errors import LimitExceeded, UrlRejected
 from mediaferry.jobs.service import job_to_dict
 from mediaferry.jobs.states import FINISHED_STATUSES, JobStatus
+from mediaferry.jobs.worker import WorkerPool
 
 __all__ = ["add_jobs"]
 
@@ -25,6 +26,7 @@ async def add_jobs(
     priority: int,
     archive: bool,
     wait: bool,
+    items: str | None = None,
     as_json: bool,
 ) -> int:
     """Returns the exit code: 0 all good, 1 a job failed, 2 a link was refused."""
@@ -35,7 +37,12 @@ async def add_jobs(
         for url in urls:
             try:
                 result = await services.jobs.create(
-                    url, job_type=job_type, quality=quality, priority=priority, archive=archive
+                    url,
+                    job_type=job_type,
+                    quality=quality,
+                    priority=priority,
+                    archive=archive,
+                    playlist_items=items,
                 )
             except (UrlRejected, LimitExceeded) as exc:
                 refused.append({"url": url, "error": exc.message})
@@ -56,7 +63,7 @@ async def add_jobs(
                 _summary(j)
         if refused and not jobs:
             return 2
-        if any(j.status != JobStatus.COMPLETED for j in jobs) and wait:
+        if wait and any(j.status != JobStatus.COMPLETED for j in jobs):
             return 1
         return 2 if refused else 0
     finally:
@@ -80,27 +87,52 @@ async def _wait(services: Services, jobs: list[Job], *, show: bool) -> list[Job]
     if not await live_workers(services.db, services.settings.heartbeat_s):
         # nobody else will run them: run them here (only these jobs)
         pool = services.worker_pool(
-            concurrency=min(len(jobs), services.settings.max_parallel_jobs),
+            concurrency=services.settings.max_parallel_jobs,
             name="cli",
             only_jobs={j.id for j in jobs},
         )
         await pool.start()
     try:
-        return await _watch(services, [j.id for j in jobs], show=show)
+        return await _watch(services, [j.id for j in jobs], show=show, pool=pool)
     finally:
         if pool is not None:
             await pool.stop(grace=0)
 
 
-async def _watch(services: Services, ids: list[int], *, show: bool) -> list[Job]:
+def _children(job: Job) -> list[int]:
+    """The jobs a playlist job created (its entries)."""
+    playlist = (job.meta or {}).get("playlist") or {}
+    return [int(i) for i in playlist.get("jobs", [])]
+
+
+async def _watch(
+    services: Services, ids: list[int], *, show: bool, pool: WorkerPool | None = None
+) -> list[Job]:
     progress = render.make_progress() if show else None
     tasks: dict[int, Any] = {}
+    ids = list(ids)
+
+    def track(jid: int) -> None:
+        ids.append(jid)
+        if progress is not None:
+            tasks[jid] = progress.add_task("", total=None, job_id=jid, stage="queued")
+
     if progress is not None:
         progress.start()
-        for jid in ids:
-            tasks[jid] = progress.add_task("", total=None, job_id=jid, stage="queued")
+    for jid in list(ids):
+        ids.remove(jid)
+        track(jid)
     try:
         while True:
+            current = [await services.jobs.get(jid) for jid in ids]
+            for j in current:
+                new = [c for c in _children(j) if c not in ids]
+                for child in new:  # a playlist: follow its entries too
+                    track(child)
+                    if pool is not None and pool.only_jobs is not None:
+                        pool.only_jobs.add(child)
+                if new:
+                    services.bus.ring()
             current = [await services.jobs.get(jid) for jid in ids]
             if progress is not None:
                 for j in current:

@@ -125,6 +125,9 @@ def add(
     video: Annotated[bool, typer.Option("--video", help="Video (default).")] = False,
     quality: Annotated[str, typer.Option(help="best, 1080p, 720p, … or audio_128.")] = "best",
     priority: Annotated[int, typer.Option(help="Higher runs first (-1000…1000).")] = 0,
+    items: Annotated[
+        str | None, typer.Option("--items", help="Playlist entries, e.g. 1-10 or 5,7,9.")
+    ] = None,
     archive: Annotated[
         bool, typer.Option("--archive", help="Keep the result in the library.")
     ] = False,
@@ -147,6 +150,7 @@ def add(
             quality=quality,
             priority=priority,
             archive=archive,
+            items=items,
             wait=wait,
             as_json=as_json,
         )

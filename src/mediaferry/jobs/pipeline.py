@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from mediaferry.config import Settings
 from mediaferry.db.models import Job
-from mediaferry.errors import JobError, SizeLimitExceeded, StageTimeout
+from mediaferry.errors import JobError, SizeLimitExceeded, StageTimeout, UnsupportedSource
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
@@ -207,15 +207,23 @@ class Pipeline:
         for jobs that end early (playlists)."""
         settings = self._for_job(job)
         source = self.sources(SourceType(job.source_type))
-        request = JobRequest(job.id, job.url, job.job_type, job.requested_quality)
+        request = JobRequest(
+            job.id,
+            job.url,
+            job.job_type,
+            job.requested_quality,
+            playlist_items=meta.get("playlist_items"),
+        )
         # auth profiles: the best untried cookie profile; AuthError → retry with the next
         auth = await JobAuth.start(self.auth, job, ctl, meta, request)
         plan = await self._stage(ctl, Stage.METADATA, auth.guard(lambda: source.describe(request)))
         if plan.entries is not None:
             if self.on_playlist is None:
-                raise SizeLimitExceeded("playlists are not supported here")
+                raise UnsupportedSource("playlists are not supported here")
             return RunResult(await self.on_playlist(job, plan))
         auth.apply(plan)  # auth profiles: cookies for plain HTTP downloads too
+        if job.title:  # a title known before (e.g. from a playlist entry) beats a file name
+            plan.title = job.title
         meta["plan"] = plan_to_meta(plan)
         await ctl.save(
             title=plan.title or job.title,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,9 @@ QUALITIES = frozenset(
     {"best", "worst", "2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"}
     | {"audio", "audio_320", "audio_256", "audio_192", "audio_128", "audio_96", "audio_64"}
 )
+
+
+_ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
 
 
 def normalize_quality(quality: str | None) -> str:
@@ -140,6 +144,7 @@ class JobService:
         origin: str = "cli",
         title: str | None = None,
         enforce_limits: bool = True,
+        playlist_items: str | None = None,
     ) -> CreateResult:
         """Create a job, or return the identical active/completed one (dedup).
 
@@ -163,7 +168,17 @@ class JobService:
         source_type, media_id = self.detector(checked.url)
         if source_type == SourceType.UNSUPPORTED:
             raise UrlRejected("this link is not supported")
-        key = job_key(source_type.value, media_id or checked.normalized, jtype, qual)
+        identity = media_id or checked.normalized
+        meta: dict[str, Any] | None = None
+        if playlist_items:
+            if not _ITEMS_RE.match(playlist_items):
+                raise UrlRejected(
+                    f"invalid playlist range {playlist_items!r}; use e.g. 1-10 or 5,7,9"
+                )
+            playlist_items = playlist_items.replace(" ", "")
+            meta = {"playlist_items": playlist_items}
+            identity += f"#items={playlist_items}"
+        key = job_key(source_type.value, identity, jtype, qual)
         with log_context(user_id=user_id, chat_id=chat_id, url_domain=url_domain(checked.url)):
             async with self.db.session() as session:
                 if self.db.is_postgres:
@@ -199,6 +214,7 @@ class JobService:
                     archive=archive,
                     origin=origin,
                     title=title,
+                    meta=meta,
                     max_attempts=self.settings.max_attempts,
                     bytes_done=0,
                     attempts=0,

@@ -225,6 +225,14 @@ class BrowserSource(Source):
         if probe.kind is not None:
             return plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
         if not probe.mime.startswith(("text/html", "application/xhtml")):
+            if "xml" in probe.mime or "rss" in probe.mime or "atom" in probe.mime:
+                # podcast/lecture feeds: yt-dlp reads them as playlists
+                try:
+                    info = await extract_info(request.url, self.settings, request)
+                except (UnsupportedSource, ExtractorError):
+                    info = None
+                if info is not None:
+                    return plan_from_info(info, request, self.settings)
             # not a page and not media: a plain file, delivered as a document
             plan = plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
             plan.extra["document"] = True
