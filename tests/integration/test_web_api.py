@@ -81,6 +81,7 @@ async def test_job_runs_live_over_sse_and_downloads_with_range(
     health = await web.client.get("/health", headers={"Authorization": ""})
     assert health.status_code == 200
     assert health.json()["checks"]["workers"]["alive"] == 1
+    assert health.json()["checks"]["aria2c"]["ok"] is True
 
 
 async def test_list_paginates_newest_first_and_filters(make_web: WebFactory) -> None:

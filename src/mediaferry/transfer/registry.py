@@ -12,7 +12,9 @@ ytdlp/hls  YtdlpTransfer (child process per download)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import shutil
+from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import UnsupportedSource
 from mediaferry.transfer.aria2 import Aria2Transfer
@@ -55,6 +57,20 @@ class TransferRegistry:
     def for_plan(self, plan: MediaPlan) -> Transfer:
         """The backend that fetches ``plan``."""
         return self._get(self.backend_name(plan))
+
+    async def aria2_health(self) -> dict[str, Any]:
+        """Is aria2c usable? Its daemon starts on first use; once started, it must answer."""
+        if shutil.which(self.settings.aria2c_path) is None:
+            return {"ok": False, "error": "aria2c not installed"}
+        backend = self._backends.get("aria2")
+        if not isinstance(backend, Aria2Transfer) or not backend.daemon.alive:
+            return {"ok": True, "daemon": "not started (starts on first use)"}
+        try:
+            async with asyncio.timeout(5):
+                version = await backend.daemon.call("aria2.getVersion")
+        except Exception as exc:  # unreachable daemon, whatever the reason
+            return {"ok": False, "daemon": "running", "error": type(exc).__name__}
+        return {"ok": True, "daemon": "running", "version": version.get("version")}
 
     async def close(self) -> None:
         """Close every backend that was started (the aria2c daemon, HTTP clients)."""

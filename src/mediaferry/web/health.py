@@ -1,4 +1,4 @@
-"""``GET /health``: database, disk and worker heartbeats; 200 or 503, no key, no secrets."""
+"""``GET /health``: database, disk, workers, aria2c; 200 or 503, no key, no secrets."""
 
 from __future__ import annotations
 
@@ -63,10 +63,13 @@ async def _workers(services: Services) -> dict[str, Any]:
 
 
 async def check_health(services: Services) -> dict[str, Any]:
-    database, disk, workers = await asyncio.gather(
-        _database(services), _disk(services), _workers(services)
+    database, disk, workers, aria2c = await asyncio.gather(
+        _database(services),
+        _disk(services),
+        _workers(services),
+        services.transfers.aria2_health(),
     )
-    checks = {"database": database, "disk": disk, "workers": workers}
+    checks = {"database": database, "disk": disk, "workers": workers, "aria2c": aria2c}
     ok = all(c["ok"] for c in checks.values())
     return {"status": "ok" if ok else "fail", "version": __version__, "checks": checks}
 
