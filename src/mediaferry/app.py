@@ -41,6 +41,8 @@ class Services:
     pipeline: Pipeline
     disk: DiskGuard
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    # set by the bot in webhook mode: (secret, handler of one update's JSON)
+    telegram_webhook: tuple[str, Callable[[dict[str, Any]], Awaitable[None]]] | None = None
 
     @classmethod
     async def create(

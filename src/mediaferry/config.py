@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     admin_ids: IntList = Field(default_factory=list)
     open_access: bool = False
     ask_timeout_s: float = Field(60.0, gt=0)
+    # webhook mode: Telegram posts updates to <webhook url>/telegram/webhook on the web
+    # server instead of the bot long-polling; the secret authenticates those posts
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
 
     # disk
     tmp_max_age_hours: float = Field(24.0, gt=0)

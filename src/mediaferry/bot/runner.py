@@ -9,6 +9,7 @@ the stopper that undoes all of it in reverse order.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from mediaferry.bot import admin, commands, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
 from mediaferry.delivery.telegram import TelegramDeliverer
+from mediaferry.logging import add_secret
 
 __all__ = ["build_application", "start"]
 
@@ -98,6 +100,27 @@ async def _set_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         log.warning("setMyCommands failed: %s", exc)
 
 
+async def _start_webhook(
+    services: Services, app: Application[Any, Any, Any, Any, Any, Any], allowed: list[str]
+) -> None:
+    """Webhook mode: updates arrive on the web server's ``/telegram/webhook``."""
+    settings = services.settings
+    assert settings.telegram_webhook_url is not None
+    configured = settings.telegram_webhook_secret
+    secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    add_secret(secret)
+
+    async def handle(data: dict[str, Any]) -> None:
+        update = Update.de_json(data, app.bot)
+        if update is not None:
+            await app.update_queue.put(update)
+
+    services.telegram_webhook = (secret, handle)
+    url = settings.telegram_webhook_url.rstrip("/") + "/telegram/webhook"
+    await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=allowed)
+    log.info("telegram webhook set", extra={"webhook_url": url})
+
+
 async def start(services: Services, *, progress_interval: float = 3.0) -> Stopper:
     """Start the bot (long polling) in the running loop; returns its stopper."""
     app = build_application(services)
@@ -113,7 +136,11 @@ async def start(services: Services, *, progress_interval: float = 3.0) -> Stoppe
     await tracker.start()
     await app.start()
     assert app.updater is not None
-    await app.updater.start_polling(allowed_updates=["message", "callback_query"])
+    allowed = ["message", "callback_query"]
+    if services.settings.telegram_webhook_url:
+        await _start_webhook(services, app, allowed)
+    else:
+        await app.updater.start_polling(allowed_updates=allowed)
     log.info("telegram bot started", extra={"bot": app.bot.username})
 
     async def stop() -> None:
@@ -121,6 +148,7 @@ async def start(services: Services, *, progress_interval: float = 3.0) -> Stoppe
         for pending in list(runtime.pending.values()):
             if pending.timer is not None:
                 pending.timer.cancel()
+        services.telegram_webhook = None
         if app.updater.running:
             await app.updater.stop()
         if app.running:

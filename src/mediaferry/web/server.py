@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mediaferry import __version__
 from mediaferry.app import Services
-from mediaferry.web import api, health, metrics, sse
+from mediaferry.web import api, health, metrics, sse, webhook
 from mediaferry.web._http import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 
 __all__ = ["WebServer", "create_app", "start"]
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(sse.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(webhook.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
