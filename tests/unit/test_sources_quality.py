@@ -191,3 +191,19 @@ def test_plan_from_info_playlist_is_capped() -> None:
     assert plan.entries is not None and len(plan.entries) == 50
     assert plan.entries[0].media_id == "v0" and plan.entries[0].url == "https://youtu.be/v0"
     assert plan.extra["playlist_count"] == 10_000
+
+
+def test_a_request_budget_picks_a_format_that_fits_before_downloading() -> None:
+    settings = Settings()
+    roomy = plan_from_info(INFO, JobRequest(1, "https://youtu.be/abc", "video", "best"), settings)
+    tight = plan_from_info(
+        INFO,
+        JobRequest(1, "https://youtu.be/abc", "video", "best", max_bytes=100 * MB),
+        settings,
+    )
+    assert roomy.format_spec != tight.format_spec
+    assert tight.format_spec is not None and tight.format_spec.startswith("137+140/")
+    with pytest.raises(SizeLimitExceeded):
+        plan_from_info(
+            INFO, JobRequest(1, "https://youtu.be/abc", "video", "best", max_bytes=MB), settings
+        )

@@ -155,6 +155,13 @@ class Pipeline:
             update={"telegram_upload_limit_mb": self.settings.max_file_size_mb}
         )
 
+    def _format_budget(self, job: Job, settings: Settings) -> int | None:
+        """With ``oversize_policy=smaller``, Telegram jobs choose formats that fit the
+        upload limit before downloading (instead of splitting afterwards)."""
+        if job.chat_id is None or settings.oversize_policy != "smaller":
+            return None
+        return min(settings.upload_limit_bytes, settings.max_file_size_bytes)
+
     async def run(self, job: Job, ctl: JobControl) -> RunResult:
         meta: dict[str, Any] = dict(job.meta or {})
         processed = processed_from_meta(meta["processed"]) if "processed" in meta else None
@@ -213,6 +220,7 @@ class Pipeline:
             job.job_type,
             job.requested_quality,
             playlist_items=meta.get("playlist_items"),
+            max_bytes=self._format_budget(job, settings),
         )
         # auth profiles: the best untried cookie profile; AuthError → retry with the next
         auth = await JobAuth.start(self.auth, job, ctl, meta, request)

@@ -121,7 +121,7 @@ def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings
             extra={"playlist_count": count, "extractor": info.get("extractor_key")},
         )
     quality = normalize_quality(request.quality, request.job_type)
-    choice = choose_formats(info, quality, settings.max_file_size_bytes)
+    choice = choose_formats(info, quality, request.max_bytes or settings.max_file_size_bytes)
     duration = info.get("duration")
     return MediaPlan(
         **common,

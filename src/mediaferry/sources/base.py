@@ -45,6 +45,7 @@ class JobRequest:
     auth_profile_id: str | None = None
     # added by the download engine
     playlist_items: str | None = None  # "1-10", "5,7,9": which playlist entries to expand
+    max_bytes: int | None = None  # pick formats that fit this (oversize policy "smaller")
 
 
 @dataclass(slots=True)
