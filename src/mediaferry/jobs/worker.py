@@ -150,16 +150,18 @@ class WorkerPool:
         return found is not None
 
     async def _register(self) -> None:
+        """Announce this pool in the workers table (again, if a peer removed it as stale)."""
         async with self.db.session() as session:
-            session.add(
-                WorkerRecord(
-                    id=self.worker_id,
-                    hostname=socket.gethostname(),
-                    pid=os.getpid(),
-                    capacity=self.concurrency,
-                    heartbeat_at=utcnow(),
+            if await session.get(WorkerRecord, self.worker_id) is None:
+                session.add(
+                    WorkerRecord(
+                        id=self.worker_id,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        capacity=self.concurrency,
+                        heartbeat_at=utcnow(),
+                    )
                 )
-            )
 
     # -- loops -----------------------------------------------------------------
     async def _claim_loop(self) -> None:
@@ -235,17 +237,7 @@ class WorkerPool:
 
     async def _heartbeat(self) -> None:
         await claims.heartbeat(self.db, self.worker_id, list(self.running))
-        async with self.db.session() as session:
-            if await session.get(WorkerRecord, self.worker_id) is None:
-                session.add(
-                    WorkerRecord(
-                        id=self.worker_id,
-                        hostname=socket.gethostname(),
-                        pid=os.getpid(),
-                        capacity=self.concurrency,
-                        heartbeat_at=utcnow(),
-                    )
-                )
+        await self._register()
 
     async def _check_cancels(self) -> None:
         if not self.running:
