@@ -484,3 +484,32 @@ async def test_events_cross_processes_sharing_sqlite(
     assert ("status", "RUNNING") in seen and "progress" in kinds
     assert kinds.index("progress") < len(kinds) - 1
     assert seen.count(("status", "COMPLETED")) == 1
+
+
+async def test_per_source_limit_caps_running_jobs_of_that_source(
+    db: Database, tmp_path: Path, db_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, max_parallel_jobs=3, source_limits={"DIRECT": 1})
+    svc = JobService(db, settings, EventBus())
+    runner = ScriptedRunner()
+    urls = [f"http://127.0.0.1:9/limited{i}.mp4" for i in range(3)]
+    for url in urls:
+        runner.hold[url] = asyncio.Event()
+    torrent = "magnet:?xt=urn:btih:" + "a" * 40
+    runner.hold[torrent] = asyncio.Event()
+    pool = WorkerPool(db, settings, runner, svc.bus)
+    await pool.start()
+    try:
+        ids = [(await svc.create(u)).job.id for u in urls]
+        other = (await svc.create(torrent)).job
+        await asyncio.wait_for(runner.started_event(other.id).wait(), 10)  # other sources run
+        await asyncio.sleep(0.5)
+        running = [j for j in ids if runner.runs[j]]
+        assert len(running) == 1
+        for url in urls:
+            runner.hold[url].set()
+        runner.hold[torrent].set()
+        for jid in ids:
+            await wait_status(svc, jid, S.COMPLETED)
+    finally:
+        await pool.stop()
