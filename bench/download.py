@@ -125,7 +125,7 @@ def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str,
         while not stop.is_set():
             rss = _rss_kb(proc.pid)
             if rss is not None:
-                samples.append((time.perf_counter(), rss))
+                samples.append((time.time(), rss))  # wall clock, like the job's events
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -144,9 +144,8 @@ def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str,
     )
     times = {e["type"]: datetime.fromisoformat(e["at"]) for e in detail["events"]}
     dl = (times["DOWNLOAD_FINISHED"] - times["DOWNLOAD_STARTED"]).total_seconds()
-    created = datetime.fromisoformat(detail["created_at"])
-    dl_start = t0 + (times["DOWNLOAD_STARTED"] - created).total_seconds()
-    dl_end = t0 + (times["DOWNLOAD_FINISHED"] - created).total_seconds()
+    dl_start = times["DOWNLOAD_STARTED"].timestamp()
+    dl_end = times["DOWNLOAD_FINISHED"].timestamp()
     before = [rss for t, rss in samples if t <= dl_start] or [samples[0][1]]
     during = [rss for t, rss in samples if dl_start < t <= dl_end] or before
     shutil.rmtree(data, ignore_errors=True)

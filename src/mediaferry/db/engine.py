@@ -62,6 +62,10 @@ class Database:
                 connect_args={"timeout": 30},
                 pool_size=pool_size,
                 max_overflow=10,
+                # Sessions always end their transaction (commit, or rollback on error,
+                # and closing a connection rolls back what is open), so the pool's extra
+                # rollback on every check-in is a wasted thread hop (~1 ms) per transaction.
+                pool_reset_on_return=None,
             )
             _sqlite_setup(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
