@@ -207,3 +207,15 @@ def test_a_request_budget_picks_a_format_that_fits_before_downloading() -> None:
         plan_from_info(
             INFO, JobRequest(1, "https://youtu.be/abc", "video", "best", max_bytes=MB), settings
         )
+
+
+def test_available_qualities_are_the_real_ones_with_sizes() -> None:
+    from mediaferry.sources.quality import available_qualities
+
+    found = available_qualities(INFO, 4 * GB)
+    heights = [int(q.rstrip("p")) for q in found]
+    assert heights == sorted(heights, reverse=True) and heights
+    assert max(heights) <= max(f.get("height") or 0 for f in INFO["formats"])
+    assert all(size is None or size > 0 for size in found.values())
+    plan = plan_from_info(INFO, JobRequest(1, "https://youtu.be/abc", "video", "best"), Settings())
+    assert plan.extra["qualities"] == found

@@ -213,8 +213,18 @@ def describe_outcome(sub: Submitted) -> str | None:
 
 
 # -- the ask keyboard ----------------------------------------------------------------------
-async def estimate(rt: BotRuntime, url: str) -> tuple[SourceType, int | None, float | None]:
-    """Source type, size and duration of a link, if they can be found quickly."""
+@dataclass(slots=True)
+class Estimate:
+    """What the keyboard can say about a link before anything is downloaded."""
+
+    source: SourceType
+    size: int | None = None
+    duration: float | None = None
+    qualities: dict[str, int | None] | None = None  # "720p" → estimated bytes
+
+
+async def estimate(rt: BotRuntime, url: str) -> Estimate:
+    """Source type, size, duration and real qualities of a link, if found quickly."""
     settings = rt.services.settings
     st = detect_source(url, settings)
     try:
@@ -222,18 +232,26 @@ async def estimate(rt: BotRuntime, url: str) -> tuple[SourceType, int | None, fl
             plan = await describe(JobRequest(0, url, "video", "best"), st, settings)
     except (Exception, TimeoutError) as exc:
         log.debug("no estimate for the keyboard: %s", exc)
-        return st, None, None
-    return st, plan.size, plan.duration
+        return Estimate(st)
+    return Estimate(st, plan.size, plan.duration, plan.extra.get("qualities"))
 
 
-def ask_markup(
-    token: str, st: SourceType, size: int | None, duration: float | None
-) -> InlineKeyboardMarkup:
+def ask_markup(token: str, est: Estimate) -> InlineKeyboardMarkup:
+    size, duration = est.size, est.duration
     video = "🎬 Video" + (f" (~{texts.human_size(size)})" if size else "")
     audio_size = duration * 128_000 / 8 if duration else None
     audio = "🎵 Audio" + (f" (~{texts.human_size(audio_size)})" if audio_size else "")
     rows = [[InlineKeyboardButton(video, callback_data=f"ask:{token}:video:best")]]
-    if st not in _STREAM_SOURCES:
+    if est.qualities:
+        buttons = [
+            InlineKeyboardButton(
+                q + (f" ~{texts.human_size(s)}" if s else ""),
+                callback_data=f"ask:{token}:video:{q}",
+            )
+            for q, s in list(est.qualities.items())[:6]
+        ]
+        rows.extend(buttons[i : i + 3] for i in range(0, len(buttons), 3))
+    elif est.source not in _STREAM_SOURCES:
         rows.append(
             [
                 InlineKeyboardButton(q, callback_data=f"ask:{token}:video:{q}")
@@ -250,9 +268,8 @@ async def ask(ctx: BotContext, update: Update, url: str) -> None:
     user = update.effective_user
     assert message is not None and user is not None
     pending = PendingAsk(secrets.token_hex(4), url, user.id, message.chat_id, message.message_id)
-    st, size, duration = await estimate(rt, url)
     sent = await message.reply_text(
-        texts.ASK, reply_markup=ask_markup(pending.token, st, size, duration), do_quote=True
+        texts.ASK, reply_markup=ask_markup(pending.token, await estimate(rt, url)), do_quote=True
     )
     pending.keyboard_message_id = sent.message_id
     rt.pending[pending.token] = pending

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mediaferry.errors import FormatNotFound
 from mediaferry.sources._extractors import extractor_key_for, temp_id_for
 from mediaferry.sources.base import JobRequest, MediaPlan, PlaylistEntry, Source
-from mediaferry.sources.quality import choose_formats, normalize_quality
+from mediaferry.sources.quality import available_qualities, choose_formats, normalize_quality
 from mediaferry.transfer.ytdlp_process import run_ytdlp_child
 
 if TYPE_CHECKING:
@@ -137,6 +137,10 @@ def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings
             "telegram_compatible": choice.compatible,
             "quality": quality.label,
             "is_live": bool(info.get("is_live")),
+            # what the bot's keyboard offers: real qualities with estimated sizes
+            "qualities": available_qualities(
+                info, request.max_bytes or settings.max_file_size_bytes
+            ),
         },
     )
 

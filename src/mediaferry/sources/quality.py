@@ -13,9 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mediaferry.errors import FormatNotFound, ProtectedContent, SizeLimitExceeded
+from mediaferry.errors import FormatNotFound, JobError, ProtectedContent, SizeLimitExceeded
 
-__all__ = ["FormatChoice", "Quality", "choose_formats", "estimate_size", "normalize_quality"]
+__all__ = [
+    "FormatChoice",
+    "Quality",
+    "available_qualities",
+    "choose_formats",
+    "estimate_size",
+    "normalize_quality",
+]
 
 HEIGHTS = (2160, 1440, 1080, 720, 480, 360, 240, 144)
 _ALIASES = {"4k": 2160, "uhd": 2160, "2k": 1440, "fhd": 1080, "fullhd": 1080, "hd": 720, "sd": 480}
@@ -241,3 +248,25 @@ def _too_big(size: int, limit: int) -> str:
         f"the smallest fitting format is about {size / 1e6:.0f} MB, "
         f"over the {limit / 1e6:.0f} MB limit"
     )
+
+
+STANDARD_HEIGHTS = (2160, 1440, 1080, 720, 480, 360, 240, 144)
+
+
+def available_qualities(info: dict[str, Any], max_bytes: int) -> dict[str, int | None]:
+    """The standard video qualities this media really has, each with its estimated
+    size (``{"1080p": 123_000_000, "720p": None, ...}``), best first."""
+    out: dict[str, int | None] = {}
+    if not info.get("formats"):
+        return out
+    for height in STANDARD_HEIGHTS:
+        try:
+            choice = choose_formats(info, Quality("video", height=height), max_bytes)
+        except JobError:
+            continue
+        if choice.height is None or choice.height > height:
+            continue
+        label = f"{choice.height}p"  # what this ceiling really gets
+        if label not in out and choice.height in STANDARD_HEIGHTS:
+            out[label] = choice.size
+    return out
