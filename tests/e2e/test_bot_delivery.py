@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from pathlib import Path
 
 from tests.e2e._bot_harness import (
@@ -163,3 +164,36 @@ async def test_link_done_by_the_cli_is_uploaded_without_download(
         assert (await bot.services.jobs.get(job.id)).telegram_file_id == call.result["video"][
             "file_id"
         ]
+
+
+async def test_a_playlist_range_queues_its_entries_and_delivers_them(
+    tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer, media_dir: Path
+) -> None:
+    entries = "".join(
+        f"<item><title>Talk {i}</title><guid>talk-{i}</guid>"
+        f'<enclosure url="{html.escape(unique(media_server, "/media/audio.mp3", n=i))}" '
+        'type="audio/mpeg" '
+        'length="1000"/></item>'
+        for i in range(1, 6)
+    )
+    (media_dir / "bot_feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Talks</title>'
+        f"<link>{media_server.base_url}</link><description>d</description>{entries}"
+        "</channel></rss>"
+    )
+    feed = media_server.url("/ctype/talks?file=bot_feed.xml&type=application/rss%2Bxml")
+    async with running_bot(tmp_path, fake_telegram) as bot:
+        fake_telegram.user_sends_text(USER, f"/audio {feed} 2-3")
+        await fake_telegram.async_wait_for("sendAudio", timeout=60, count=2)
+
+        def summary() -> bool:
+            return any(
+                "2 of 2 entries queued" in (t or "")
+                for m in fake_telegram.messages_to(USER, include_deleted=True)
+                for t in m.history
+            )
+
+        await fake_telegram.async_wait_for(summary, 15)
+        titles = sorted(c.params.get("title", "") for c in fake_telegram.calls("sendAudio"))
+        assert titles == ["Talk 2", "Talk 3"]
+        assert len(await bot.jobs()) == 3  # the playlist and its two entries

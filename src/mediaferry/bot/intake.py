@@ -116,6 +116,7 @@ async def submit_url(
     message_id: int,
     archive: bool = False,
     progress: bool = True,
+    playlist_items: str | None = None,
 ) -> Submitted:
     """Create (or find) the job for one link and start its progress message.
 
@@ -133,6 +134,7 @@ async def submit_url(
             message_id=message_id,
             archive=archive,
             origin="telegram",
+            playlist_items=playlist_items,
         )
     except (UrlRejected, LimitExceeded) as exc:
         log.info("link refused: %s", exc.message, extra={"user_id": user_id, "chat_id": chat_id})

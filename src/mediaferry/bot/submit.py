@@ -37,6 +37,7 @@ async def _submit_many(
     quality: str | None,
     *,
     batch: bool = False,
+    playlist_items: str | None = None,
 ) -> None:
     """Several links (a message or a .txt file): one job each, one summary reply."""
     message = update.effective_message
@@ -64,6 +65,7 @@ async def _submit_many(
             message_id=message.message_id,
             archive=cs.archive_mode,
             progress=single,
+            playlist_items=playlist_items,
         )
         if sub.outcome == "refused":
             refused[url] = sub.reason or "refused"
@@ -138,35 +140,45 @@ def _as_text(data: bytes) -> str | None:
 
 
 async def _command_submit(
-    update: Update, ctx: BotContext, job_type: str, quality: str | None
+    update: Update,
+    ctx: BotContext,
+    job_type: str,
+    quality: str | None,
+    playlist_items: str | None = None,
 ) -> None:
     if await refuse_if_maintenance(ctx, update):
         return
-    await _submit_many(ctx, update, list(ctx.args or [])[:1], job_type, quality)
+    urls = list(ctx.args or [])[:1]
+    await _submit_many(ctx, update, urls, job_type, quality, playlist_items=playlist_items)
 
 
 async def cmd_video(update: Update, ctx: BotContext) -> None:
-    if not ctx.args:
-        await reply(update, "Usage: /video &lt;link&gt;")
+    args = list(ctx.args or [])
+    if not 1 <= len(args) <= 2:
+        await reply(update, "Usage: /video &lt;link&gt; [playlist entries, e.g. 1-10]")
         return
-    await _command_submit(update, ctx, "video", None)
+    await _command_submit(update, ctx, "video", None, args[1] if len(args) == 2 else None)
 
 
 async def cmd_audio(update: Update, ctx: BotContext) -> None:
-    if not ctx.args:
-        await reply(update, "Usage: /audio &lt;link&gt;")
+    args = list(ctx.args or [])
+    if not 1 <= len(args) <= 2:
+        await reply(update, "Usage: /audio &lt;link&gt; [playlist entries, e.g. 1-10]")
         return
-    await _command_submit(update, ctx, "audio", "audio")
+    await _command_submit(update, ctx, "audio", "audio", args[1] if len(args) == 2 else None)
 
 
 async def cmd_get(update: Update, ctx: BotContext) -> None:
     args = list(ctx.args or [])
-    if len(args) != 2:
-        await reply(update, "Usage: /get &lt;link&gt; &lt;quality&gt; (e.g. 720p, 480p, audio)")
+    if len(args) not in (2, 3):
+        await reply(
+            update,
+            "Usage: /get &lt;link&gt; &lt;quality&gt; [entries] (e.g. 720p, audio; 1-10)",
+        )
         return
     quality = args[1].lower()
     job_type = "audio" if quality.startswith("audio") else "video"
-    await _command_submit(update, ctx, job_type, quality)
+    await _command_submit(update, ctx, job_type, quality, args[2] if len(args) == 3 else None)
 
 
 async def on_ask_button(update: Update, ctx: BotContext) -> None:
