@@ -513,3 +513,24 @@ async def test_per_source_limit_caps_running_jobs_of_that_source(
             await wait_status(svc, jid, S.COMPLETED)
     finally:
         await pool.stop()
+
+
+async def test_debug_logging_for_one_job_reaches_every_worker(
+    db: Database, settings: Settings, svc: JobService
+) -> None:
+    from mediaferry.logging import DEBUG_JOBS
+
+    pool = WorkerPool(db, settings, ScriptedRunner(), EventBus())
+    await pool.start()
+    try:
+        assert await svc.set_debug(77, True) == {77}
+        DEBUG_JOBS.clear()  # as in another process, which only has the database
+        deadline = time.monotonic() + 5
+        while 77 not in DEBUG_JOBS:
+            assert time.monotonic() < deadline, "the worker never picked it up"
+            await asyncio.sleep(0.05)
+        await svc.set_debug(77, False)
+        assert 77 not in DEBUG_JOBS
+    finally:
+        await pool.stop()
+        DEBUG_JOBS.clear()

@@ -20,7 +20,6 @@ from mediaferry.bot import texts
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
 from mediaferry.db.models import WorkerRecord
-from mediaferry.logging import DEBUG_JOBS
 
 __all__ = ["handlers", "tool_versions"]
 
@@ -131,7 +130,7 @@ async def cmd_debug_on(update: Update, ctx: BotContext) -> None:
     if job_id is None:
         await reply(update, "Usage: /debug_on &lt;id&gt;")
         return
-    DEBUG_JOBS.add(job_id)
+    await ctx.services.jobs.set_debug(job_id, True)
     await reply(update, f"Debug logging is on for job #{job_id}.")
 
 
@@ -141,7 +140,7 @@ async def cmd_debug_off(update: Update, ctx: BotContext) -> None:
     if job_id is None:
         await reply(update, "Usage: /debug_off &lt;id&gt;")
         return
-    DEBUG_JOBS.discard(job_id)
+    await ctx.services.jobs.set_debug(job_id, False)
     await reply(update, f"Debug logging is off for job #{job_id}.")
 
 

@@ -20,7 +20,7 @@ from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, Url
 from mediaferry.jobs.bus import CHANNEL, Event, EventBus
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.transition import add_event, transition
-from mediaferry.logging import log_context
+from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.sources.base import SourceType
 from mediaferry.urls import check_url, url_domain
 
@@ -441,6 +441,22 @@ class JobService:
             row = await session.get(SystemState, key)
         return row is not None and row.value == "1"
 
+    async def set_debug(self, job_id: int, on: bool) -> set[int]:
+        """Debug logging for one job, in every process (workers read it on heartbeat)."""
+        async with self.db.session() as session:
+            row = await session.get(SystemState, "debug_jobs")
+            ids = _parse_ids(row.value if row else "")
+            ids = ids | {job_id} if on else ids - {job_id}
+            value = ",".join(str(i) for i in sorted(ids))
+            if row is None:
+                session.add(SystemState(key="debug_jobs", value=value))
+            else:
+                row.value = value
+                row.updated_at = utcnow()
+        DEBUG_JOBS.clear()
+        DEBUG_JOBS.update(ids)
+        return ids
+
     async def pause(self) -> None:
         await self.set_flag("paused", True)
 
@@ -466,6 +482,10 @@ class JobService:
                 )
             )
             return value
+
+
+def _parse_ids(value: str) -> set[int]:
+    return {int(part) for part in value.split(",") if part.strip().isdigit()}
 
 
 def _file_exists(path: str | None) -> bool:

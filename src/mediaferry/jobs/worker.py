@@ -27,7 +27,7 @@ from mediaferry.jobs.control import JobControl, JobRunner, RunResult
 from mediaferry.jobs.retry import RetryPolicy
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import add_event, transition
-from mediaferry.logging import log_context
+from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.urls import url_domain
 
 __all__ = ["WorkerPool"]
@@ -225,6 +225,7 @@ class WorkerPool:
                     last_beat = now
                     await self._heartbeat()
                     self.paused = await self._flag("paused")
+                    await self._sync_debug_jobs()
                     await self._check_disk()
                 if now - last_recover >= recover_every:
                     last_recover = now
@@ -269,6 +270,15 @@ class WorkerPool:
                 self.paused = True
             elif event.kind == "resumed" and event.data.get("flag") == "paused":
                 self.paused = False
+
+    async def _sync_debug_jobs(self) -> None:
+        """Jobs an admin switched debug logging on for (``/debug_on``), from any process."""
+        async with self.db.session() as session:
+            row = await session.get(SystemState, "debug_jobs")
+        ids = {int(p) for p in (row.value if row else "").split(",") if p.strip().isdigit()}
+        if ids != DEBUG_JOBS:
+            DEBUG_JOBS.clear()
+            DEBUG_JOBS.update(ids)
 
     async def _flag(self, key: str) -> bool:
         async with self.db.session() as session:
