@@ -116,7 +116,15 @@ async def test_txt_file_of_mixed_links(
         sent = fake_telegram.user_sends_document(
             USER, "links.txt", "\n".join(lines).encode(), caption=None
         )
-        summary = (await bot.reply_to(USER, sent.message_id)).text or ""
+
+        def find_summary() -> str | None:
+            # each queued job may post its own progress message first: look for the summary
+            for m in fake_telegram.messages_to(USER, include_deleted=True):
+                if m.message_id > sent.message_id and "Queued:" in (m.text or ""):
+                    return m.text
+            return None
+
+        summary: str = await fake_telegram.async_wait_for(find_summary, 15)
         assert "Queued: 2" in summary, summary
         assert "Refused: 3" in summary, summary
         await fake_telegram.async_wait_for("sendVideo", timeout=60)
