@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -32,13 +33,16 @@ async def _version(cmd: list[str]) -> str | None:
             exe,
             *cmd[1:],
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=asyncio.subprocess.PIPE,
         )
-        out, _ = await asyncio.wait_for(proc.communicate(), 15)
+        out, err = await asyncio.wait_for(proc.communicate(), 15)
     except (OSError, TimeoutError):
         return None
-    first = out.decode(errors="replace").strip().splitlines()
-    return first[0][:80] if first else "?"
+    # the first line that names a version (wrappers may print warnings first)
+    lines = (out + err).decode(errors="replace").strip().splitlines()
+    found = next((ln for ln in lines if re.search(r"\d+\.\d+", ln) and ":" not in ln[:40]), None)
+    line = found or (lines[0] if lines else "?")
+    return line.split(" Copyright")[0].strip()[:80]
 
 
 async def _tool(name: str, cmd: list[str], fix: str, required: bool = True) -> Check:
