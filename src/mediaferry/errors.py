@@ -70,7 +70,6 @@ __all__ = [
     "UnknownError",
     "UnsupportedSource",
     "UrlRejected",
-    "error_for_type",
     "user_message",
 ]
 
@@ -322,32 +321,3 @@ class UnknownError(JobError):
     """Something went wrong."""
 
     error_type = ErrorType.UNKNOWN
-
-
-_BY_TYPE: dict[ErrorType, type[JobError]] = {
-    cls.error_type: cls
-    for cls in (
-        NetworkError,
-        HttpError,
-        AuthError,
-        RateLimited,
-        ExtractorError,
-        ExtractorUpdateRequired,
-        GeoBlocked,
-        SizeLimitExceeded,
-        FormatNotFound,
-        ParserError,
-        ProtectedContent,
-        UnsupportedSource,
-        DiskFull,
-        StageTimeout,
-        JobCancelled,
-        TelegramError,
-        UnknownError,
-    )
-}
-
-
-def error_for_type(error_type: ErrorType) -> type[JobError]:
-    """The exception class that carries ``error_type``."""
-    return _BY_TYPE.get(error_type, UnknownError)

@@ -124,24 +124,24 @@ def _arg_id(ctx: BotContext) -> int | None:
         return None
 
 
-@admin_only
-async def cmd_debug_on(update: Update, ctx: BotContext) -> None:
+async def _set_debug(update: Update, ctx: BotContext, on: bool) -> None:
+    word = "on" if on else "off"
     job_id = _arg_id(ctx)
     if job_id is None:
-        await reply(update, "Usage: /debug_on &lt;id&gt;")
+        await reply(update, f"Usage: /debug_{word} &lt;id&gt;")
         return
-    await ctx.services.jobs.set_debug(job_id, True)
-    await reply(update, f"Debug logging is on for job #{job_id}.")
+    await ctx.services.jobs.set_debug(job_id, on)
+    await reply(update, f"Debug logging is {word} for job #{job_id}.")
+
+
+@admin_only
+async def cmd_debug_on(update: Update, ctx: BotContext) -> None:
+    await _set_debug(update, ctx, True)
 
 
 @admin_only
 async def cmd_debug_off(update: Update, ctx: BotContext) -> None:
-    job_id = _arg_id(ctx)
-    if job_id is None:
-        await reply(update, "Usage: /debug_off &lt;id&gt;")
-        return
-    await ctx.services.jobs.set_debug(job_id, False)
-    await reply(update, f"Debug logging is off for job #{job_id}.")
+    await _set_debug(update, ctx, False)
 
 
 @admin_only

@@ -125,15 +125,13 @@ async def _watch(
     try:
         while True:
             current = [await services.jobs.get(jid) for jid in ids]
-            for j in current:
-                new = [c for c in _children(j) if c not in ids]
-                for child in new:  # a playlist: follow its entries too
-                    track(child)
+            for j in list(current):
+                for child in (c for c in _children(j) if c not in ids):
+                    track(child)  # a playlist: follow its entries too
+                    current.append(await services.jobs.get(child))
                     if pool is not None and pool.only_jobs is not None:
                         pool.only_jobs.add(child)
-                if new:
-                    services.bus.ring()
-            current = [await services.jobs.get(jid) for jid in ids]
+                        services.bus.ring()
             if progress is not None:
                 for j in current:
                     stage = (

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 __all__ = ["Database"]
 
@@ -84,8 +83,3 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-    @staticmethod
-    def listener_engine(url: str) -> AsyncEngine:
-        """A pool-less engine for long-lived LISTEN connections."""
-        return create_async_engine(url, poolclass=NullPool)

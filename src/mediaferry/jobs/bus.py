@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -195,7 +194,3 @@ class EventBus:
             with contextlib.suppress(Exception):
                 await self._pg_conn.close()
             self._pg_conn = None
-
-
-def process_tag() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"

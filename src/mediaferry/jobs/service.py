@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
@@ -445,7 +445,7 @@ class JobService:
         """Debug logging for one job, in every process (workers read it on heartbeat)."""
         async with self.db.session() as session:
             row = await session.get(SystemState, "debug_jobs")
-            ids = _parse_ids(row.value if row else "")
+            ids = parse_debug_jobs(row)
             ids = ids | {job_id} if on else ids - {job_id}
             value = ",".join(str(i) for i in sorted(ids))
             if row is None:
@@ -474,17 +474,10 @@ class JobService:
             )
             return {int(r[0]) for r in rows.all()}
 
-    async def oldest_active(self) -> datetime | None:
-        async with self.db.session() as session:
-            value: datetime | None = await session.scalar(
-                select(func.min(Job.created_at)).where(
-                    Job.status.in_([s.value for s in ACTIVE_STATUSES])
-                )
-            )
-            return value
 
-
-def _parse_ids(value: str) -> set[int]:
+def parse_debug_jobs(row: SystemState | None) -> set[int]:
+    """The job ids of the ``debug_jobs`` flag (``/debug_on``), shared by every process."""
+    value = row.value if row is not None else ""
     return {int(part) for part in value.split(",") if part.strip().isdigit()}
 
 

@@ -25,6 +25,7 @@ from mediaferry.jobs import claim as claims
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.control import JobControl, JobRunner, RunResult
 from mediaferry.jobs.retry import RetryPolicy
+from mediaferry.jobs.service import parse_debug_jobs
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
@@ -78,7 +79,6 @@ class WorkerPool:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sub = bus.subscribe()
-        self._idle = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self, *, claim: bool = True) -> None:
@@ -126,29 +126,6 @@ class WorkerPool:
                 await session.delete(row)
         log.info("worker pool stopped", extra={"worker_id": self.worker_id})
 
-    async def run_until_idle(self, timeout: float | None = None) -> None:
-        """For tests and batch use: wait until no job is running or claimable."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._idle.clear()
-            if not self.running and not await self._has_claimable():
-                return
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("jobs still running")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), min(remaining or 1.0, 1.0))
-
-    async def _has_claimable(self) -> bool:
-        async with self.db.session() as session:
-            found = await session.scalar(
-                select(Job.id)
-                .where(Job.status.in_([S.QUEUED.value, S.PENDING.value]))
-                .where((Job.not_before.is_(None)) | (Job.not_before <= utcnow()))
-                .limit(1)
-            )
-        return found is not None
-
     async def _register(self) -> None:
         """Announce this pool in the workers table (again, if a peer removed it as stale)."""
         async with self.db.session() as session:
@@ -181,7 +158,6 @@ class WorkerPool:
                 await asyncio.sleep(1)
                 continue
             if job is None:
-                self._idle.set()
                 await self.bus.wait(self.settings.poll_s)
                 continue
             self._launch(job)
@@ -275,7 +251,7 @@ class WorkerPool:
         """Jobs an admin switched debug logging on for (``/debug_on``), from any process."""
         async with self.db.session() as session:
             row = await session.get(SystemState, "debug_jobs")
-        ids = {int(p) for p in (row.value if row else "").split(",") if p.strip().isdigit()}
+        ids = parse_debug_jobs(row)
         if ids != DEBUG_JOBS:
             DEBUG_JOBS.clear()
             DEBUG_JOBS.update(ids)
@@ -317,7 +293,6 @@ class WorkerPool:
                 pass
             finally:
                 self.running.pop(job.id, None)
-                self._idle.set()
                 self.bus.ring()
 
     async def _finish(
