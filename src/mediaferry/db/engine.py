@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
+from mediaferry.db._sqlite_inloop import begin_immediate
+
 __all__ = ["Database"]
 
 log = logging.getLogger(__name__)
@@ -26,19 +29,22 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from the driver so that every transaction
-        # starts with BEGIN IMMEDIATE: writers queue on the busy timeout instead of
+        # starts with BEGIN IMMEDIATE: writers wait for the lock up front instead of
         # failing with "database is locked" when a read lock cannot be upgraded.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=5000")  # only for these set-up pragmas
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # From here on nothing may block the event loop: BEGIN IMMEDIATE waits for
+        # the write lock asynchronously (``begin_immediate``).
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(conn.connection.driver_connection)
 
 
 class Database:
@@ -52,13 +58,14 @@ class Database:
                 url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
             )
         else:
-            db_path = make_url(url).database
+            sa_url = make_url(url)
+            db_path = sa_url.database
             if db_path and db_path != ":memory:":
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_async_engine(
-                url,
+                sa_url.set(drivername=f"sqlite+{INLOOP_DRIVER}"),
                 echo=echo,
-                connect_args={"timeout": 30},
+                connect_args={"timeout": 0, "check_same_thread": False},
                 pool_size=pool_size,
                 max_overflow=10,
                 # Sessions always end their transaction (commit, or rollback on error,
