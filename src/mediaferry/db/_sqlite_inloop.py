@@ -52,7 +52,7 @@ class InLoopExecutionContext(SQLiteExecutionContext):
         # AsyncConnection.execute insists that the driver awaited something; awaiting
         # a finished coroutine satisfies it without a trip through the event loop.
         await_(_ready())
-        super().pre_exec()
+        super().pre_exec()  # type: ignore[no-untyped-call]
 
 
 class InLoopSQLiteDialect(SQLiteDialect_pysqlite):
