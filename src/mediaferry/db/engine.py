@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -19,6 +21,10 @@ from sqlalchemy.ext.asyncio import (
 
 from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
 from mediaferry.db._sqlite_inloop import begin_immediate
+from mediaferry.db.raw import PgTx, SqliteTx, Tx, sqlite_begin
+
+if TYPE_CHECKING:
+    import asyncpg
 
 __all__ = ["Database"]
 
@@ -45,6 +51,45 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         begin_immediate(conn.connection.driver_connection)
+
+
+class _SqliteTransaction:
+    """``async with db.tx()`` on SQLite: a pooled ``sqlite3`` connection, BEGIN IMMEDIATE
+    (awaited while another connection writes), COMMIT or ROLLBACK. A plain class, not a
+    generator, because it runs three times for every job."""
+
+    __slots__ = ("conn", "db")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> Tx:
+        free = self.db._sqlite_free
+        conn = self.conn = free.pop() if free else self.db._sqlite_connect()
+        try:
+            await sqlite_begin(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return SqliteTx(conn)
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            if exc_type is None:
+                conn.commit()
+            else:
+                conn.rollback()
+        except BaseException:
+            conn.close()
+            raise
+        free = self.db._sqlite_free
+        if len(free) < self.db._pool_size:
+            free.append(conn)
+        else:
+            conn.close()
 
 
 class Database:
@@ -75,12 +120,57 @@ class Database:
             )
             _sqlite_setup(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pool_size = pool_size
+        self._sqlite_path = None if self.is_postgres else make_url(url).database
+        self._sqlite_free: list[sqlite3.Connection] = []
+        self._pg_pool: asyncpg.Pool | None = None
+        self._pg_pool_lock: asyncio.Lock | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in one short transaction, committed on success."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    def tx(self) -> AbstractAsyncContextManager[Tx]:
+        """A short transaction in plain SQL (:mod:`mediaferry.db.raw`), committed on success."""
+        if self.is_postgres:
+            return self._pg_tx()
+        return _SqliteTransaction(self)
+
+    @asynccontextmanager
+    async def _pg_tx(self) -> AsyncIterator[Tx]:
+        pool = self._pg_pool or await self._open_pg_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            yield PgTx(conn)
+
+    def _sqlite_connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._sqlite_path or ":memory:",
+            timeout=5,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=0")  # the lock is awaited in sqlite_begin
+        return conn
+
+    async def _open_pg_pool(self) -> asyncpg.Pool:
+        import asyncpg
+
+        if self._pg_pool_lock is None:
+            self._pg_pool_lock = asyncio.Lock()
+        async with self._pg_pool_lock:
+            if self._pg_pool is None:
+                dsn = (
+                    make_url(self.url)
+                    .set(drivername="postgresql")
+                    .render_as_string(hide_password=False)
+                )
+                self._pg_pool = await asyncpg.create_pool(dsn, min_size=0, max_size=self._pool_size)
+        return self._pg_pool
 
     async def upgrade(self) -> None:
         """Apply migrations up to head."""
@@ -89,4 +179,9 @@ class Database:
         await upgrade(self)
 
     async def close(self) -> None:
+        while self._sqlite_free:
+            self._sqlite_free.pop().close()
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            await pool.close()
         await self.engine.dispose()

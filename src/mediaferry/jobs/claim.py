@@ -11,49 +11,72 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from mediaferry.db.engine import Database
-from mediaferry.db.models import DomainCooldown, Job, WorkerRecord, utcnow
+from mediaferry.db.models import Job, WorkerRecord, utcnow
+from mediaferry.db.raw import Row, RowReader, Tx
 from mediaferry.jobs.states import JobStatus
-from mediaferry.jobs.transition import transition, transition_many
+from mediaferry.jobs.transition import add_event, transition, transition_many
 
-__all__ = ["claim_next", "cool_down", "heartbeat", "promote_due", "recover_stale"]
+__all__ = [
+    "JOB_ROWS",
+    "claim_next",
+    "cool_down",
+    "detached_job",
+    "heartbeat",
+    "job_from_row",
+    "promote_due",
+    "recover_stale",
+]
 
 log = logging.getLogger(__name__)
 S = JobStatus
 
 
-async def promote_due(session: AsyncSession, limit: int = 200) -> list[int]:
+async def promote_due(tx: Tx, limit: int = 200) -> list[int]:
     """PENDING jobs whose ``not_before`` has passed become QUEUED."""
-    now = utcnow()
-    ids = (
-        (
-            await session.execute(
-                select(Job.id)
-                .where(
-                    Job.status == S.PENDING.value,
-                    or_(Job.not_before.is_(None), Job.not_before <= now),
-                )
-                .order_by(Job.priority.desc(), Job.id)
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
+    rows = await tx.all(
+        "SELECT id FROM jobs WHERE status = 'PENDING'"
+        " AND (not_before IS NULL OR not_before <= :now)"
+        " ORDER BY priority DESC, id LIMIT :limit",
+        {"now": utcnow(), "limit": limit},
     )
-    return await transition_many(session, list(ids), S.PENDING, S.QUEUED, reason="due")
+    if not rows:
+        return []
+    return await transition_many(tx, [int(r[0]) for r in rows], S.PENDING, S.QUEUED, reason="due")
 
 
-async def _running_by_source(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(
-        select(Job.source_type, func.count())
-        .where(Job.status == S.RUNNING.value)
-        .group_by(Job.source_type)
-    )
-    return {st: int(n) for st, n in rows.all()}
+JOB_ROWS = RowReader(Job.__table__)  # type: ignore[arg-type]
+
+
+_configured = False
+
+
+def _configure() -> None:
+    global _configured
+    configure_mappers()  # attribute access needs configured mappers; a query would do it
+    _configured = True
+
+
+def detached_job(values: dict[str, Any]) -> Job:
+    """A Job holding ``values``, outside any session, as the ORM's loader builds one
+    (without the per-attribute events of ``Job(**values)``, a tenth of a claim)."""
+    if not _configured:
+        _configure()
+    job: Job = manager_of_class(Job).new_instance()
+    job.__dict__.update(values)
+    return job
+
+
+def job_from_row(row: Row, *, postgres: bool) -> Job:
+    """A detached Job from a row of all its columns in table order."""
+    return detached_job(JOB_ROWS.values(row, postgres=postgres))
 
 
 async def claim_next(
@@ -63,49 +86,54 @@ async def claim_next(
     *,
     only: set[int] | None = None,
 ) -> Job | None:
-    """Promote due jobs, then take the best QUEUED job for ``worker_id``."""
-    async with db.session() as session:
-        await promote_due(session)
-        query = (
-            select(Job.id)
-            .where(Job.status == S.QUEUED.value)
-            .order_by(Job.priority.desc(), Job.id)
-            .limit(1)
-        )
+    """Promote due jobs, then take the best QUEUED job for ``worker_id``.
+
+    One statement picks and takes the job (``UPDATE … WHERE id = (SELECT … LIMIT 1)``,
+    with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and returns its row.
+    """
+    async with db.tx() as tx:
+        await promote_due(tx)
+        now = utcnow()
+        where = [
+            "status = 'QUEUED'",
+            "(domain IS NULL OR domain NOT IN"
+            " (SELECT domain FROM domain_cooldowns WHERE until > :now))",
+        ]
         if only is not None:
-            query = query.where(Job.id.in_(only))
-        cooling = select(DomainCooldown.domain).where(DomainCooldown.until > utcnow())
-        query = query.where(or_(Job.domain.is_(None), Job.domain.not_in(cooling)))
+            where.append(f"id IN ({', '.join(str(int(i)) for i in only) or 'NULL'})")
+        params: dict[str, object] = {"now": now, "worker": worker_id}
         if source_limits:
-            running = await _running_by_source(session)
+            running = await _running_by_source(tx)
             full = [st for st, cap in source_limits.items() if running.get(st, 0) >= cap]
-            if full:
-                query = query.where(Job.source_type.not_in(full))
-        if db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        job_id = await session.scalar(query)
-        if job_id is None:
+            for n, st in enumerate(full):
+                where.append(f"source_type != :full{n}")
+                params[f"full{n}"] = st
+        lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
+        row = await tx.one(
+            "UPDATE jobs SET status = 'RUNNING', updated_at = :now, worker_id = :worker,"
+            " started_at = :now, heartbeat_at = :now, not_before = NULL"
+            f" WHERE id = (SELECT id FROM jobs WHERE {' AND '.join(where)}"
+            f" ORDER BY priority DESC, id LIMIT 1{lock}) AND status = 'QUEUED'"
+            f" RETURNING {JOB_ROWS.select_list}",
+            params,
+        )
+        if row is None:
             return None
-        return await _take(session, job_id, worker_id)
+        job = job_from_row(row, postgres=tx.is_postgres)
+        await add_event(
+            tx,
+            job.id,
+            "STATUS_CHANGED",
+            {"from": S.QUEUED.value, "to": S.RUNNING.value, "worker_id": worker_id},
+        )
+        return job
 
 
-async def _take(session: AsyncSession, job_id: int, worker_id: str) -> Job | None:
-    now = utcnow()
-    ok = await transition(
-        session,
-        job_id,
-        S.QUEUED,
-        S.RUNNING,
-        event_data={"worker_id": worker_id},
-        worker_id=worker_id,
-        started_at=now,
-        heartbeat_at=now,
-        not_before=None,
+async def _running_by_source(tx: Tx) -> dict[str, int]:
+    rows = await tx.all(
+        "SELECT source_type, count(*) FROM jobs WHERE status = 'RUNNING' GROUP BY source_type"
     )
-    if not ok:
-        return None
-    job = await session.get(Job, job_id, populate_existing=True)
-    return job
+    return {str(st): int(n) for st, n in rows}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -203,27 +231,26 @@ async def _recover_one(session: AsyncSession, job: Job) -> int:
     return int(ok)
 
 
-async def cool_down(session: AsyncSession, domain: str, seconds: float) -> None:
+async def cool_down(tx: Tx, domain: str, seconds: float) -> None:
     """Hold back every job of ``domain`` for ``seconds`` (after a RATE_LIMIT)."""
-    until = utcnow() + timedelta(seconds=seconds)
-    row = await session.get(DomainCooldown, domain)
-    if row is None:
-        session.add(DomainCooldown(domain=domain, until=until))
-    elif row.until < until:
-        row.until = until
+    await tx.run(
+        "INSERT INTO domain_cooldowns (domain, until) VALUES (:domain, :until)"
+        " ON CONFLICT (domain) DO UPDATE SET until = excluded.until"
+        " WHERE domain_cooldowns.until < excluded.until",
+        {"domain": domain, "until": utcnow() + timedelta(seconds=seconds)},
+    )
 
 
 async def heartbeat(db: Database, worker_id: str, running: list[int]) -> None:
     now = utcnow()
-    async with db.session() as session:
-        await session.execute(
-            update(WorkerRecord)
-            .where(WorkerRecord.id == worker_id)
-            .values(heartbeat_at=now, running=len(running))
+    async with db.tx() as tx:
+        await tx.run(
+            "UPDATE workers SET heartbeat_at = :now, running = :n WHERE id = :id",
+            {"now": now, "n": len(running), "id": worker_id},
         )
         if running:
-            await session.execute(
-                update(Job)
-                .where(Job.id.in_(running), Job.worker_id == worker_id)
-                .values(heartbeat_at=now)
+            ids = ", ".join(str(int(i)) for i in running)
+            await tx.run(
+                f"UPDATE jobs SET heartbeat_at = :now WHERE id IN ({ids}) AND worker_id = :id",
+                {"now": now, "id": worker_id},
             )

@@ -8,11 +8,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import update
-
 from mediaferry.db.models import Job, utcnow
 from mediaferry.jobs.states import JobStatus, Stage
-from mediaferry.jobs.transition import add_event
+from mediaferry.jobs.transition import add_event, update_job_sql
 from mediaferry.transfer.base import Progress
 
 if TYPE_CHECKING:
@@ -23,6 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["JobControl", "JobRunner", "RunResult"]
 
 log = logging.getLogger(__name__)
+
+_PROGRESS_SQL = (
+    "UPDATE jobs SET bytes_done = :bytes_done, bytes_total = :bytes_total, speed = :speed,"
+    f" eta = :eta, heartbeat_at = :heartbeat_at WHERE id = :id"
+    f" AND status = '{JobStatus.RUNNING.value}'"
+)
 
 
 class RunResult(dict[str, Any]):
@@ -70,17 +74,17 @@ class JobControl:
         self._written = p
         self._last_write = time.monotonic()
         try:
-            async with self.db.session() as session:
-                await session.execute(
-                    update(Job)
-                    .where(Job.id == self.job_id, Job.status == JobStatus.RUNNING.value)
-                    .values(
-                        bytes_done=p.bytes_done,
-                        bytes_total=p.bytes_total,
-                        speed=p.speed,
-                        eta=p.eta,
-                        heartbeat_at=utcnow(),
-                    )
+            async with self.db.tx() as tx:
+                await tx.run(
+                    _PROGRESS_SQL,
+                    {
+                        "id": self.job_id,
+                        "bytes_done": p.bytes_done,
+                        "bytes_total": p.bytes_total,
+                        "speed": p.speed,
+                        "eta": p.eta,
+                        "heartbeat_at": utcnow(),
+                    },
                 )
         except Exception as exc:  # progress is best effort; the job goes on
             log.warning("progress write failed: %s", exc, extra={"job_id": self.job_id})
@@ -112,16 +116,14 @@ class JobControl:
         assert "status" not in values
         for key, value in values.items():
             setattr(self.job, key, value)
-        async with self.db.session() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == self.job_id)
-                .values(updated_at=utcnow(), **values)
-                .execution_options(synchronize_session=False)
-            )
+        params = {**values, "updated_at": utcnow()}
+        sql = update_job_sql(tuple(params)) + " WHERE id = :_id"
+        params["_id"] = self.job_id
+        async with self.db.tx() as tx:
+            await tx.run(sql, params)
             if _event is not None:
-                await add_event(session, self.job_id, _event)
+                await add_event(tx, self.job_id, _event)
 
     async def event(self, event_type: str, data: dict[str, Any] | None = None) -> None:
-        async with self.db.session() as session:
-            await add_event(session, self.job_id, event_type, data)
+        async with self.db.tx() as tx:
+            await add_event(tx, self.job_id, event_type, data)

@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
+from mediaferry.db.raw import Tx, tx_of
 from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, UrlRejected
 from mediaferry.jobs.bus import CHANNEL, Event, EventBus
+from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
@@ -36,6 +38,35 @@ QUALITIES = frozenset(
     | {"audio", "audio_320", "audio_256", "audio_192", "audio_128", "audio_96", "audio_64"}
 )
 
+
+_ACTIVE_SQL = ", ".join(f"'{st.value}'" for st in sorted(ACTIVE_STATUSES))
+_INSERT_COLUMNS = (
+    "url, normalized_url, domain, source_type, job_type, requested_quality, status, job_key,"
+    " media_id, user_id, chat_id, message_id, priority, archive, origin, title, meta,"
+    " max_attempts, bytes_done, attempts, cancel_requested, created_at, updated_at"
+)
+_INSERT_JOB_SQL = (
+    f"INSERT INTO jobs ({_INSERT_COLUMNS}) VALUES"
+    f" ({', '.join(':' + c.strip() for c in _INSERT_COLUMNS.split(','))}) RETURNING id"
+)
+_DUPLICATES_SQL = (
+    f"SELECT {JOB_ROWS.select_list} FROM jobs WHERE job_key = :key"
+    f" AND status IN ({_ACTIVE_SQL}, 'COMPLETED') ORDER BY id DESC LIMIT 5"
+)
+# Each count stops at its limit (``LIMIT :cap``): a create costs the same with 10 or
+# 100,000 jobs waiting.
+_LIMITS_SQL = (
+    "SELECT"
+    f" (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status IN ({_ACTIVE_SQL})"
+    " LIMIT :queue_cap) q),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = :user"
+    f" AND status IN ({_ACTIVE_SQL}) LIMIT :user_cap) u),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = :user"
+    " AND created_at >= :hour_ago LIMIT :user_hour_cap) uh),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE chat_id = :chat"
+    " AND created_at >= :hour_ago LIMIT :chat_hour_cap) ch)"
+)
+_JOB_DEFAULTS = dict.fromkeys(JOB_ROWS.names)  # every other column starts NULL
 
 _ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
 
@@ -180,125 +211,112 @@ class JobService:
             identity += f"#items={playlist_items}"
         key = job_key(source_type.value, identity, jtype, qual)
         with log_context(user_id=user_id, chat_id=chat_id, url_domain=url_domain(checked.url)):
-            async with self.db.session() as session:
-                if self.db.is_postgres:
-                    await session.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key}
-                    )
-                existing = await self._find_duplicate(session, key)
+            async with self.db.tx() as tx:
+                if tx.is_postgres:
+                    await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
+                existing = await self._find_duplicate(tx, key)
                 if existing is not None:
                     await add_event(
-                        session,
+                        tx,
                         existing.id,
                         "DEDUP",
                         {"url": checked.url, "user_id": user_id, "chat_id": chat_id},
                     )
                     return CreateResult(existing, created=False)
                 if enforce_limits:
-                    await self._check_limits(session, user_id, chat_id)
+                    await self._check_limits(tx, user_id, chat_id)
                 now = utcnow()
-                job = Job(
-                    url=checked.url,
-                    normalized_url=checked.normalized,
-                    domain=checked.host or None,
-                    source_type=source_type.value,
-                    job_type=jtype,
-                    requested_quality=qual,
-                    status=JobStatus.PENDING.value,
-                    job_key=key,
-                    media_id=media_id,
-                    user_id=user_id,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    priority=priority,
-                    archive=archive,
-                    origin=origin,
-                    title=title,
-                    meta=meta,
-                    max_attempts=self.settings.max_attempts,
-                    bytes_done=0,
-                    attempts=0,
-                    cancel_requested=False,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(job)
-                await session.flush()
+                values: dict[str, Any] = {
+                    "url": checked.url,
+                    "normalized_url": checked.normalized,
+                    "domain": checked.host or None,
+                    "source_type": source_type.value,
+                    "job_type": jtype,
+                    "requested_quality": qual,
+                    "status": JobStatus.PENDING.value,
+                    "job_key": key,
+                    "media_id": media_id,
+                    "user_id": user_id,
+                    "chat_id": chat_id,
+                    "message_id": message_id,
+                    "priority": priority,
+                    "archive": archive,
+                    "origin": origin,
+                    "title": title,
+                    "meta": meta,
+                    "max_attempts": self.settings.max_attempts,
+                    "bytes_done": 0,
+                    "attempts": 0,
+                    "cancel_requested": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                row = await tx.one(_INSERT_JOB_SQL, values)
+                assert row is not None
+                job = detached_job({**_JOB_DEFAULTS, **values, "id": int(row[0])})
                 await add_event(
-                    session,
+                    tx,
                     job.id,
                     "CREATED",
                     {"url": checked.url, "source_type": source_type.value, "job_type": jtype},
                 )
-                await self._notify_in(session, "created", job.id)
+                await self._notify_in(tx, "created", job.id)
         self.bus.publish("created", job.id, remote=False)
         return CreateResult(job, created=True)
 
-    async def _notify_in(self, session: AsyncSession, kind: str, job_id: int, **data: Any) -> None:
+    async def _notify_in(
+        self, target: Tx | AsyncSession, kind: str, job_id: int, **data: Any
+    ) -> None:
         """On PostgreSQL, NOTIFY inside the transaction: other processes hear of the job
         exactly when it is committed, even if this process exits right after."""
         if self.db.is_postgres:
+            tx = target if isinstance(target, Tx) else await tx_of(target)
             payload = Event(kind, job_id, data).to_json(self.bus.origin)
-            await session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": payload},
+            await tx.one(
+                "SELECT pg_notify(:channel, :payload)", {"channel": CHANNEL, "payload": payload}
             )
 
-    async def _find_duplicate(self, session: AsyncSession, key: str) -> Job | None:
-        candidates = (
-            (
-                await session.execute(
-                    select(Job)
-                    .where(
-                        Job.job_key == key,
-                        Job.status.in_([*ACTIVE_STATUSES, JobStatus.COMPLETED]),
-                    )
-                    .order_by(Job.id.desc())
-                    .limit(5)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for job in candidates:
+    async def _find_duplicate(self, tx: Tx, key: str) -> Job | None:
+        rows = await tx.all(_DUPLICATES_SQL, {"key": key})
+        for row in rows:
+            job = job_from_row(row, postgres=tx.is_postgres)
             if job.status != JobStatus.COMPLETED:
                 return job
             if job.telegram_file_id or _file_exists(job.file_path):
                 return job
         return None
 
-    async def _check_limits(
-        self, session: AsyncSession, user_id: int | None, chat_id: int | None
-    ) -> None:
+    async def _check_limits(self, tx: Tx, user_id: int | None, chat_id: int | None) -> None:
         s = self.settings
-        active = [st.value for st in ACTIVE_STATUSES]
-        queued = await session.scalar(select(func.count()).where(Job.status.in_(active)))
-        if (queued or 0) >= s.max_queue_length:
+        row = await tx.one(
+            _LIMITS_SQL,
+            {
+                "user": user_id,
+                "chat": chat_id,
+                "hour_ago": utcnow() - timedelta(hours=1),
+                "queue_cap": s.max_queue_length,
+                "user_cap": s.max_active_per_user,
+                "user_hour_cap": s.max_jobs_per_user_hour,
+                "chat_hour_cap": s.max_jobs_per_chat_hour,
+            },
+        )
+        assert row is not None
+        queued, mine, recent_mine, recent_chat = (int(n or 0) for n in row)
+        if queued >= s.max_queue_length:
             raise LimitExceeded(f"the queue is full ({s.max_queue_length} jobs); try again later")
-        hour_ago = utcnow() - timedelta(hours=1)
         if user_id is not None:
-            mine = await session.scalar(
-                select(func.count()).where(Job.user_id == user_id, Job.status.in_(active))
-            )
-            if (mine or 0) >= s.max_active_per_user:
+            if mine >= s.max_active_per_user:
                 raise LimitExceeded(
                     f"you already have {mine} active jobs (at most {s.max_active_per_user})"
                 )
-            recent = await session.scalar(
-                select(func.count()).where(Job.user_id == user_id, Job.created_at >= hour_ago)
-            )
-            if (recent or 0) >= s.max_jobs_per_user_hour:
+            if recent_mine >= s.max_jobs_per_user_hour:
                 raise LimitExceeded(
                     f"you reached {s.max_jobs_per_user_hour} jobs this hour; try again later"
                 )
-        if chat_id is not None:
-            recent = await session.scalar(
-                select(func.count()).where(Job.chat_id == chat_id, Job.created_at >= hour_ago)
+        if chat_id is not None and recent_chat >= s.max_jobs_per_chat_hour:
+            raise LimitExceeded(
+                f"this chat reached {s.max_jobs_per_chat_hour} jobs this hour; try again later"
             )
-            if (recent or 0) >= s.max_jobs_per_chat_hour:
-                raise LimitExceeded(
-                    f"this chat reached {s.max_jobs_per_chat_hour} jobs this hour; try again later"
-                )
 
     # -- read ------------------------------------------------------------
     async def get(self, job_id: int) -> Job:

@@ -13,12 +13,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, SystemState, WorkerRecord, utcnow
+from mediaferry.db.raw import Tx
 from mediaferry.errors import DiskFull, JobCancelled, JobError, RateLimited, UnknownError
 from mediaferry.files.disk import DiskGuard
 from mediaferry.jobs import claim as claims
@@ -219,18 +217,14 @@ class WorkerPool:
     async def _check_cancels(self) -> None:
         if not self.running:
             return
-        async with self.db.session() as session:
-            ids = (
-                (
-                    await session.execute(
-                        select(Job.id).where(Job.id.in_(list(self.running)), Job.cancel_requested)
-                    )
-                )
-                .scalars()
-                .all()
+        running = ", ".join(str(int(i)) for i in self.running)
+        async with self.db.tx() as tx:
+            rows = await tx.all(
+                f"SELECT id FROM jobs WHERE id IN ({running}) AND cancel_requested = :yes",
+                {"yes": True},
             )
-        for job_id in ids:
-            self._cancel_local(job_id)
+        for (job_id,) in rows:
+            self._cancel_local(int(job_id))
 
     def _cancel_local(self, job_id: int) -> None:
         entry = self.running.get(job_id)
@@ -307,10 +301,10 @@ class WorkerPool:
         except Exception:
             pass
         error_type: str | None = None
-        async with self.db.session() as session:
+        async with self.db.tx() as tx:
             if isinstance(outcome, RunResult):
                 await transition(
-                    session,
+                    tx,
                     job.id,
                     S.RUNNING,
                     S.COMPLETED,
@@ -324,22 +318,20 @@ class WorkerPool:
                 )
                 new = S.COMPLETED
             elif isinstance(outcome, asyncio.CancelledError):
-                new = await self._stopped(session, job, stop_reason)
+                new = await self._stopped(tx, job, stop_reason)
             else:
                 assert isinstance(outcome, BaseException)
                 error = outcome if isinstance(outcome, JobError) else UnknownError(str(outcome))
-                new = await self._failed(session, job, error)
+                new = await self._failed(tx, job, error)
                 error_type = error.error_type.value
         self.bus.publish("status", job.id, status=new.value, error_type=error_type)
         if new == S.PENDING:
             self.bus.publish("queued", job.id, remote=True)
 
-    async def _stopped(
-        self, session: AsyncSession, job: Job, reason: StopReason | None
-    ) -> JobStatus:
+    async def _stopped(self, tx: Tx, job: Job, reason: StopReason | None) -> JobStatus:
         if reason == "shutdown":
             await transition(
-                session,
+                tx,
                 job.id,
                 S.RUNNING,
                 S.PENDING,
@@ -349,7 +341,7 @@ class WorkerPool:
             return S.PENDING
         await self.runner_cleanup(job)
         await transition(
-            session,
+            tx,
             job.id,
             S.RUNNING,
             S.CANCELLED,
@@ -367,7 +359,7 @@ class WorkerPool:
             with contextlib.suppress(Exception):
                 await cleanup(job)
 
-    async def _failed(self, session: AsyncSession, job: Job, error: JobError) -> JobStatus:
+    async def _failed(self, tx: Tx, job: Job, error: JobError) -> JobStatus:
         attempts = job.attempts + 1
         decision = self.retry.decide(error, attempts, job.max_attempts)
         details = {"error_type": error.error_type.value, "message": error.message, **error.details}
@@ -381,15 +373,15 @@ class WorkerPool:
         )
         if isinstance(error, RateLimited) and job.domain:
             pause = error.retry_after if error.retry_after else self.settings.rate_limit_cooldown_s
-            await claims.cool_down(session, job.domain, pause)
+            await claims.cool_down(tx, job.domain, pause)
         if isinstance(error, DiskFull):
-            await add_event(session, job.id, "DISK_LOW", {"message": error.message})
+            await add_event(tx, job.id, "DISK_LOW", {"message": error.message})
         if decision is not None:
             if not decision.counts_attempt:
                 attempts = job.attempts
             not_before = utcnow() + timedelta(seconds=decision.delay)
             await transition(
-                session,
+                tx,
                 job.id,
                 S.RUNNING,
                 S.PENDING,
@@ -403,7 +395,7 @@ class WorkerPool:
             )
             return S.PENDING
         await transition(
-            session,
+            tx,
             job.id,
             S.RUNNING,
             S.FAILED,
