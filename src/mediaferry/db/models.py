@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -113,10 +114,22 @@ class Job(Base):
 
     __table_args__ = (
         Index("ix_jobs_job_key", "job_key"),
-        Index("ix_jobs_user_created", "user_id", "created_at"),
-        Index("ix_jobs_chat_created", "chat_id", "created_at"),
-        Index("ix_jobs_worker", "worker_id"),
-        Index("ix_jobs_domain", "domain"),
+        # only jobs that have a user/chat: the per-user and per-chat limits ask by value,
+        # and CLI/API jobs (no user) then cost no write to these indexes
+        Index(
+            "ix_jobs_user_created",
+            "user_id",
+            "created_at",
+            sqlite_where=text("user_id IS NOT NULL"),
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_jobs_chat_created",
+            "chat_id",
+            "created_at",
+            sqlite_where=text("chat_id IS NOT NULL"),
+            postgresql_where=text("chat_id IS NOT NULL"),
+        ),
     )
 
 

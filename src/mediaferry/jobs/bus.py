@@ -109,8 +109,11 @@ class EventBus:
 
     async def wait(self, timeout: float) -> None:
         """Wait until the doorbell rings (or ``timeout``), then reset it."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.doorbell.wait(), timeout)
+        if not self.doorbell.is_set():
+            # asyncio.timeout, not wait_for: no extra task per wait (twice per job)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.doorbell.wait()
         self.doorbell.clear()
 
     # -- across processes --------------------------------------------------

@@ -26,6 +26,7 @@ from mediaferry.jobs.transition import add_event, transition, transition_many
 
 __all__ = [
     "JOB_ROWS",
+    "claim_in",
     "claim_next",
     "cool_down",
     "detached_job",
@@ -86,47 +87,59 @@ async def claim_next(
     *,
     only: set[int] | None = None,
 ) -> Job | None:
-    """Promote due jobs, then take the best QUEUED job for ``worker_id``.
+    """Promote due jobs, then take the best QUEUED job for ``worker_id``."""
+    async with db.tx() as tx:
+        return await claim_in(tx, worker_id, source_limits, only=only)
+
+
+async def claim_in(
+    tx: Tx,
+    worker_id: str,
+    source_limits: dict[str, int] | None = None,
+    *,
+    only: set[int] | None = None,
+) -> Job | None:
+    """:func:`claim_next` inside an open transaction (a worker finishing one job takes
+    the next in the same transaction).
 
     One statement picks and takes the job (``UPDATE … WHERE id = (SELECT … LIMIT 1)``,
     with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and returns its row.
     """
-    async with db.tx() as tx:
-        await promote_due(tx)
-        now = utcnow()
-        where = [
-            "status = 'QUEUED'",
-            "(domain IS NULL OR domain NOT IN"
-            " (SELECT domain FROM domain_cooldowns WHERE until > :now))",
-        ]
-        if only is not None:
-            where.append(f"id IN ({', '.join(str(int(i)) for i in only) or 'NULL'})")
-        params: dict[str, object] = {"now": now, "worker": worker_id}
-        if source_limits:
-            running = await _running_by_source(tx)
-            full = [st for st, cap in source_limits.items() if running.get(st, 0) >= cap]
-            for n, st in enumerate(full):
-                where.append(f"source_type != :full{n}")
-                params[f"full{n}"] = st
-        lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
-        row = await tx.one(
-            "UPDATE jobs SET status = 'RUNNING', updated_at = :now, worker_id = :worker,"
-            " started_at = :now, heartbeat_at = :now, not_before = NULL"
-            f" WHERE id = (SELECT id FROM jobs WHERE {' AND '.join(where)}"
-            f" ORDER BY priority DESC, id LIMIT 1{lock}) AND status = 'QUEUED'"
-            f" RETURNING {JOB_ROWS.select_list}",
-            params,
-        )
-        if row is None:
-            return None
-        job = job_from_row(row, postgres=tx.is_postgres)
-        await add_event(
-            tx,
-            job.id,
-            "STATUS_CHANGED",
-            {"from": S.QUEUED.value, "to": S.RUNNING.value, "worker_id": worker_id},
-        )
-        return job
+    await promote_due(tx)
+    now = utcnow()
+    where = [
+        "status = 'QUEUED'",
+        "(domain IS NULL OR domain NOT IN"
+        " (SELECT domain FROM domain_cooldowns WHERE until > :now))",
+    ]
+    if only is not None:
+        where.append(f"id IN ({', '.join(str(int(i)) for i in only) or 'NULL'})")
+    params: dict[str, object] = {"now": now, "worker": worker_id}
+    if source_limits:
+        running = await _running_by_source(tx)
+        full = [st for st, cap in source_limits.items() if running.get(st, 0) >= cap]
+        for n, st in enumerate(full):
+            where.append(f"source_type != :full{n}")
+            params[f"full{n}"] = st
+    lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
+    row = await tx.one(
+        "UPDATE jobs SET status = 'RUNNING', updated_at = :now, worker_id = :worker,"
+        " started_at = :now, heartbeat_at = :now, not_before = NULL"
+        f" WHERE id = (SELECT id FROM jobs WHERE {' AND '.join(where)}"
+        f" ORDER BY priority DESC, id LIMIT 1{lock}) AND status = 'QUEUED'"
+        f" RETURNING {JOB_ROWS.select_list}",
+        params,
+    )
+    if row is None:
+        return None
+    job = job_from_row(row, postgres=tx.is_postgres)
+    await add_event(
+        tx,
+        job.id,
+        "STATUS_CHANGED",
+        {"from": S.QUEUED.value, "to": S.RUNNING.value, "worker_id": worker_id},
+    )
+    return job
 
 
 async def _running_by_source(tx: Tx) -> dict[str, int]:

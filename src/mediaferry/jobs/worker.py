@@ -141,7 +141,7 @@ class WorkerPool:
     # -- loops -----------------------------------------------------------------
     async def _claim_loop(self) -> None:
         while not self._stopping:
-            if self.paused or len(self.running) >= self.concurrency or not self._may_claim():
+            if not self._may_claim():
                 await self.bus.wait(self.settings.poll_s)
                 continue
             try:
@@ -160,8 +160,14 @@ class WorkerPool:
                 continue
             self._launch(job)
 
-    def _may_claim(self) -> bool:
-        return not self.disk_low
+    def _may_claim(self, finishing: int = 0) -> bool:
+        """A free slot (``finishing`` jobs are about to leave) and nothing holding work."""
+        return (
+            not self._stopping
+            and not self.paused
+            and not self.disk_low
+            and len(self.running) - finishing < self.concurrency
+        )
 
     async def _check_disk(self) -> None:
         """Hold new downloads while free space is under the floor; resume by itself."""
@@ -301,6 +307,7 @@ class WorkerPool:
         except Exception:
             pass
         error_type: str | None = None
+        following: Job | None = None
         async with self.db.tx() as tx:
             if isinstance(outcome, RunResult):
                 await transition(
@@ -324,9 +331,16 @@ class WorkerPool:
                 error = outcome if isinstance(outcome, JobError) else UnknownError(str(outcome))
                 new = await self._failed(tx, job, error)
                 error_type = error.error_type.value
+            if self._may_claim(finishing=1):
+                # take the next job in the same transaction: one commit fewer per job
+                following = await claims.claim_in(
+                    tx, self.worker_id, self.settings.source_limits or None, only=self.only_jobs
+                )
         self.bus.publish("status", job.id, status=new.value, error_type=error_type)
         if new == S.PENDING:
             self.bus.publish("queued", job.id, remote=True)
+        if following is not None:
+            self._launch(following)
 
     async def _stopped(self, tx: Tx, job: Job, reason: StopReason | None) -> JobStatus:
         if reason == "shutdown":
