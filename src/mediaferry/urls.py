@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -89,6 +90,9 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces
+
+
 def _host_of(parts: object) -> str:
     try:
         host = parts.hostname  # type: ignore[attr-defined]
@@ -117,7 +121,7 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
         raise UrlRejected(f"{scheme}: links are not allowed; send an http(s) or magnet link")
     if scheme != "magnet" and not parts.netloc:
         raise UrlRejected("not a URL (it needs http:// or https://)")
-    if any(ord(c) < 32 or ord(c) == 127 for c in url) or " " in url:
+    if _CONTROL.search(url):
         raise UrlRejected("URL contains spaces or control characters")
     if scheme == "magnet":
         if "xt=urn:" not in url.lower():
