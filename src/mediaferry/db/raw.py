@@ -40,19 +40,32 @@ LOCK_WAIT_S = 30.0
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-_PLAIN = frozenset({int, str, float, bool, type(None), bytes})
+def _sqlite_datetime(value: datetime) -> str:
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    # SQLAlchemy's SQLite DATETIME text: "YYYY-MM-DD HH:MM:SS.ffffff", in UTC
+    return value.isoformat(" ", "microseconds")[:26]
 
 
-def _sqlite_value(value: Any) -> Any:
-    if type(value) in _PLAIN:
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return value
+_SQLITE_CONVERT: dict[type, Any] = {
+    datetime: _sqlite_datetime,
+    dict: json.dumps,
+    list: json.dumps,
+}
+
+
+def _sqlite_params(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Parameters as sqlite3 takes them; copies only when something needs converting."""
+    if not params:
+        return {}
+    out: dict[str, Any] | None = None
+    for key, value in params.items():
+        convert = _SQLITE_CONVERT.get(type(value))
+        if convert is not None:
+            if out is None:
+                out = dict(params)
+            out[key] = convert(value)
+    return params if out is None else out
 
 
 def _pg_value(value: Any) -> Any:
@@ -107,22 +120,18 @@ class SqliteTx(Tx):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    @staticmethod
-    def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {k: _sqlite_value(v) for k, v in (params or {}).items()}
-
     async def one(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        row: Row | None = self.conn.execute(sql, self._params(params)).fetchone()
+        row: Row | None = self.conn.execute(sql, _sqlite_params(params)).fetchone()
         return row
 
     async def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        return self.conn.execute(sql, self._params(params)).fetchall()
+        return self.conn.execute(sql, _sqlite_params(params)).fetchall()
 
     async def run(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        return self.conn.execute(sql, self._params(params)).rowcount
+        return self.conn.execute(sql, _sqlite_params(params)).rowcount
 
     async def many(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.conn.executemany(sql, [self._params(r) for r in rows])
+        self.conn.executemany(sql, [_sqlite_params(r) for r in rows])
 
 
 class PgTx(Tx):
