@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,11 +46,14 @@ class Event:
 class Subscription:
     """A bounded queue of events; the oldest are dropped when a reader lags."""
 
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int, kinds: frozenset[str] | None = None) -> None:
         self._bus = bus
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.kinds = kinds  # None: every event
 
     def put(self, event: Event) -> None:
+        if self.kinds is not None and event.kind not in self.kinds:
+            return
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
@@ -83,8 +86,9 @@ class EventBus:
         self.local_workers: set[str] = set()  # worker ids of pools in this process
 
     # -- in process -----------------------------------------------------
-    def subscribe(self, maxsize: int = 1000) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(self, maxsize: int = 1000, kinds: Iterable[str] | None = None) -> Subscription:
+        """Events of ``kinds`` (all if None) from now on."""
+        sub = Subscription(self, maxsize, frozenset(kinds) if kinds is not None else None)
         self._subs.add(sub)
         return sub
 

@@ -24,7 +24,7 @@ from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.sources.base import SourceType
-from mediaferry.urls import check_url, url_domain
+from mediaferry.urls import check_url
 
 __all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
 
@@ -210,7 +210,7 @@ class JobService:
             meta = {"playlist_items": playlist_items}
             identity += f"#items={playlist_items}"
         key = job_key(source_type.value, identity, jtype, qual)
-        with log_context(user_id=user_id, chat_id=chat_id, url_domain=url_domain(checked.url)):
+        with log_context(user_id=user_id, chat_id=chat_id, url_domain=checked.host or None):
             async with self.db.tx() as tx:
                 if tx.is_postgres:
                     await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})

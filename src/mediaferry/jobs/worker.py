@@ -27,7 +27,6 @@ from mediaferry.jobs.service import parse_debug_jobs
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
-from mediaferry.urls import url_domain
 
 __all__ = ["WorkerPool"]
 
@@ -76,7 +75,7 @@ class WorkerPool:
         self.disk_low = False
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._sub = bus.subscribe()
+        self._sub = bus.subscribe(kinds=("cancel", "paused", "resumed"))
 
     # -- lifecycle -----------------------------------------------------------
     async def start(self, *, claim: bool = True) -> None:
@@ -160,13 +159,13 @@ class WorkerPool:
                 continue
             self._launch(job)
 
-    def _may_claim(self, finishing: int = 0) -> bool:
-        """A free slot (``finishing`` jobs are about to leave) and nothing holding work."""
+    def _may_claim(self) -> bool:
+        """A free slot and nothing holding work back."""
         return (
             not self._stopping
             and not self.paused
             and not self.disk_low
-            and len(self.running) - finishing < self.concurrency
+            and len(self.running) < self.concurrency
         )
 
     async def _check_disk(self) -> None:
@@ -271,7 +270,7 @@ class WorkerPool:
             user_id=job.user_id,
             chat_id=job.chat_id,
             source_type=job.source_type,
-            url_domain=url_domain(job.url),
+            url_domain=job.domain,
             worker_id=self.worker_id,
         ):
             self.bus.publish("status", job.id, status=S.RUNNING.value)
@@ -331,7 +330,8 @@ class WorkerPool:
                 error = outcome if isinstance(outcome, JobError) else UnknownError(str(outcome))
                 new = await self._failed(tx, job, error)
                 error_type = error.error_type.value
-            if self._may_claim(finishing=1):
+            self.running.pop(job.id, None)
+            if self._may_claim():
                 # take the next job in the same transaction: one commit fewer per job
                 following = await claims.claim_in(
                     tx, self.worker_id, self.settings.source_limits or None, only=self.only_jobs
