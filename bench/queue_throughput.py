@@ -2,7 +2,9 @@
 
 Runs on SQLite (always) and PostgreSQL (when reachable at 127.0.0.1:5432), with 1
 and 4 workers, and the same writes done with raw SQL as the baseline, all in this
-run. Usage:  .venv/bin/python bench/queue.py [--jobs 2000]  (or this file)
+run. Usage:  .venv/bin/python bench/queue_throughput.py [--jobs 2000]
+(Not ``bench/queue.py``: a script of that name would shadow the standard library's
+``queue`` module for every other script run from ``bench/``.)
 """
 
 from __future__ import annotations
