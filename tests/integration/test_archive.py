@@ -91,6 +91,10 @@ async def test_archived_job_lands_in_the_library_and_is_reused(
     # a retry from DELIVER would find the archived files
     again = processed_from_meta((done.meta or {})["processed"])
     assert again is not None and again.parts[0].path == archived
+    # its thumbnail is kept beside it, as media servers expect
+    sidecar = archived.with_suffix(".jpg")
+    assert sidecar.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert again.parts[0].thumbnail == sidecar
 
     [item] = await items(services)
     assert item.path == str(archived) and item.job_id == job.id
@@ -115,6 +119,8 @@ async def test_archived_job_lands_in_the_library_and_is_reused(
     assert "REUSED_ARCHIVE" in kinds
     assert not {"METADATA_STARTED", "DOWNLOAD_STARTED"} & set(kinds)
     assert done2.file_path == str(archived) and done2.sha256 == item.sha256
+    reused = processed_from_meta((done2.meta or {})["processed"])
+    assert reused is not None and reused.parts[0].thumbnail == sidecar  # re-sent with it
     assert len(await items(services)) == 1  # no duplicate library entry
 
 

@@ -32,7 +32,7 @@ from mediaferry.media.probe import ProbeInfo, probe
 if TYPE_CHECKING:
     from mediaferry.jobs.control import JobControl
 
-__all__ = ["REUSED_KEY", "Archiver", "file_sha256"]
+__all__ = ["REUSED_KEY", "Archiver", "file_sha256", "thumbnail_beside"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Archiver:
                 )
                 part.path = await asyncio.to_thread(self.storage.move_into_archive, part.path, dest)
                 log.info("archived %s", dest, extra={"job_id": job.id})
+                await self._keep_thumbnail(part)
         items = await self._record(job, processed)
         await ctl.event(
             "ARCHIVED", {"paths": [i.path for i in items], "items": [i.id for i in items]}
@@ -104,6 +105,18 @@ class Archiver:
             "file_size": sum(i.size for i in items),
             "sha256": items[0].sha256,
         }
+
+    async def _keep_thumbnail(self, part: Part) -> None:
+        """The part's thumbnail goes beside it as ``<name>.jpg`` (what media servers look
+        for), so a re-send from the archive has its picture too."""
+        thumb = part.thumbnail
+        sidecar = thumbnail_beside(part.path)
+        if thumb is None or sidecar is None or not thumb.is_file():
+            return
+        try:
+            part.thumbnail = await asyncio.to_thread(self.storage.move_into_archive, thumb, sidecar)
+        except OSError as exc:  # a missing thumbnail never fails a job
+            log.warning("thumbnail not archived: %s", exc)
 
     async def _record(self, job: Job, processed: Processed) -> list[MediaItem]:
         """One MediaItem per part (existing ones are kept), and the job's saved result
@@ -225,11 +238,20 @@ class Archiver:
             path = Path(item.path)
             info = await self._probe(path) if item.video_codec else None
             width, height = info.display_size if info else (None, None)
-            parts.append(Part(path, item.size, item.duration, width, height, None, info))
+            sidecar = thumbnail_beside(path)
+            thumb = sidecar if sidecar is not None and sidecar.is_file() else None
+            parts.append(Part(path, item.size, item.duration, width, height, thumb, info))
         first = items[0]
         kind: Kind = "video" if first.video_codec else "audio" if first.audio_codec else "document"
         title = _PART_SUFFIX.sub("", first.title or "") or None
         return Processed(kind, parts, title, first.performer, first.album)
+
+
+def thumbnail_beside(path: Path) -> Path | None:
+    """Where an archived file's thumbnail lives: same name, ``.jpg`` (none for images)."""
+    if path.suffix.lower() in {".jpg", ".jpeg"}:
+        return None
+    return path.with_suffix(".jpg")
 
 
 def _part_title(title: str | None, number: int, total: int) -> str | None:
