@@ -1,8 +1,11 @@
 """yt-dlp's extractor URL patterns, used offline for detection and media ids.
 
-The extractor list (≈1,800 classes, lazily loaded) is built once and cached; the
-first match compiles the patterns (≈0.4 s once per process), later matches take a
-few milliseconds. The Generic extractor (which claims every URL) is left out.
+The extractor list (≈1,800 classes, lazily loaded) is built once and cached.
+Compiling every pattern would cost ≈0.5 s per process, so each pattern's required
+text is read from its source first (:mod:`._literals`, milliseconds) and only the
+extractors whose required text is in the URL are asked; the answer is the same as
+asking all of them in order. The Generic extractor (which claims every URL) is
+left out.
 """
 
 from __future__ import annotations
@@ -11,12 +14,21 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+from mediaferry.sources._literals import Need, may_match, required_text
+
 __all__ = ["extractor_for", "extractor_key_for", "extractors", "temp_id_for"]
 
 _LOCK = threading.Lock()
 _CACHE: tuple[Any, ...] | None = None
+_NEEDS: tuple[tuple[Any, Need | None], ...] | None = None
 # Pseudo-extractors that claim URL shapes rather than sites.
 _SKIP = frozenset({"Generic"})
+# yt-dlp's own ``suitable``: a match of ``_VALID_URL`` (a pattern or several)
+_DEFAULT_SUITABLE = frozenset(
+    f"{base}.{name}"
+    for base in ("LazyLoadExtractor", "InfoExtractor")
+    for name in ("suitable", "_match_valid_url")
+)
 
 
 def extractors() -> tuple[Any, ...]:
@@ -38,11 +50,35 @@ def extractor_key_for(url: str) -> str | None:
     return str(ie.ie_key()) if ie is not None else None
 
 
+def _uses_default_suitable(ie: Any) -> bool:
+    return all(
+        getattr(getattr(ie, name, None), "__qualname__", None) in _DEFAULT_SUITABLE
+        for name in ("suitable", "_match_valid_url")
+    )
+
+
+def _needs() -> tuple[tuple[Any, Need | None], ...]:
+    """Each extractor with what a URL must contain for it to match (None: unknown,
+    or its own ``suitable`` decides, which then is always asked)."""
+    global _NEEDS
+    if _NEEDS is None:
+        classes = extractors()  # takes the lock itself
+        with _LOCK:
+            if _NEEDS is None:
+                _NEEDS = tuple(
+                    (ie, required_text(ie._VALID_URL) if _uses_default_suitable(ie) else None)
+                    for ie in classes
+                )
+    return _NEEDS
+
+
 def extractor_for(url: str) -> Any | None:
     """The first non-generic yt-dlp extractor class that claims ``url``, offline."""
     if not url.startswith(("http://", "https://")):
         return None
-    for ie in extractors():
+    for ie, need in _needs():
+        if not may_match(need, url):
+            continue  # its pattern cannot match: no need to compile it
         try:
             if ie.suitable(url):
                 return ie
