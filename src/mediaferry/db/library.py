@@ -10,6 +10,7 @@ still find items.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -252,7 +253,10 @@ async def _fuzzy(
         if not ranked:
             cols = (MediaItem.id, MediaItem.title, MediaItem.performer, MediaItem.album)
             rows = (await session.execute(select(*cols).where(*where))).all()
-            ranked = _rank(needle, {int(r[0]): _document(r) for r in rows}, limit)
+            # every item: rank in a thread so the bot and workers keep running meanwhile
+            ranked = await asyncio.to_thread(
+                _rank, needle, {int(r[0]): _document(r) for r in rows}, limit
+            )
             missing = [i for i in ranked if i not in candidates]
             if missing:
                 found = await session.scalars(select(MediaItem).where(MediaItem.id.in_(missing)))
