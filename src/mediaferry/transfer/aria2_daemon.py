@@ -175,15 +175,29 @@ class Aria2Daemon:
         except httpx.TransportError as exc:
             raise NetworkError("the aria2c daemon stopped; the download will be retried") from exc
 
+    async def _idle(self) -> bool:
+        """Is no download active or waiting (all finished, failed or removed)?"""
+        stat = await self._raw_call("aria2.getGlobalStat")
+        return int(stat.get("numActive", 1)) == 0 and int(stat.get("numWaiting", 1)) == 0
+
     async def close(self) -> None:
         """Stop the daemon (used at shutdown)."""
         self._closing = True
         proc = self.proc
         if proc is not None and proc.returncode is None:
+            idle = False
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._raw_call("aria2.saveSession"), 2)
-            # aria2c's graceful shutdown takes seconds; a second SIGTERM aborts at once
-            for sig, wait in ((signal.SIGTERM, 0.1), (signal.SIGTERM, 2.0), (signal.SIGKILL, 5)):
+                idle = await asyncio.wait_for(self._idle(), 2)
+            # aria2c notices signals about once a second, and even its forceShutdown takes
+            # seconds. With nothing in flight there is nothing to write: kill it at once;
+            # else SIGTERM (a second one aborts at once), so control files are saved
+            steps = (
+                ((signal.SIGKILL, 5.0),)
+                if idle
+                else ((signal.SIGTERM, 0.1), (signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0))
+            )
+            for sig, wait in steps:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
                 try:
