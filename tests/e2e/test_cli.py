@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -128,7 +129,7 @@ def test_add_wait_downloads_the_exact_bytes(
     ):
         assert key in job
     assert job["status"] == "COMPLETED"
-    assert sha256_of(Path(job["file_path"])) == sha256_of(blob)
+    assert sha256_of(Path(job["file_path"])) == sha256_of(blob) == job["sha256"]
     assert job["file_size"] == blob.stat().st_size
     # same link again: the same job comes back, nothing downloaded again
     hits = len(media_server.requests("/media/blob.bin"))
@@ -137,12 +138,27 @@ def test_add_wait_downloads_the_exact_bytes(
     assert len(media_server.requests("/media/blob.bin")) == hits
 
 
+def test_add_wait_through_aria2c_stores_the_files_hash(
+    tmp_path: Path, media_server: MediaServer, blob: Path
+) -> None:
+    env = cli_env(tmp_path / "data", MEDIAFERRY_ARIA2_MIN_SIZE_MB="1")
+    out = mf(env, "add", "--wait", "--json", media_server.url("/media/blob.bin"))
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)["jobs"][0]
+    assert sha256_of(Path(job["file_path"])) == sha256_of(blob) == job["sha256"]
+    downloaded = [e for e in job_json(env, job["id"])["events"] if e["type"] == "DOWNLOADED"]
+    assert downloaded[0]["data"]["downloader"] == "aria2"
+
+
 def test_add_wait_makes_a_streamable_mp4(env: dict[str, str], media_server: MediaServer) -> None:
     out = mf(env, "add", "--wait", "--json", media_server.url("/media/h264_aac.mp4"))
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)["jobs"][0]
     data = Path(job["file_path"]).read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")  # faststart: plays while loading
+    assert (
+        job["sha256"] == hashlib.sha256(data).hexdigest()
+    )  # the remuxed file's, not the download's
     detail = job_json(env, job["id"])
     kinds = [e["type"] for e in detail["events"]]
     for stage in ("METADATA", "CHECK", "DOWNLOAD", "POSTPROCESS", "VALIDATE"):
@@ -319,7 +335,8 @@ def test_kill_9_mid_download_then_restart_recovers(
     assert job_json(env, job_id)["status"] == "RUNNING"  # stranded until someone recovers it
     workers.append(spawn_worker(env, tmp_path / "w2.log"))
     done = wait_job(env, job_id, "COMPLETED", timeout=60)
-    assert sha256_of(Path(done["file_path"])) == sha256_of(blob)
+    # the stored hash covers the bytes the first worker left on disk too
+    assert sha256_of(Path(done["file_path"])) == sha256_of(blob) == done["sha256"]
     assert done["attempts"] == 1
     reasons = [e["data"].get("reason", "") for e in done["events"]]
     assert any("stale" in r for r in reasons)

@@ -269,7 +269,12 @@ class Pipeline:
         checked = await self._stage(
             ctl,
             Stage.VALIDATE,
-            lambda: validate(processed, expected_duration=plan.duration, settings=settings),
+            lambda: validate(
+                processed,
+                expected_duration=plan.duration,
+                settings=settings,
+                digest=fetched.digest,  # hashed while downloading: re-used if unchanged
+            ),
         )
         for part, valid in zip(processed.parts, checked, strict=True):
             part.size = valid.size

@@ -13,6 +13,7 @@ from typing import Literal
 
 from mediaferry.config import Settings
 from mediaferry.errors import MediaError, SizeLimitExceeded
+from mediaferry.files.digest import FileDigest
 from mediaferry.media.audio import Tags, extract_audio, normalise_date, write_tags
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import ProbeInfo, probe
@@ -219,17 +220,24 @@ async def validate(
     expected_duration: float | None,
     settings: Settings,
     runner: FFmpegRunner | None = None,
+    digest: FileDigest | None = None,
 ) -> list[Validated]:
     """VALIDATE every part; the parts' total duration must match the source's.
 
     Returns one :class:`Validated` (size, sha256, duration) per part, in order.
+    ``digest`` is the downloaded file's, re-used for a part that is still that file.
     """
     run = runner or runner_for(settings)
     tolerance = (settings.duration_tolerance_s, settings.duration_tolerance_pct / 100)
     is_media = processed.kind != "document"
     results = [
         await validate_file(
-            part.path, limit_bytes=_limit(settings), media=is_media, tolerance=tolerance, runner=run
+            part.path,
+            limit_bytes=_limit(settings),
+            media=is_media,
+            tolerance=tolerance,
+            runner=run,
+            digest=digest,
         )
         for part in processed.parts
     ]

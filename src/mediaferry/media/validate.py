@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaferry.errors import MediaError, SizeLimitExceeded
+from mediaferry.files.digest import FileDigest
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import ProbeInfo, data_end, probe
 
@@ -86,12 +87,14 @@ async def validate_file(
     media: bool = True,
     tolerance: tuple[float, float] = (3.0, 0.05),
     runner: FFmpegRunner | None = None,
+    digest: FileDigest | None = None,
 ) -> Validated:
     """Check existence, size, readability and duration; return size and sha256.
 
     ``media=False`` (documents) skips the ffprobe checks. ``tolerance`` is
-    ``(seconds, fraction)``; the larger applies. Failures raise
-    :class:`MediaError` or :class:`SizeLimitExceeded`.
+    ``(seconds, fraction)``; the larger applies. ``digest`` (computed while the file
+    was downloaded) is re-used if it still applies to ``path``, else the file is
+    hashed. Failures raise :class:`MediaError` or :class:`SizeLimitExceeded`.
     """
     size = _check_size(path, limit_bytes)
     info = None
@@ -100,5 +103,8 @@ async def validate_file(
         if not (info.has_audio or info.has_video):
             raise MediaError(f"{path.name} has no audio or video stream")
         await _check_duration(info, expected_duration, tolerance, runner or FFmpegRunner())
-    digest = await sha256_file(path)
-    return Validated(path, size, digest, info.duration if info else None, info)
+    if digest is not None and digest.applies_to(path):
+        sha256 = digest.sha256
+    else:
+        sha256 = await sha256_file(path)
+    return Validated(path, size, sha256, info.duration if info else None, info)

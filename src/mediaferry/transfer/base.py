@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from mediaferry.files.digest import FileDigest
     from mediaferry.sources.base import MediaPlan
 
 __all__ = ["Progress", "ProgressSink", "Transfer", "TransferResult"]
@@ -39,6 +40,8 @@ class TransferResult:
     size: int
     downloader: str
     extra_files: tuple[Path, ...] = ()  # e.g. a thumbnail written next to the media
+    # the sha256 of ``path`` computed while it was written, if the backend could
+    digest: FileDigest | None = None
 
 
 class Transfer(ABC):

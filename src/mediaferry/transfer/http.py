@@ -3,7 +3,11 @@
 :func:`make_client` returns an ``httpx.AsyncClient`` whose every TCP connection,
 including each redirect, resolves the host itself, refuses non-public addresses
 (unless ``allow_private_networks``), and connects to the address it checked, so
-DNS rebinding cannot slip past the check.
+DNS rebinding cannot slip past the check. Its connections are asyncio streams that
+read in bulk (:mod:`._netstream`).
+
+:class:`HttpTransfer` hands each received chunk to a :class:`FileSink` thread that
+writes and hashes it, so the result's sha256 is known when the last byte lands.
 """
 
 from __future__ import annotations
@@ -11,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import errno
 import functools
 import logging
-import os
 import re
 import ssl
 import time
@@ -27,11 +29,9 @@ from urllib.parse import unquote, urlsplit
 import certifi
 import httpcore
 import httpx
-from httpcore._backends.auto import AutoBackend
 
 from mediaferry.errors import (
     AuthError,
-    DiskFull,
     HttpError,
     JobError,
     NetworkError,
@@ -41,6 +41,8 @@ from mediaferry.errors import (
     UnsupportedSource,
     UrlRejected,
 )
+from mediaferry.transfer._netstream import open_stream
+from mediaferry.transfer._sink import FileSink
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
 from mediaferry.urls import resolve_public
 
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-PROGRESS_EVERY = 512 * 1024
+PROGRESS_EVERY_S = 0.25  # the sink behind it writes to the database at most once a second
 
 
 class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -67,7 +69,6 @@ class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, *, allow_private: bool) -> None:
         self.allow_private = allow_private
-        self._inner = AutoBackend()
 
     async def connect_tcp(
         self,
@@ -85,12 +86,12 @@ class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                return await open_stream(
                     address,
                     port,
                     timeout=timeout,
                     local_address=local_address,
-                    socket_options=socket_options,
+                    options=socket_options,
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -103,7 +104,7 @@ class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
 
 
 @functools.cache
@@ -264,6 +265,9 @@ class HttpTransfer(Transfer):
                 raise error_from_response(response)
             if offset and response.status_code != 206:
                 offset = 0  # server ignored Range: start over
+            elif offset and not _resumes_at(response, offset):
+                part.unlink()
+                raise NetworkError("the server resumed at the wrong place; starting over")
             length = response.headers.get("Content-Length")
             total: int | None = None
             if length and length.isdigit():
@@ -272,42 +276,48 @@ class HttpTransfer(Transfer):
                 raise SizeLimitExceeded(
                     f"the file is {total / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit"
                 )
-            meter = _Meter(offset)
-            done = reported = offset
-            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
-            fd = os.open(part, flags, 0o644)
+            sink = FileSink(part, offset)
             try:
-                # chunks as the socket delivers them: no re-buffering, one write each
-                async for chunk in response.aiter_raw():
-                    _write_all(fd, chunk)
-                    done += len(chunk)
-                    if done - reported >= PROGRESS_EVERY:
-                        reported = done
-                        if done > limit:
-                            raise SizeLimitExceeded("the file is over the size limit")
-                        progress(meter.update(done, total))
+                done = await self._receive(response, sink, offset, total, limit, progress)
+                digest = await sink.finish()
             finally:
-                os.close(fd)
-            if done > limit:
-                raise SizeLimitExceeded("the file is over the size limit")
+                await sink.abort()
             if total is not None and done != total:
                 raise NetworkError(f"the server sent {done} of {total} bytes")
             name = filename_from_response(response)
         final = dest_dir / _safe_leaf(name, plan)
         part.replace(final)
         progress(Progress(bytes_done=done, bytes_total=done, speed=None, eta=0))
-        return TransferResult(path=final, size=done, downloader=self.name)
+        return TransferResult(path=final, size=done, downloader=self.name, digest=digest)
+
+    @staticmethod
+    async def _receive(
+        response: httpx.Response,
+        sink: FileSink,
+        done: int,
+        total: int | None,
+        limit: int,
+        progress: ProgressSink,
+    ) -> int:
+        """Stream the body into ``sink``; the bytes in the file afterwards."""
+        meter = _Meter(done)
+        next_report = time.monotonic() + PROGRESS_EVERY_S
+        # chunks as the socket delivers them: no re-buffering, one write each
+        async for chunk in response.aiter_raw():
+            done += len(chunk)
+            if done > limit:
+                raise SizeLimitExceeded("the file is over the size limit")
+            await sink.write(chunk)
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + PROGRESS_EVERY_S
+                progress(meter.update(done, total))
+        return done
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise DiskFull("the disk is full") from exc
-        raise
+def _resumes_at(response: httpx.Response, offset: int) -> bool:
+    """Does a 206 response's ``Content-Range: bytes a-b/n`` start at ``offset``?"""
+    match = re.match(r"bytes\s+(\d+)-", response.headers.get("Content-Range", ""))
+    return match is not None and int(match.group(1)) == offset
 
 
 def _safe_leaf(name: str, plan: MediaPlan) -> str:

@@ -1,0 +1,133 @@
+"""The streaming HTTP backend against the local media server: the sha256 it returns is
+always the true hash of the file it delivered, including resumed downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from mediaferry.config import load_settings
+from mediaferry.files.digest import FileDigest
+from mediaferry.media.validate import validate_file
+from mediaferry.sources.base import MediaPlan
+from mediaferry.transfer.base import Progress
+from mediaferry.transfer.http import HttpTransfer
+from tests.support.media_server import MediaServer, sha256_of
+
+
+@pytest.fixture
+def payload(media_dir: Path) -> Path:
+    """3 MB of random bytes (several network chunks, not media)."""
+    path = media_dir / "payload.bin"
+    if not path.exists():
+        path.write_bytes(os.urandom(3 * 1024 * 1024 + 12345))
+    return path
+
+
+@pytest.fixture
+async def transfer(tmp_path: Path) -> HttpTransfer:
+    backend = HttpTransfer(load_settings(data_dir=tmp_path, allow_private_networks=True))
+    yield backend
+    await backend.close()
+
+
+async def _fetch(transfer: HttpTransfer, url: str, dest: Path) -> tuple[Path, str]:
+    progress: list[Progress] = []
+    result = await transfer.fetch(MediaPlan(url=url), dest, progress.append)
+    assert result.digest is not None
+    assert result.digest.applies_to(result.path)
+    assert progress[-1].bytes_done == result.size == result.path.stat().st_size
+    return result.path, result.digest.sha256
+
+
+@pytest.mark.parametrize("route", ["media", "nosize"])  # with and without Content-Length
+async def test_the_digest_is_the_hash_of_the_delivered_file(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path, route: str
+) -> None:
+    path, digest = await _fetch(transfer, media_server.url(f"/{route}/payload.bin"), tmp_path)
+    assert digest == sha256_of(path) == sha256_of(payload)
+    assert not list(tmp_path.glob("*.part"))
+
+
+async def test_a_resumed_download_hashes_the_bytes_already_on_disk(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    data = payload.read_bytes()
+    (tmp_path / "download.part").write_bytes(data[:1_000_000])  # an earlier attempt's part
+    key = f"resume{time.monotonic_ns()}"
+    path, digest = await _fetch(transfer, media_server.url(f"/media/payload.bin?k={key}"), tmp_path)
+    assert digest == sha256_of(path) == hashlib.sha256(data).hexdigest()
+    ranged = [r for r in media_server.requests("/media/payload.bin") if r.query.get("k") == key]
+    assert [r.range for r in ranged] == ["bytes=1000000-"]  # only the rest was sent
+
+
+async def test_the_digest_covers_what_is_on_disk_not_what_was_sent(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    """A part file whose bytes differ from the server's: the stored hash must still be
+    the hash of the file as delivered (it is the file's, whatever its history)."""
+    (tmp_path / "download.part").write_bytes(b"\0" * 500_000)
+    path, digest = await _fetch(transfer, media_server.url("/media/payload.bin"), tmp_path)
+    assert digest == sha256_of(path)
+    assert digest != sha256_of(payload)
+
+
+async def test_a_server_that_ignores_range_starts_over(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "download.part").write_bytes(b"stale bytes from before")
+    path, digest = await _fetch(transfer, media_server.url("/nosize/payload.bin"), tmp_path)
+    assert digest == sha256_of(path) == sha256_of(payload)
+
+
+async def test_cancel_stops_within_two_seconds_and_removes_the_part(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    url = media_server.url("/slow/payload.bin?rate=200000")
+    task = asyncio.create_task(transfer.fetch(MediaPlan(url=url), tmp_path, lambda p: None))
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "download.part").exists() or (
+        (tmp_path / "download.part").stat().st_size < 100_000
+    ):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 2
+    assert not list(tmp_path.iterdir())
+
+
+async def test_progress_is_reported_while_downloading(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    seen: list[Progress] = []
+    url = media_server.url("/slow/payload.bin?rate=2000000")
+    await transfer.fetch(MediaPlan(url=url), tmp_path, seen.append)
+    partial = [p for p in seen if p.bytes_done < payload.stat().st_size]
+    assert partial and partial[-1].speed and partial[-1].bytes_total == payload.stat().st_size
+
+
+async def test_validate_reuses_a_digest_only_for_the_unchanged_file(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    result = await transfer.fetch(
+        MediaPlan(url=media_server.url("/media/payload.bin")), tmp_path, lambda p: None
+    )
+    assert result.digest is not None
+    kept = await validate_file(result.path, limit_bytes=1 << 30, media=False, digest=result.digest)
+    assert kept.sha256 == result.digest.sha256 == sha256_of(result.path)
+    # a digest that no longer applies (the file was rewritten) is not trusted
+    stale = FileDigest("0" * 64, result.digest.identity)
+    assert stale.applies_to(result.path)  # same file: it would be re-used as it is
+    with result.path.open("ab") as handle:
+        handle.write(b"changed")
+    assert not stale.applies_to(result.path)
+    fresh = await validate_file(result.path, limit_bytes=1 << 30, media=False, digest=stale)
+    assert fresh.sha256 == sha256_of(result.path)
