@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from mediaferry.app import Services
@@ -122,6 +123,8 @@ async def _watch(
     for jid in list(ids):
         ids.remove(jid)
         track(jid)
+    # jobs run in this process announce their changes: look again at once, not later
+    changes = services.bus.subscribe(maxsize=1)
     try:
         while True:
             current = [await services.jobs.get(jid) for jid in ids]
@@ -147,7 +150,10 @@ async def _watch(
                     progress.update(tasks[j.id], completed=done, total=total, stage=stage)
             if all(JobStatus(j.status) in FINISHED_STATUSES for j in current):
                 return current
-            await asyncio.sleep(0.25)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.25):
+                    await changes.get()
     finally:
+        changes.close()
         if progress is not None:
             progress.stop()
