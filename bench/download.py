@@ -4,7 +4,9 @@ Serves a sparse file (1 GiB by default) from a local nginx (or Python's server w
 nginx is not installed) on 127.0.0.1, then in the same run times curl and
 ``mediaferry add --wait`` through the streaming HTTP backend and through aria2c,
 reporting MB/s, the ratio to curl, the DOWNLOAD stage alone, and the RSS growth of
-the Mediaferry process during the download.
+the Mediaferry process during the download. Each round runs curl and both backends
+back to back, so a busy machine slows all of them alike; the sha256 Mediaferry
+stores is checked against the file's.
 
 Usage:  .venv/bin/python bench/download.py [--size-mb 1024] [--runs 2]
 """
@@ -12,6 +14,7 @@ Usage:  .venv/bin/python bench/download.py [--size-mb 1024] [--runs 2]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -102,7 +105,9 @@ def _rss_kb(pid: int) -> int | None:
     return None
 
 
-def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str, float]:
+def run_mediaferry(
+    url: str, data: Path, extra_env: dict[str, str], sha256: str
+) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFERRY_")}
     env.update(
         MEDIAFERRY_DATA_DIR=str(data),
@@ -112,6 +117,7 @@ def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str,
         **extra_env,
     )
     samples: list[tuple[float, int]] = []
+    started = time.time()  # wall clock, like the job's events
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [MF, "add", "--wait", "--json", url],
@@ -137,6 +143,8 @@ def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str,
     if proc.returncode != 0:
         raise RuntimeError(f"mediaferry failed: {err.decode()[-2000:]}")
     job = json.loads(out)["jobs"][0]
+    if job["sha256"] != sha256:
+        raise RuntimeError(f"mediaferry stored sha256 {job['sha256']}, the file's is {sha256}")
     detail = json.loads(
         subprocess.run(
             [MF, "job", str(job["id"]), "--json"], env=env, capture_output=True, check=True
@@ -152,6 +160,8 @@ def run_mediaferry(url: str, data: Path, extra_env: dict[str, str]) -> dict[str,
     return {
         "total": total,
         "download": dl,
+        "before": dl_start - started,  # start-up, job creation, METADATA, CHECK
+        "after": total - (dl_end - started),  # POSTPROCESS, VALIDATE, exit
         "rss_growth_mb": max(0, max(during) - before[-1]) / 1024,
     }
 
@@ -168,19 +178,24 @@ def main() -> None:
         served.mkdir()
         with (served / "big.bin").open("wb") as fh:
             fh.truncate(size)
+        sha256 = hashlib.sha256()
+        with (served / "big.bin").open("rb") as fh:
+            while block := fh.read(1 << 20):
+                sha256.update(block)
+        backends = {
+            "http": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1000000"},
+            "aria2c": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1"},
+        }
         with file_server(served) as (base, kind):
             url = f"{base}/big.bin"
-            curl = [run_curl(url, tmp / "curl.out") for _ in range(args.runs)]
-            results: dict[str, list[dict[str, float]]] = {"http": [], "aria2c": []}
-            for i in range(args.runs):
-                results["http"].append(
-                    run_mediaferry(
-                        url, tmp / f"mf-http-{i}", {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1000000"}
+            curl: list[float] = []
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
+            for i in range(args.runs):  # one round: curl and each backend, back to back
+                curl.append(run_curl(url, tmp / "curl.out"))
+                for name, env in backends.items():
+                    results[name].append(
+                        run_mediaferry(url, tmp / f"mf-{name}-{i}", env, sha256.hexdigest())
                     )
-                )
-                results["aria2c"].append(
-                    run_mediaferry(url, tmp / f"mf-aria-{i}", {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1"})
-                )
     mb = size / 1e6
     c = statistics.median(curl)
     print(f"\n{args.size_mb} MiB from {kind} on loopback, median of {args.runs} run(s)")
@@ -198,6 +213,10 @@ def main() -> None:
             f"{'  DOWNLOAD stage only (' + name + ')':<34} {dl:>8.2f} {mb / dl:>8.0f} "
             f"{c / dl:>8.2f} {'':>8}"
         )
+        before = statistics.median(r["before"] for r in runs)
+        after = statistics.median(r["after"] for r in runs)
+        print(f"{'  before DOWNLOAD / after it':<34} {before:>8.2f} {after:>8.2f}")
+    print(f"curl runs: {', '.join(f'{t:.2f}' for t in curl)} s")
     print("(total includes start-up, metadata probe, validation with sha256 of the result)")
 
 
