@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from typing import Any
 
 from mediaferry.app import Services
@@ -32,6 +33,7 @@ async def add_jobs(
 ) -> int:
     """Returns the exit code: 0 all good, 1 a job failed, 2 a link was refused."""
     services = await Services.create(settings, start_bus=False)
+    gc.freeze()  # what is built by now lives as long as the process: collect the rest only
     try:
         jobs: list[Job] = []
         refused: list[dict[str, str]] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -310,4 +312,21 @@ async def live_workers(db: Any, heartbeat_s: float) -> int:
 
 
 def main() -> None:
-    app()
+    """The ``mediaferry`` command. Once it has run (each command closes what it
+    opened), the process exits without the interpreter tearing down its thousands of
+    modules and classes one by one: that alone took 0.2-0.3 s after every command."""
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: nothing more can be said
+        code = code or 1
+    os._exit(code or 0)
