@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from typing import Any
 
 from mediaferry.app import Services
 from mediaferry.cli import _render as render
+from mediaferry.cli.app import resume_gc
 from mediaferry.config import Settings
 from mediaferry.db.models import Job
 from mediaferry.errors import LimitExceeded, UrlRejected
@@ -33,7 +33,7 @@ async def add_jobs(
 ) -> int:
     """Returns the exit code: 0 all good, 1 a job failed, 2 a link was refused."""
     services = await Services.create(settings, start_bus=False)
-    gc.freeze()  # what is built by now lives as long as the process: collect the rest only
+    resume_gc()
     try:
         jobs: list[Job] = []
         refused: list[dict[str, str]] = []

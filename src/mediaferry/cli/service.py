@@ -10,6 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from mediaferry.app import Services
+from mediaferry.cli.app import resume_gc
 from mediaferry.config import Settings
 from mediaferry.files.cleanup import cleanup_tmp
 
@@ -55,6 +56,7 @@ async def run_service(
     concurrency: int | None = None,
 ) -> None:
     services = await Services.create(settings)
+    resume_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
