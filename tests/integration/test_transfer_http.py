@@ -4,19 +4,28 @@ always the true hash of the file it delivered, including resumed downloads."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
+import shutil
+import ssl
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mediaferry.config import load_settings
+from mediaferry.errors import JobError
 from mediaferry.files.digest import FileDigest
 from mediaferry.media.validate import validate_file
 from mediaferry.sources.base import MediaPlan
 from mediaferry.transfer.base import Progress
-from mediaferry.transfer.http import HttpTransfer
+from mediaferry.transfer.http import HttpTransfer, SafeNetworkBackend
 from tests.support.media_server import MediaServer, sha256_of
 
 
@@ -131,3 +140,51 @@ async def test_validate_reuses_a_digest_only_for_the_unchanged_file(
     assert not stale.applies_to(result.path)
     fresh = await validate_file(result.path, limit_bytes=1 << 30, media=False, digest=stale)
     assert fresh.sha256 == sha256_of(result.path)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, payload: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS file server on 127.0.0.1 with a self-signed certificate."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(payload.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def test_tls_downloads_through_the_checked_bulk_stream(
+    tls_server: tuple[str, Path], payload: Path
+) -> None:
+    base, cert = tls_server
+    verified = httpx.AsyncHTTPTransport(retries=0, verify=ssl.create_default_context(cafile=cert))
+    verified._pool._network_backend = SafeNetworkBackend(allow_private=True)
+    async with httpx.AsyncClient(transport=verified) as client:
+        async with client.stream("GET", f"{base}/payload.bin") as response:
+            body = b"".join([chunk async for chunk in response.aiter_raw()])
+        assert response.status_code == 200
+        assert hashlib.sha256(body).hexdigest() == sha256_of(payload)
+    # the certificate is checked: the default (certifi) context refuses this one
+    transfer = HttpTransfer(load_settings(data_dir=cert.parent, allow_private_networks=True))
+    try:
+        with pytest.raises(JobError, match="CERTIFICATE_VERIFY_FAILED"):
+            url = f"{base}/payload.bin"
+            await transfer.fetch(MediaPlan(url=url), cert.parent / "dl", lambda p: None)
+    finally:
+        await transfer.close()
