@@ -41,11 +41,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def file_server(root: Path) -> Iterator[tuple[str, str]]:
+def file_server(root: Path, rate_mb: int = 0) -> Iterator[tuple[str, str]]:
     port = free_port()
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
+    if rate_mb and not nginx:
+        raise SystemExit("--rate-mb needs nginx (apt-get install nginx-light)")
+    limit = f"limit_rate {rate_mb}m;" if rate_mb else ""
     if nginx:
         prefix = root / "nginx"
         (prefix / "logs").mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,7 @@ events {{ worker_connections 64; }}
 http {{ access_log off; sendfile on; tcp_nopush on;
   client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
   fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
-  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+  server {{ listen 127.0.0.1:{port}; root {root}; {limit} }} }}
 """
         )
         proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"])
@@ -170,6 +173,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--rate-mb",
+        type=int,
+        default=0,
+        help="cap the server at this many MiB/s per connection (nginx limit_rate), as on a"
+        " real link; default: loopback at full speed",
+    )
     args = parser.parse_args()
     size = args.size_mb * 1024 * 1024
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -186,7 +196,7 @@ def main() -> None:
             "http": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1000000"},
             "aria2c": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1"},
         }
-        with file_server(served) as (base, kind):
+        with file_server(served, args.rate_mb) as (base, kind):
             url = f"{base}/big.bin"
             curl: list[float] = []
             results: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
@@ -198,7 +208,8 @@ def main() -> None:
                     )
     mb = size / 1e6
     c = statistics.median(curl)
-    print(f"\n{args.size_mb} MiB from {kind} on loopback, median of {args.runs} run(s)")
+    link = f"capped at {args.rate_mb} MiB/s" if args.rate_mb else "on loopback"
+    print(f"\n{args.size_mb} MiB from {kind} {link}, median of {args.runs} run(s)")
     print(f"{'tool':<34} {'seconds':>8} {'MB/s':>8} {'vs curl':>8} {'RSS +MB':>8}")
     print(f"{'curl':<34} {c:>8.2f} {mb / c:>8.0f} {1.0:>8.2f} {'-':>8}")
     for name, runs in results.items():
