@@ -254,12 +254,20 @@ class CookieServer:
                     if body:
                         self.wfile.write(b"forbidden")
                     return
+                content, kind = outer.body, "video/mp4"
+                if self.path.startswith("/page/"):  # a lecture page whose player needs it too
+                    media = self.path.replace("/page/", "/private/", 1) + "/clip.mp4"
+                    content = (
+                        "<html><head><title>Lecture for members</title></head><body>"
+                        f'<video controls src="{media}"></video></body></html>'
+                    ).encode()
+                    kind = "text/html; charset=utf-8"
                 self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(outer.body)))
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 if body:
-                    self.wfile.write(outer.body)
+                    self.wfile.write(content)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -433,3 +441,62 @@ async def test_a_degraded_profile_is_used_when_no_active_one_is_left(
     assert good.last_success_at is not None
     assert good.last_success_at > utcnow() - timedelta(minutes=5)
     assert os.path.getsize(job.file_path or "") > 0
+
+
+async def test_lecture_pages_are_fetched_with_the_profile_cookies(
+    tmp_path: Path, db_url: str, cookie_server: CookieServer
+) -> None:
+    """ISLAMIC pages (fetched with httpx) send the profile's cookies for the page and for
+    the media it links to."""
+    services = await Services.create(make_settings(tmp_path, db_url, islamic_domains="127.0.0.1"))
+    workers = services.worker_pool(concurrency=1)
+    await workers.start()
+    try:
+        reg = AuthProfiles(services.db, services.settings)
+        await reg.add("members", "islamic", cookie_file(tmp_path / "isl.txt", GOOD))
+        key = uuid.uuid4().hex[:10]
+        created = await services.jobs.create(cookie_server.url(f"/page/{key}"))
+        assert created.job.source_type == "ISLAMIC"
+        job = await wait_done(services, created.job.id)
+        assert job.status == S.COMPLETED, (job.error_type, job.error_message)
+        assert job.auth_profile_id == "members"
+        assert job.final_title == "Lecture for members"
+        assert set(cookie_server.cookies_sent(f"/page/{key}")) == {f"session={GOOD}"}
+        assert set(cookie_server.cookies_sent(f"/private/{key}/")) == {f"session={GOOD}"}
+    finally:
+        await workers.stop()
+        await services.close()
+
+
+async def test_a_cookie_never_follows_a_redirect_to_another_host(
+    tmp_path: Path, cookie_server: CookieServer
+) -> None:
+    from mediaferry.jobs.auth import cookie_request_hook
+
+    # the profile's cookie is for "localhost"; the request hook adds it per URL
+    jar = cookie_file(tmp_path / "c.txt", GOOD, domain="localhost")
+    hook = cookie_request_hook(jar)
+    assert hook is not None
+    import httpx
+
+    port = cookie_server.httpd.server_address[1]
+    for url, expected in (
+        (f"http://localhost:{port}/x", f"session={GOOD}"),
+        (f"http://127.0.0.1:{port}/x", None),
+    ):
+        request = httpx.Request("GET", url, headers={"Cookie": "stale=1"})
+        await hook(request)
+        assert request.headers.get("Cookie") == expected
+
+
+async def test_the_browser_loads_pages_with_the_profile_cookies(
+    settings: Settings, cookie_server: CookieServer, tmp_path: Path
+) -> None:
+    from mediaferry.sources.browser import sniff_media
+
+    key = uuid.uuid4().hex[:10]
+    page = cookie_server.url(f"/page/{key}")
+    assert await sniff_media(page, settings) == []  # 403 without the cookie
+    found = await sniff_media(page, settings, cookie_file(tmp_path / "b.txt", GOOD))
+    assert [f.url for f in found] == [cookie_server.url(f"/private/{key}/clip.mp4")]
+    assert set(cookie_server.cookies_sent(f"/page/{key}")) == {None, f"session={GOOD}"}

@@ -57,3 +57,18 @@ def test_torrent_and_magnet_metadata(tmp_path: Path) -> None:
     assert magnet.trackers == ["http://t.example/a"]
     with pytest.raises(UnsupportedSource):
         magnet_info("magnet:?dn=nohash")
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Members-only lecture", "Members-only lecture"),  # a hyphen inside a word stays
+        ("Lecture 5 - Way2Allah", "Lecture 5"),
+        ("Lecture | Site", "Lecture"),
+        ("Part A - Part B - Site", "Part A - Part B"),
+        ("Talk — Channel", "Talk"),
+    ],
+)
+def test_the_site_name_is_cut_from_page_titles(title: str, expected: str) -> None:
+    page = parse_media_page(f"<title>{title}</title><audio src='a.mp3'>", "https://x.org/p")
+    assert page.title == expected

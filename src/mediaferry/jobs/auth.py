@@ -48,7 +48,10 @@ __all__ = [
     "Cookie",
     "JobAuth",
     "ProfileStatus",
+    "browser_cookies",
     "cookie_header",
+    "cookie_headers",
+    "cookie_request_hook",
     "parse_cookie_file",
     "parse_source_type",
     "validate_profile_id",
@@ -175,13 +178,20 @@ def cookie_header(cookie_file: Path | None, url: str) -> str | None:
     Plain HTTP downloads do not read cookie files themselves; this is what lets a
     cookie profile work for direct files too.
     """
+    return _header_for(_usable_cookies(cookie_file), url)
+
+
+def _usable_cookies(cookie_file: Path | None) -> builtins.list[Cookie]:
     if cookie_file is None:
-        return None
+        return []
     try:
-        cookies = parse_cookie_file(cookie_file)
+        return parse_cookie_file(cookie_file)
     except AuthProfileError as exc:
         log.warning("cookie file unusable: %s", exc.message)
-        return None
+        return []
+
+
+def _header_for(cookies: Iterable[Cookie], url: str) -> str | None:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     now = time.time()
@@ -191,6 +201,43 @@ def cookie_header(cookie_file: Path | None, url: str) -> str | None:
         if c.matches(host, parts.path or "/", parts.scheme == "https", now)
     ]
     return "; ".join(pairs) or None
+
+
+def cookie_request_hook(cookie_file: Path | None) -> Callable[[Any], Awaitable[None]] | None:
+    """An httpx ``request`` event hook that gives every request — each redirect hop
+    too — exactly the cookies of the profile that match its URL (so a redirect to
+    another site never carries them)."""
+    cookies = _usable_cookies(cookie_file)
+    if not cookies:
+        return None
+
+    async def hook(request: Any) -> None:
+        value = _header_for(cookies, str(request.url))
+        if value:
+            request.headers["Cookie"] = value
+        else:
+            request.headers.pop("Cookie", None)
+
+    return hook
+
+
+def browser_cookies(cookie_file: Path | None) -> builtins.list[dict[str, Any]]:
+    """The profile's cookies in Playwright's ``add_cookies`` shape."""
+    out: builtins.list[dict[str, Any]] = []
+    for c in _usable_cookies(cookie_file):
+        domain = c.domain.lower().lstrip(".")
+        sub = c.include_subdomains or c.domain.startswith(".")
+        out.append(
+            {
+                "name": c.name,
+                "value": c.value,
+                "domain": f".{domain}" if sub else domain,
+                "path": c.path or "/",
+                "expires": float(c.expires) if c.expires else -1,
+                "secure": c.secure,
+            }
+        )
+    return out
 
 
 def cookie_headers(cookie_file: Path | None, url: str) -> dict[str, str]:

@@ -30,7 +30,8 @@ AUDIO_EXTS = frozenset({"mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "wav"
 STREAM_EXTS = frozenset({"m3u8", "mpd"})
 MEDIA_EXTS = VIDEO_EXTS | AUDIO_EXTS | STREAM_EXTS
 _SPEAKER_CLASS = re.compile(r"speaker|sheikh|shaykh|author|lecturer|scholar|reciter|qari", re.I)
-_TITLE_SUFFIX = re.compile(r"\s*[|\-–—]\s*[^|\-–—]+$")
+# " | Site" or " - Site" at the end (a hyphen only with spaces: "Members-only" stays)
+_TITLE_SUFFIX = re.compile(r"(?:\s*\|\s*|\s+[-–—]\s+)(?:(?!\s[-–—]\s|\|).)+$")
 
 
 def _ext(url: str) -> str:

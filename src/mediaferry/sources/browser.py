@@ -36,6 +36,8 @@ from mediaferry.sources.islamic import fetch_page, host_in, pick_link
 from mediaferry.urls import check_url, resolve_public
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mediaferry.config import Settings
 
 __all__ = ["CHROMIUM_ARGS", "BrowserSource", "Sniffed", "sniff_media"]
@@ -130,8 +132,11 @@ class _Guard:
         await route.continue_()
 
 
-async def sniff_media(url: str, settings: Settings) -> list[Sniffed]:
-    """Load ``url`` in Chromium and return the media it requested or embedded."""
+async def sniff_media(
+    url: str, settings: Settings, cookie_file: Path | None = None
+) -> list[Sniffed]:
+    """Load ``url`` in Chromium (with an auth profile's cookies, if any) and return the
+    media it requested or embedded."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
@@ -142,7 +147,7 @@ async def sniff_media(url: str, settings: Settings) -> list[Sniffed]:
                 executable_path=settings.chromium_path, args=CHROMIUM_ARGS, headless=True
             )
             try:
-                await _load(browser, url, settings, recorder)
+                await _load(browser, url, settings, recorder, cookie_file)
             finally:
                 await browser.close()
     except PlaywrightError as exc:
@@ -150,10 +155,21 @@ async def sniff_media(url: str, settings: Settings) -> list[Sniffed]:
     return list(recorder.found.values())
 
 
-async def _load(browser: Any, url: str, settings: Settings, recorder: _Recorder) -> None:
+async def _load(
+    browser: Any,
+    url: str,
+    settings: Settings,
+    recorder: _Recorder,
+    cookie_file: Path | None = None,
+) -> None:
     import asyncio
 
+    from mediaferry.jobs.auth import browser_cookies
+
     context = await browser.new_context(user_agent=settings.user_agent, accept_downloads=False)
+    cookies = browser_cookies(cookie_file)
+    if cookies:
+        await context.add_cookies(cookies)
     await context.route("**/*", _Guard(settings.allow_private_networks))
     page = await context.new_page()
     page.on("response", recorder.on_response)
@@ -167,6 +183,12 @@ async def _load(browser: Any, url: str, settings: Settings, recorder: _Recorder)
             break
         await asyncio.sleep(0.1)
     await context.close()
+
+
+def _cookies_for(request: JobRequest, url: str) -> dict[str, str]:
+    from mediaferry.jobs.auth import cookie_headers
+
+    return cookie_headers(request.cookie_file, url)
 
 
 def _browser_error(exc: Exception) -> JobError:
@@ -203,7 +225,7 @@ class BrowserSource(Source):
 
     async def describe_with_browser(self, request: JobRequest) -> MediaPlan:
         """Load the page in Chromium and describe the best media it used."""
-        found = await sniff_media(request.url, self.settings)
+        found = await sniff_media(request.url, self.settings, request.cookie_file)
         best = best_candidate(found, request.job_type)
         if best is None:
             raise ParserError("no audio or video was found on this page, even in a browser")
@@ -211,7 +233,9 @@ class BrowserSource(Source):
         headers = {"Referer": request.url}
         probe = Probe(best.url, best.mime or "", best.size, best.url.rsplit("/", 1)[-1], best.kind)
         if best.kind != "stream" and best.size is None:
-            probe = await probe_url(best.url, self.settings, headers)
+            probe = await probe_url(
+                best.url, self.settings, {**headers, **_cookies_for(request, best.url)}
+            )
         plan = plan_from_probe(
             probe, self.settings, headers=headers, cookie_file=request.cookie_file
         )
@@ -221,7 +245,9 @@ class BrowserSource(Source):
 
     async def _without_browser(self, request: JobRequest) -> MediaPlan | None:
         """Probe, static HTML, yt-dlp generic: the first that finds media wins."""
-        probe = await probe_url(request.url, self.settings)
+        probe = await probe_url(
+            request.url, self.settings, _cookies_for(request, request.url) or None
+        )
         if probe.kind is not None:
             return plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
         if not probe.mime.startswith(("text/html", "application/xhtml")):
@@ -237,12 +263,14 @@ class BrowserSource(Source):
             plan = plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
             plan.extra["document"] = True
             return plan
-        html, final = await fetch_page(request.url, self.settings)
+        html, final = await fetch_page(request.url, self.settings, request.cookie_file)
         page = parse_media_page(html, final)
         link = pick_link(page.links, request.job_type)
         if link is not None and link.origin == "element":
             check_url(link.url, allow_private=self.settings.allow_private_networks)
-            media = await probe_url(link.url, self.settings, {"Referer": final})
+            media = await probe_url(
+                link.url, self.settings, {"Referer": final, **_cookies_for(request, link.url)}
+            )
             plan = plan_from_probe(
                 media, self.settings, headers={"Referer": final}, cookie_file=request.cookie_file
             )

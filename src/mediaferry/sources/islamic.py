@@ -21,6 +21,8 @@ from mediaferry.transfer.http import error_from_response, make_client, map_httpx
 from mediaferry.urls import check_url
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mediaferry.config import Settings
 
 __all__ = ["IslamicSource", "fetch_page", "pick_link"]
@@ -37,10 +39,20 @@ def host_in(url: str, domains: list[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-async def fetch_page(url: str, settings: Settings) -> tuple[str, str]:
-    """``(html, final url)`` of a web page, size-capped, through the SSRF-safe client."""
+async def fetch_page(
+    url: str, settings: Settings, cookie_file: Path | None = None
+) -> tuple[str, str]:
+    """``(html, final url)`` of a web page, size-capped, through the SSRF-safe client;
+    with ``cookie_file`` (an auth profile) each request carries the cookies for its URL."""
+    from mediaferry.jobs.auth import cookie_request_hook
+
+    hook = cookie_request_hook(cookie_file)
+    hooks = {"request": [hook]} if hook is not None else {}
     try:
-        async with make_client(settings) as client, client.stream("GET", url) as resp:
+        async with (
+            make_client(settings, event_hooks=hooks) as client,
+            client.stream("GET", url) as resp,
+        ):
             if resp.status_code >= 400:
                 raise error_from_response(resp)
             body = bytearray()
@@ -85,7 +97,7 @@ class IslamicSource(Source):
         return match.group(1) if match else None
 
     async def describe(self, request: JobRequest) -> MediaPlan:
-        html, final = await fetch_page(request.url, self.settings)
+        html, final = await fetch_page(request.url, self.settings, request.cookie_file)
         page = parse_media_page(html, final)
         link = pick_link(page.links, request.job_type)
         if link is None:
@@ -96,11 +108,17 @@ class IslamicSource(Source):
     async def _plan(
         self, link: MediaLink, page: PageMedia, page_url: str, request: JobRequest
     ) -> MediaPlan:
+        from mediaferry.jobs.auth import cookie_headers
+
         headers = {"Referer": page_url}
         probe: Probe | None = None
         if link.kind != "stream":
             try:
-                probe = await probe_url(link.url, self.settings, headers)
+                probe = await probe_url(
+                    link.url,
+                    self.settings,
+                    {**headers, **cookie_headers(request.cookie_file, link.url)},
+                )
             except ParserError:
                 probe = None
         if probe is None:
