@@ -166,64 +166,75 @@ def pg_database() -> str | None:
     return create_pg_database()
 
 
+Row = tuple[str, str, float, float, list[float]]  # db, run, create s, process s, rates
+
+
+def _row(db: str, run: str, n: int, timings: list[tuple[float, float]]) -> Row:
+    """The median round (by jobs/s) and every round's rate."""
+    rates = [n / (c + p) for c, p in timings]
+    created, processed = sorted(timings, key=lambda t: n / (t[0] + t[1]))[len(timings) // 2]
+    return db, run, created, processed, rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per row; the median is shown")
     args = parser.parse_args()
     configure_logging("WARNING", "console", stream=sys.stderr)
     logging.getLogger("mediaferry").setLevel(logging.WARNING)
-    n = args.jobs
-    rows: list[tuple[str, str, float, float, float]] = []
+    n, rounds = args.jobs, range(args.rounds)
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        raw = raw_sqlite(tmp / "raw.db", n)
-        rows.append(("sqlite", "raw SQL (sqlite3)", 0.0, raw, n / raw))
+        raw = [(0.0, raw_sqlite(tmp / f"raw{r}.db", n)) for r in rounds]
+        rows.append(_row("sqlite", "raw SQL (sqlite3)", n, raw))
         for workers in (1, 4):
-            url = f"sqlite+aiosqlite:///{tmp / f'engine{workers}.db'}"
-            created, processed = asyncio.run(engine_run(url, tmp, n, workers))
-            rows.append(
-                (
-                    "sqlite",
-                    f"mediaferry, {workers} worker(s)",
-                    created,
-                    processed,
-                    n / (created + processed),
+            timings = [
+                asyncio.run(
+                    engine_run(f"sqlite+aiosqlite:///{tmp / f'e{workers}-{r}.db'}", tmp, n, workers)
                 )
-            )
+                for r in rounds
+            ]
+            rows.append(_row("sqlite", f"mediaferry, {workers} worker(s)", n, timings))
         from tests.support.db_fixtures import drop_pg_database
 
         for label in ("raw", 1, 4):
-            url = pg_database()
-            if url is None:
+            timings = []
+            for _ in rounds:
+                url = pg_database()
+                if url is None:
+                    break
+                try:
+                    if label == "raw":
+                        dsn = url.replace("+asyncpg", "")
+                        timings.append((0.0, asyncio.run(raw_postgres(dsn, n))))
+                    else:
+                        timings.append(asyncio.run(engine_run(url, tmp, n, int(label))))
+                finally:
+                    drop_pg_database(url)
+            if not timings:
                 print("PostgreSQL not reachable: skipped")
                 break
-            try:
-                if label == "raw":
-                    dsn = url.replace("+asyncpg", "")
-                    raw = asyncio.run(raw_postgres(dsn, n))
-                    rows.append(("postgres", "raw SQL (asyncpg)", 0.0, raw, n / raw))
-                else:
-                    created, processed = asyncio.run(engine_run(url, tmp, n, int(label)))
-                    rows.append(
-                        (
-                            "postgres",
-                            f"mediaferry, {label} worker(s)",
-                            created,
-                            processed,
-                            n / (created + processed),
-                        )
-                    )
-            finally:
-                drop_pg_database(url)
-    print(f"\nqueue throughput, {n} jobs (create → claim → complete, no-op source)")
-    print(f"{'db':<9} {'run':<28} {'create s':>9} {'process s':>10} {'jobs/s':>8}")
-    for db, run, created, processed, rate in rows:
-        print(f"{db:<9} {run:<28} {created:>9.2f} {processed:>10.2f} {rate:>8.0f}")
+            run = "raw SQL (asyncpg)" if label == "raw" else f"mediaferry, {label} worker(s)"
+            rows.append(_row("postgres", run, n, timings))
+    print(
+        f"\nqueue throughput, {n} jobs (create → claim → complete, no-op source),"
+        f" median of {args.rounds} round(s)"
+    )
+    print(f"{'db':<9} {'run':<28} {'create s':>9} {'process s':>10} {'jobs/s':>8}  rounds")
+    for db, run, created, processed, rates in rows:
+        rate = n / (created + processed)
+        each = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"{db:<9} {run:<28} {created:>9.2f} {processed:>10.2f} {rate:>8.0f}  {each}")
     for db in ("sqlite", "postgres"):
-        raw_rate = next((r[4] for r in rows if r[0] == db and r[1].startswith("raw")), None)
+        raw_row = next((r for r in rows if r[0] == db and r[1].startswith("raw")), None)
+        if raw_row is None:
+            continue
+        raw_rate = n / (raw_row[2] + raw_row[3])
         for r in rows:
-            if r[0] == db and raw_rate and not r[1].startswith("raw"):
-                print(f"{db}: {r[1]} at {r[4] / raw_rate:.2f}× the raw-SQL rate")
+            if r[0] == db and not r[1].startswith("raw"):
+                print(f"{db}: {r[1]} at {n / (r[2] + r[3]) / raw_rate:.2f}× the raw-SQL rate")
 
 
 if __name__ == "__main__":
