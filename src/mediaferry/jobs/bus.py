@@ -121,7 +121,7 @@ class EventBus:
         self.doorbell.clear()
 
     # -- across processes --------------------------------------------------
-    async def start(self, database_url: str, *, sqlite_watch_s: float = 0.05) -> None:
+    async def start(self, database_url: str, *, sqlite_watch_s: float = 0.02) -> None:
         if database_url.startswith("postgresql"):
             await self._start_pg(database_url)
         else:
