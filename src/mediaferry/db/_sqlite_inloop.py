@@ -8,16 +8,15 @@ the event loop and tells SQLAlchemy it is async (its greenlet bridge then has no
 to wait for). The one call that can wait is taking the write lock: every transaction
 starts with ``BEGIN IMMEDIATE`` under ``busy_timeout=0`` and, when another
 connection holds the lock, sleeps asynchronously and tries again, so the loop is
-never blocked by a writer in another process or in another task of this one.
+never blocked by a writer in another process or in another task of this one
+(``mediaferry.db.raw.sqlite_begin``, used by the engine's ``begin`` hook too).
 
 Selected by the usual ``sqlite+aiosqlite://`` URL (see :mod:`mediaferry.db.engine`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from typing import Any
 
 from sqlalchemy import pool
@@ -27,10 +26,9 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["DRIVER", "begin_immediate"]
+__all__ = ["DRIVER"]
 
 DRIVER = "mediaferry_inloop"
-LOCK_WAIT_S = 30.0
 
 
 async def _ready() -> None:
@@ -74,28 +72,3 @@ class InLoopSQLiteDialect(SQLiteDialect_pysqlite):
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "InLoopSQLiteDialect")
-
-
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    return exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
-    """Take the write lock, waiting (asynchronously) while another connection holds it."""
-    try:
-        dbapi_connection.execute("BEGIN IMMEDIATE")
-        return
-    except sqlite3.OperationalError as exc:
-        if not _locked(exc):
-            raise
-    deadline = time.monotonic() + LOCK_WAIT_S
-    delay = 0.0005
-    while True:
-        await_(asyncio.sleep(delay))
-        try:
-            dbapi_connection.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if not _locked(exc) or time.monotonic() > deadline:
-                raise
-        delay = min(delay * 2, 0.02)

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 
 from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
-from mediaferry.db._sqlite_inloop import begin_immediate
 from mediaferry.db.raw import PgTx, SqliteTx, Tx, sqlite_begin
 
 if TYPE_CHECKING:
@@ -31,26 +31,31 @@ __all__ = ["Database"]
 log = logging.getLogger(__name__)
 
 
+def _prepare_sqlite(conn: sqlite3.Connection) -> None:
+    """Settings every SQLite connection of this process gets (ORM and plain SQL alike).
+
+    The driver's own transaction handling is off: every transaction starts with
+    ``BEGIN IMMEDIATE`` (:func:`~mediaferry.db.raw.sqlite_begin`), so writers wait for
+    the lock up front instead of failing when a read lock cannot be upgraded.
+    """
+    conn.isolation_level = None
+    conn.execute("PRAGMA busy_timeout=5000")  # only for these set-up pragmas
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # from here on nothing may block the event loop: the write lock is awaited
+    conn.execute("PRAGMA busy_timeout=0")
+
+
 def _sqlite_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take over transaction control from the driver so that every transaction
-        # starts with BEGIN IMMEDIATE: writers wait for the lock up front instead of
-        # failing with "database is locked" when a read lock cannot be upgraded.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=5000")  # only for these set-up pragmas
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # From here on nothing may block the event loop: BEGIN IMMEDIATE waits for
-        # the write lock asynchronously (``begin_immediate``).
-        cursor.execute("PRAGMA busy_timeout=0")
-        cursor.close()
+        _prepare_sqlite(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        begin_immediate(conn.connection.driver_connection)
+        # inside SQLAlchemy's greenlet: await the same lock wait the plain-SQL path uses
+        await_(sqlite_begin(conn.connection.driver_connection))
 
 
 class _SqliteTransaction:
@@ -145,16 +150,8 @@ class Database:
             yield PgTx(conn)
 
     def _sqlite_connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._sqlite_path or ":memory:",
-            timeout=5,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=0")  # the lock is awaited in sqlite_begin
+        conn = sqlite3.connect(self._sqlite_path or ":memory:", check_same_thread=False)
+        _prepare_sqlite(conn)
         return conn
 
     async def _open_pg_pool(self) -> asyncpg.Pool:
