@@ -54,22 +54,12 @@ async def promote_due(tx: Tx, limit: int = 200) -> list[int]:
 
 
 JOB_ROWS = RowReader(Job.__table__)  # type: ignore[arg-type]
-
-
-_configured = False
-
-
-def _configure() -> None:
-    global _configured
-    configure_mappers()  # attribute access needs configured mappers; a query would do it
-    _configured = True
+configure_mappers()  # detached_job's attribute access needs them; a first query would do it
 
 
 def detached_job(values: dict[str, Any]) -> Job:
     """A Job holding ``values``, outside any session, as the ORM's loader builds one
     (without the per-attribute events of ``Job(**values)``, a tenth of a claim)."""
-    if not _configured:
-        _configure()
     job: Job = manager_of_class(Job).new_instance()
     job.__dict__.update(values)
     return job

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _PROGRESS_SQL = (
     "UPDATE jobs SET bytes_done = :bytes_done, bytes_total = :bytes_total, speed = :speed,"
-    f" eta = :eta, heartbeat_at = :heartbeat_at WHERE id = :id"
+    " eta = :eta, heartbeat_at = :heartbeat_at WHERE id = :id"
     f" AND status = '{JobStatus.RUNNING.value}'"
 )
 
