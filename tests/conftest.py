@@ -14,4 +14,5 @@ pytest_plugins: list[str] = [
     "tests.support.media_server",
     "tests.support.fake_telegram",
     "tests.support.db_fixtures",
+    "tests.support.services",
 ]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,50 +12,21 @@ from sqlalchemy import func, select
 from mediaferry.app import Services
 from mediaferry.config import Settings
 from mediaferry.db.library import search_library
-from mediaferry.db.models import ChatSettings, Job, MediaItem, utcnow
+from mediaferry.db.models import ChatSettings, MediaItem, utcnow
 from mediaferry.jobs.pipeline import processed_from_meta
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.worker import WorkerPool
 from tests.support.db_fixtures import make_settings
 from tests.support.media_server import MediaServer, sha256_of
+from tests.support.services import wait_done
 
 S = JobStatus
-
-
-@pytest.fixture
-async def services(tmp_path: Path, db_url: str) -> AsyncIterator[Services]:
-    svc = await Services.create(make_settings(tmp_path, db_url))
-    try:
-        yield svc
-    finally:
-        await svc.close()
-
-
-@pytest.fixture
-async def pool(services: Services) -> AsyncIterator[WorkerPool]:
-    workers = services.worker_pool(concurrency=2)
-    await workers.start()
-    try:
-        yield workers
-    finally:
-        await workers.stop()
 
 
 def unique_url(server: MediaServer, name: str = "h264_aac.mp4") -> tuple[str, str]:
     """A URL only this test uses (so recorded requests are this test's alone)."""
     key = uuid.uuid4().hex[:10]
     return server.url(f"/flaky/{key}/{name}?times=0"), f"/flaky/{key}/"
-
-
-async def wait_done(services: Services, job_id: int, timeout: float = 90) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await services.jobs.get(job_id)
-        if job.status in (S.COMPLETED, S.FAILED, S.CANCELLED):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job.status} ({job.stage})")
-        await asyncio.sleep(0.05)
 
 
 async def items(services: Services) -> list[MediaItem]:

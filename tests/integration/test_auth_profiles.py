@@ -3,7 +3,6 @@ through the real pipeline against a local server that wants a cookie."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
@@ -11,7 +10,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,13 +22,14 @@ from sqlalchemy import select, update
 from mediaferry.app import Services
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
-from mediaferry.db.models import AuthProfile, Job, JobEvent, utcnow
+from mediaferry.db.models import AuthProfile, JobEvent, utcnow
 from mediaferry.errors import AuthProfileError
 from mediaferry.jobs.auth import AuthProfiles, cookie_header
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import configure_logging, redact
 from tests.support.db_fixtures import make_settings
+from tests.support.services import wait_done
 
 S = JobStatus
 HEADER = "# Netscape HTTP Cookie File\n"
@@ -309,35 +309,6 @@ def log_lines() -> Iterator[io.StringIO]:
             if getattr(handler, "_mediaferry", False):
                 root.removeHandler(handler)
         root.setLevel(level)
-
-
-@pytest.fixture
-async def services(tmp_path: Path, db_url: str) -> AsyncIterator[Services]:
-    svc = await Services.create(make_settings(tmp_path, db_url))
-    try:
-        yield svc
-    finally:
-        await svc.close()
-
-
-@pytest.fixture
-async def pool(services: Services) -> AsyncIterator[WorkerPool]:
-    workers = services.worker_pool(concurrency=2)
-    await workers.start()
-    try:
-        yield workers
-    finally:
-        await workers.stop()
-
-
-async def wait_done(services: Services, job_id: int, timeout: float = 90) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await services.jobs.get(job_id)
-        if job.status in (S.COMPLETED, S.FAILED, S.CANCELLED):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job.status} ({job.stage})"
-        await asyncio.sleep(0.1)
 
 
 async def events(services: Services, job_id: int) -> list[JobEvent]:
