@@ -11,7 +11,6 @@ lets the pipeline serve a re-request from the archive instead of downloading aga
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -28,25 +27,17 @@ from mediaferry.files.storage import Storage
 from mediaferry.jobs.pipeline import processed_to_meta
 from mediaferry.media.postprocess import Kind, Part, Processed, runner_for
 from mediaferry.media.probe import ProbeInfo, probe
+from mediaferry.media.validate import sha256_file
 
 if TYPE_CHECKING:
     from mediaferry.jobs.control import JobControl
 
-__all__ = ["REUSED_KEY", "Archiver", "file_sha256", "thumbnail_beside"]
+__all__ = ["REUSED_KEY", "Archiver", "thumbnail_beside"]
 
 log = logging.getLogger(__name__)
 
 REUSED_KEY = "reused_archive"  # set in job.meta by the pipeline's re-use hook
 _PART_SUFFIX = re.compile(r" \(part \d+ of \d+\)$")
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -156,7 +147,7 @@ class Archiver:
             info = await self._probe(part.path)
         size = part.path.stat().st_size
         if sha is None or size != part.size:
-            sha = await asyncio.to_thread(file_sha256, part.path)
+            sha = await sha256_file(part.path)
         return MediaItem(
             job_id=job.id,
             job_key=job.job_key,
@@ -227,7 +218,7 @@ class Archiver:
             path = Path(item.path)
             if not path.is_file() or path.stat().st_size != item.size or item.size > limit:
                 return False
-            if item.sha256 and await asyncio.to_thread(file_sha256, path) != item.sha256:
+            if item.sha256 and await sha256_file(path) != item.sha256:
                 log.warning("archived file changed on disk: %s", path, extra={"job_id": job.id})
                 return False
         return True

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from mediaferry.errors import MediaError, SizeLimitExceeded
-from mediaferry.files.digest import FileDigest
+from mediaferry.files.digest import FileDigest, sha256_path
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import ProbeInfo, data_end, probe
 
 __all__ = ["Validated", "duration_tolerance", "sha256_file", "validate_file"]
-
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +25,9 @@ class Validated:
     probe: ProbeInfo | None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 async def sha256_file(path: Path) -> str:
-    """The file's sha256, streamed in a worker thread."""
-    return await asyncio.to_thread(_sha256, path)
+    """The file's sha256 (hex), read in a worker thread."""
+    return (await asyncio.to_thread(sha256_path, path)).hexdigest()
 
 
 def duration_tolerance(expected: float, *, seconds: float = 3.0, fraction: float = 0.05) -> float:
