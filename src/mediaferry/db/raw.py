@@ -196,13 +196,16 @@ class SessionTx(Tx):
             await self._exec(sql, row)
 
 
-async def tx_of(session: AsyncSession) -> Tx:
-    """A :class:`Tx` sharing the transaction of an ORM session."""
-    conn = await session.connection()
+async def tx_of(target: Tx | AsyncSession) -> Tx:
+    """``target`` itself if it is a :class:`Tx`, else one sharing the ORM session's
+    transaction."""
+    if isinstance(target, Tx):
+        return target
+    conn = await target.connection()
     if conn.dialect.name == "sqlite":
         raw = await conn.get_raw_connection()
         return SqliteTx(raw.driver_connection)  # type: ignore[arg-type]
-    return SessionTx(session)
+    return SessionTx(target)
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:

@@ -270,7 +270,7 @@ class JobService:
         """On PostgreSQL, NOTIFY inside the transaction: other processes hear of the job
         exactly when it is committed, even if this process exits right after."""
         if self.db.is_postgres:
-            tx = target if isinstance(target, Tx) else await tx_of(target)
+            tx = await tx_of(target)
             payload = Event(kind, job_id, data).to_json(self.bus.origin)
             await tx.one(
                 "SELECT pg_notify(:channel, :payload)", {"channel": CHANNEL, "payload": payload}

@@ -47,10 +47,6 @@ def update_job_sql(columns: tuple[str, ...]) -> str:
     return sql
 
 
-async def _tx(target: Tx | AsyncSession) -> Tx:
-    return target if isinstance(target, Tx) else await tx_of(target)
-
-
 async def add_event(
     target: Tx | AsyncSession,
     job_id: int,
@@ -58,7 +54,7 @@ async def add_event(
     data: dict[str, Any] | None = None,
 ) -> None:
     """Record a job event (and log it)."""
-    tx = await _tx(target)
+    tx = await tx_of(target)
     await tx.run(
         EVENT_SQL,
         {
@@ -101,7 +97,7 @@ async def transition(
     Raises :class:`InvalidTransition` for a pair the state machine forbids.
     """
     _check(src, dst, job_id, values)
-    tx = await _tx(target)
+    tx = await tx_of(target)
     params = {**values, "status": dst.value, "updated_at": utcnow()}
     sql = update_job_sql(tuple(params)) + " WHERE id = :_id AND status = :_src"
     params["_id"] = job_id
@@ -137,7 +133,7 @@ async def transition_many(
     _check(src, dst, None, values)
     if not job_ids:
         return []
-    tx = await _tx(target)
+    tx = await tx_of(target)
     params = {**values, "status": dst.value, "updated_at": utcnow()}
     ids = ", ".join(str(int(i)) for i in job_ids)
     sql = update_job_sql(tuple(params)) + f" WHERE id IN ({ids}) AND status = :_src RETURNING id"
