@@ -27,7 +27,7 @@ from tests.support.media_fixtures import generate_media, make_sparse_file
 from tests.support.media_server import MediaServer
 
 from mediaferry.config import Settings
-from mediaferry.sources.base import MediaPlan
+from mediaferry.plan import MediaPlan
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.http import HttpTransfer
 from mediaferry.transfer.ytdlp import YtdlpTransfer

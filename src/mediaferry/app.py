@@ -19,7 +19,8 @@ from mediaferry.jobs.pipeline import Deliverer, Pipeline
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import add_secret
-from mediaferry.sources.base import MediaPlan, Source, SourceType
+from mediaferry.plan import MediaPlan, SourceType
+from mediaferry.sources.base import Source
 from mediaferry.sources.registry import detect_source, media_id_for, source_for
 from mediaferry.transfer.registry import TransferRegistry
 
@@ -65,7 +66,7 @@ class Services:
 
         def detect(url: str) -> tuple[SourceType, str | None]:
             st = detect_source(url, settings)
-            return st, media_id_for(url, st)
+            return st, media_id_for(url, st, settings)
 
         jobs = JobService(db, settings, bus, detector=detect)
         storage = Storage(settings)

@@ -24,10 +24,11 @@ from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import AuthProfile, JobEvent, utcnow
 from mediaferry.errors import AuthProfileError
-from mediaferry.jobs.auth import AuthProfiles, cookie_header
+from mediaferry.jobs.auth import AuthProfiles
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import configure_logging, redact
+from mediaferry.net.cookies import cookie_header, cookie_request_hook, read_cookies
 from tests.support.db_fixtures import make_settings
 from tests.support.services import wait_done
 
@@ -442,11 +443,9 @@ async def test_lecture_pages_are_fetched_with_the_profile_cookies(
 async def test_a_cookie_never_follows_a_redirect_to_another_host(
     tmp_path: Path, cookie_server: CookieServer
 ) -> None:
-    from mediaferry.jobs.auth import cookie_request_hook
-
     # the profile's cookie is for "localhost"; the request hook adds it per URL
     jar = cookie_file(tmp_path / "c.txt", GOOD, domain="localhost")
-    hook = cookie_request_hook(jar)
+    hook = cookie_request_hook(read_cookies(jar))
     assert hook is not None
     import httpx
 
@@ -468,6 +467,6 @@ async def test_the_browser_loads_pages_with_the_profile_cookies(
     key = uuid.uuid4().hex[:10]
     page = cookie_server.url(f"/page/{key}")
     assert await sniff_media(page, settings) == []  # 403 without the cookie
-    found = await sniff_media(page, settings, cookie_file(tmp_path / "b.txt", GOOD))
+    found = await sniff_media(page, settings, read_cookies(cookie_file(tmp_path / "b.txt", GOOD)))
     assert [f.url for f in found] == [cookie_server.url(f"/private/{key}/clip.mp4")]
     assert set(cookie_server.cookies_sent(f"/page/{key}")) == {None, f"session={GOOD}"}

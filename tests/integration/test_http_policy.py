@@ -8,7 +8,7 @@ import pytest
 
 from mediaferry.config import load_settings
 from mediaferry.errors import JobError
-from mediaferry.sources.base import MediaPlan
+from mediaferry.plan import MediaPlan
 from mediaferry.transfer.http import HttpTransfer
 from tests.support.media_server import MediaServer
 

@@ -12,7 +12,7 @@ from mutagen.mp4 import MP4
 from mediaferry.config import Settings
 from mediaferry.errors import MediaError, SizeLimitExceeded
 from mediaferry.media.postprocess import postprocess, validate
-from mediaferry.sources.base import MediaPlan
+from mediaferry.plan import MediaPlan
 
 FF = ["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-y"]
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]

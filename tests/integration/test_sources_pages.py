@@ -8,7 +8,7 @@ import pytest
 
 from mediaferry.config import Settings
 from mediaferry.errors import ParserError, UnsupportedSource
-from mediaferry.sources.base import JobRequest, SourceType
+from mediaferry.plan import JobRequest, SourceType
 from mediaferry.sources.browser import BrowserSource
 from mediaferry.sources.direct import DirectSource
 from mediaferry.sources.islamic import IslamicSource

@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from mediaferry.config import Settings
 from mediaferry.errors import HttpError, NetworkError, StageTimeout, UnsupportedSource
-from mediaferry.sources.base import JobRequest, MediaPlan
+from mediaferry.plan import JobRequest, MediaPlan
 from mediaferry.sources.torrent import TorrentSource
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.base import Progress
@@ -86,7 +86,7 @@ async def test_torrent_with_private_web_seed_is_refused(
     strict = Settings(data_dir=tmp_path, allow_private_networks=False)
     source = TorrentSource(strict)
     torrent = media_server.torrent_bytes("audio.mp3", seed="http://10.0.0.5/audio.mp3")
-    from mediaferry.transfer.aria2_torrent import check_torrent_urls, parse_torrent
+    from mediaferry.net.torrent import check_torrent_urls, parse_torrent
 
     with pytest.raises(UnsupportedSource, match="private"):
         check_torrent_urls(parse_torrent(torrent), allow_private=False)

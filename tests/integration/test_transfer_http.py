@@ -23,9 +23,10 @@ from mediaferry.config import load_settings
 from mediaferry.errors import JobError
 from mediaferry.files.digest import FileDigest
 from mediaferry.media.validate import validate_file
-from mediaferry.sources.base import MediaPlan
+from mediaferry.net.http import SafeNetworkBackend
+from mediaferry.plan import MediaPlan
 from mediaferry.transfer.base import Progress
-from mediaferry.transfer.http import HttpTransfer, SafeNetworkBackend
+from mediaferry.transfer.http import HttpTransfer
 from tests.support.media_server import MediaServer, sha256_of
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from mediaferry.config import Settings
 from mediaferry.errors import HttpError, UnsupportedSource
-from mediaferry.sources.base import JobRequest, MediaPlan
+from mediaferry.net.ytdlp_process import run_ytdlp_child
+from mediaferry.plan import JobRequest, MediaPlan
 from mediaferry.sources.registry import describe, detect_source
 from mediaferry.transfer.base import Progress
 from mediaferry.transfer.ytdlp import YtdlpTransfer
-from mediaferry.transfer.ytdlp_process import run_ytdlp_child
 from tests.support.media_server import MediaServer
 
 

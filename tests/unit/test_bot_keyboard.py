@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from mediaferry.bot.intake import Estimate, ask_markup
-from mediaferry.sources.base import SourceType
+from mediaferry.plan import SourceType
 
 
 def labels(est: Estimate) -> list[str]:

@@ -18,7 +18,7 @@ from yt_dlp.utils import (
 )
 
 from mediaferry import errors as E
-from mediaferry.transfer.classify import (
+from mediaferry.net.classify import (
     URL_POLICY_MARK,
     Failure,
     classify_aria2,

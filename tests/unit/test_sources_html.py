@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from mediaferry.errors import ParserError, UnsupportedSource
+from mediaferry.net.torrent import magnet_info, parse_torrent
 from mediaferry.sources._html import parse_media_page
 from mediaferry.sources.islamic import pick_link
-from mediaferry.transfer.aria2_torrent import magnet_info, parse_torrent
 from tests.support._pages import ISLAMIC, NOMEDIA
 from tests.support.torrent import info_hash, make_torrent
 

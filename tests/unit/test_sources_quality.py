@@ -8,8 +8,8 @@ import pytest
 
 from mediaferry.config import Settings
 from mediaferry.errors import FormatNotFound, ProtectedContent, SizeLimitExceeded
+from mediaferry.plan import JobRequest
 from mediaferry.sources._ytdlp import plan_from_info
-from mediaferry.sources.base import JobRequest
 from mediaferry.sources.quality import Quality, choose_formats, normalize_quality
 
 MB = 1_000_000

@@ -8,8 +8,8 @@ import pytest
 
 from mediaferry.config import Settings
 from mediaferry.errors import FormatNotFound
+from mediaferry.plan import SourceType
 from mediaferry.sources._ytdlp import parse_playlist_items
-from mediaferry.sources.base import SourceType
 from mediaferry.sources.registry import SOURCES, detect_source, media_id_for, source_for
 
 SETTINGS = Settings(browser_domains=["player.example.org"])

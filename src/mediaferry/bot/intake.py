@@ -21,7 +21,7 @@ from mediaferry.db.models import Job, TelegramWaiter
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
 from mediaferry.jobs.pipeline import processed_from_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
-from mediaferry.sources.base import JobRequest, SourceType
+from mediaferry.plan import JobRequest, SourceType
 from mediaferry.sources.registry import describe, detect_source
 
 __all__ = ["PendingAsk", "Submitted", "extract_urls", "submit_url"]

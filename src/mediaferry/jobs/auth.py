@@ -20,39 +20,37 @@ import logging
 import os
 import re
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mediaferry.db.models import AuthProfile, utcnow
 from mediaferry.errors import AuthError, AuthProfileError, AuthRetry
-from mediaferry.logging import add_secret, bind
-from mediaferry.sources.base import SourceType
+from mediaferry.logging import bind
+from mediaferry.net.cookies import (
+    header_for,
+    parse_cookie_file,
+    parse_cookie_text,
+    read_cookie_text,
+    register_secrets,
+)
+from mediaferry.plan import Cookie, SourceType
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.db.engine import Database
     from mediaferry.db.models import Job
     from mediaferry.jobs.control import JobControl
-    from mediaferry.sources.base import JobRequest, MediaPlan
+    from mediaferry.plan import JobRequest, MediaPlan
 
 __all__ = [
     "AuthProfiles",
-    "Cookie",
     "JobAuth",
     "ProfileStatus",
-    "browser_cookies",
-    "cookie_header",
-    "cookie_headers",
-    "cookie_request_hook",
-    "parse_cookie_file",
     "parse_source_type",
     "validate_profile_id",
 ]
@@ -61,189 +59,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROFILE_ID_RE = re.compile(r"[a-z0-9_-]{1,64}")
-_HEADERS = ("# netscape http cookie file", "# http cookie file")
-_HTTPONLY = "#HttpOnly_"
 
 
 class ProfileStatus(StrEnum):
     ACTIVE = "ACTIVE"
     DEGRADED = "DEGRADED"
     DISABLED = "DISABLED"
-
-
-# --------------------------------------------------------------------------- cookie files
-
-
-@dataclass(frozen=True, slots=True)
-class Cookie:
-    """One line of a Netscape cookie file."""
-
-    domain: str
-    include_subdomains: bool
-    path: str
-    secure: bool
-    expires: int  # 0: a session cookie
-    name: str
-    value: str
-
-    def matches(self, host: str, path: str, https: bool, now: float) -> bool:
-        domain = self.domain.lower().lstrip(".")
-        subdomains = self.include_subdomains or self.domain.startswith(".")
-        host_ok = host == domain or (subdomains and host.endswith("." + domain))
-        path_ok = path.startswith(self.path or "/")
-        return host_ok and path_ok and (https or not self.secure) and not self.expired(now)
-
-    def expired(self, now: float) -> bool:
-        return self.expires != 0 and self.expires < now
-
-
-def parse_cookie_text(text: str) -> builtins.list[Cookie]:
-    """The cookies of a Netscape cookie file. Raises AuthProfileError on garbage."""
-    cookies: list[Cookie] = []
-    header = False
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip("\r\n")
-        if line.startswith(_HTTPONLY):
-            line = line[len(_HTTPONLY) :]
-        elif not line.strip() or line.lstrip().startswith("#"):
-            header = header or line.strip().lower() in _HEADERS
-            continue
-        fields = line.split("\t")
-        if len(fields) != 7:
-            # never echo the line: it may hold a cookie value
-            raise AuthProfileError(
-                f"line {number} is not a Netscape cookie line (7 tab-separated fields)"
-            )
-        domain, flag, path, secure, expires, name, value = fields
-        if (
-            not domain
-            or flag.upper() not in ("TRUE", "FALSE")
-            or not re.fullmatch(r"-?\d+(?:\.\d+)?", expires.strip() or "0")
-        ):
-            raise AuthProfileError(f"line {number} is not a valid Netscape cookie line")
-        cookies.append(
-            Cookie(
-                domain=domain,
-                include_subdomains=flag.upper() == "TRUE",
-                path=path or "/",
-                secure=secure.upper() == "TRUE",
-                expires=max(0, int(float(expires.strip() or "0"))),
-                name=name,
-                value=value,
-            )
-        )
-    if not cookies:
-        what = "has the header but no cookies" if header else "is not a Netscape cookie file"
-        raise AuthProfileError(f"the cookie file {what}")
-    return cookies
-
-
-def _read_text(path: Path, max_bytes: int) -> str:
-    try:
-        if not path.is_file():
-            raise AuthProfileError(f"cookie file not found: {path}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise AuthProfileError(
-                f"the cookie file is {size} bytes, over the {max_bytes} byte limit"
-            )
-        data = path.read_bytes()
-    except PermissionError:
-        raise AuthProfileError(f"cookie file not readable: {path}") from None
-    except OSError as exc:
-        raise AuthProfileError(f"cookie file not readable: {path} ({exc.strerror})") from None
-    if b"\x00" in data:
-        raise AuthProfileError("the cookie file is binary, not a Netscape cookie file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AuthProfileError("the cookie file is not UTF-8 text") from None
-
-
-def parse_cookie_file(path: Path, max_bytes: int = 1 << 20) -> builtins.list[Cookie]:
-    """Read and parse a cookie file for use; its values become log secrets."""
-    cookies = parse_cookie_text(_read_text(path, max_bytes))
-    _register_secrets(cookies)
-    return cookies
-
-
-def _register_secrets(cookies: Iterable[Cookie]) -> None:
-    for cookie in cookies:
-        add_secret(cookie.value)
-
-
-def cookie_header(cookie_file: Path | None, url: str) -> str | None:
-    """A ``Cookie`` header value for ``url`` from a Netscape cookie file, if any apply.
-
-    Plain HTTP downloads do not read cookie files themselves; this is what lets a
-    cookie profile work for direct files too.
-    """
-    return _header_for(_usable_cookies(cookie_file), url)
-
-
-def _usable_cookies(cookie_file: Path | None) -> builtins.list[Cookie]:
-    if cookie_file is None:
-        return []
-    try:
-        return parse_cookie_file(cookie_file)
-    except AuthProfileError as exc:
-        log.warning("cookie file unusable: %s", exc.message)
-        return []
-
-
-def _header_for(cookies: Iterable[Cookie], url: str) -> str | None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    now = time.time()
-    pairs = [
-        f"{c.name}={c.value}"
-        for c in cookies
-        if c.matches(host, parts.path or "/", parts.scheme == "https", now)
-    ]
-    return "; ".join(pairs) or None
-
-
-def cookie_request_hook(cookie_file: Path | None) -> Callable[[Any], Awaitable[None]] | None:
-    """An httpx ``request`` event hook that gives every request — each redirect hop
-    too — exactly the cookies of the profile that match its URL (so a redirect to
-    another site never carries them)."""
-    cookies = _usable_cookies(cookie_file)
-    if not cookies:
-        return None
-
-    async def hook(request: Any) -> None:
-        value = _header_for(cookies, str(request.url))
-        if value:
-            request.headers["Cookie"] = value
-        else:
-            request.headers.pop("Cookie", None)
-
-    return hook
-
-
-def browser_cookies(cookie_file: Path | None) -> builtins.list[dict[str, Any]]:
-    """The profile's cookies in Playwright's ``add_cookies`` shape."""
-    out: builtins.list[dict[str, Any]] = []
-    for c in _usable_cookies(cookie_file):
-        domain = c.domain.lower().lstrip(".")
-        sub = c.include_subdomains or c.domain.startswith(".")
-        out.append(
-            {
-                "name": c.name,
-                "value": c.value,
-                "domain": f".{domain}" if sub else domain,
-                "path": c.path or "/",
-                "expires": float(c.expires) if c.expires else -1,
-                "secure": c.secure,
-            }
-        )
-    return out
-
-
-def cookie_headers(cookie_file: Path | None, url: str) -> dict[str, str]:
-    """``{"Cookie": ...}`` for ``url``, or an empty dict."""
-    value = cookie_header(cookie_file, url)
-    return {"Cookie": value} if value else {}
 
 
 # --------------------------------------------------------------------------- validation
@@ -295,8 +116,8 @@ class AuthProfiles:
         """Validate and register a profile; the cookie file is copied, never stored."""
         validate_profile_id(profile_id)
         source = parse_source_type(source_type)
-        data = await asyncio.to_thread(_read_text, Path(cookie_file), self.max_bytes)
-        _register_secrets(parse_cookie_text(data))
+        data = await asyncio.to_thread(read_cookie_text, Path(cookie_file), self.max_bytes)
+        register_secrets(parse_cookie_text(data))
         if await self.get(profile_id) is not None:
             raise AuthProfileError(f"auth profile {profile_id!r} already exists")
         target = self.cookie_dir / f"{profile_id}.txt"
@@ -463,12 +284,14 @@ class JobAuth:
         ctl: JobControl | None = None,
         meta: dict[str, Any] | None = None,
         source_type: SourceType | None = None,
+        cookies: tuple[Cookie, ...] = (),
     ) -> None:
         self.profiles = profiles
         self.profile = profile
         self.ctl = ctl
         self.meta = meta if meta is not None else {}
         self.source_type = source_type
+        self.cookies = cookies  # the profile's cookie file, read once for this attempt
 
     @property
     def profile_id(self) -> str | None:
@@ -483,7 +306,8 @@ class JobAuth:
         meta: dict[str, Any],
         request: JobRequest,
     ) -> JobAuth:
-        """Pick the best untried profile and put its cookie file into ``request``."""
+        """Pick the best untried profile; put its cookie file and its cookies (read
+        once for this attempt) into ``request``."""
         if profiles is None:
             return cls()
         source = SourceType(job.source_type)
@@ -496,17 +320,19 @@ class JobAuth:
         if profile is None:
             return cls()
         path = Path(profile.cookie_file_path)
+        cookies: tuple[Cookie, ...] = ()
         try:
-            await asyncio.to_thread(parse_cookie_file, path, profiles.max_bytes)
+            cookies = tuple(await asyncio.to_thread(parse_cookie_file, path, profiles.max_bytes))
         except AuthProfileError as exc:
             log.warning("auth profile %s unusable: %s", profile.id, exc.message)
         request.cookie_file = path
+        request.cookies = cookies
         request.auth_profile_id = profile.id
         bind(auth_profile_id=profile.id)
         await ctl.save(auth_profile_id=profile.id, meta=meta)
         await ctl.event("AUTH_PROFILE_CHOSEN", {"auth_profile_id": profile.id})
         log.info("using auth profile %s", profile.id)
-        return cls(profiles, profile, ctl=ctl, meta=meta, source_type=source)
+        return cls(profiles, profile, ctl=ctl, meta=meta, source_type=source, cookies=cookies)
 
     def guard(self, work: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """``work``, with an AuthError turned into a retry with the next profile."""
@@ -557,7 +383,7 @@ class JobAuth:
         if plan.cookie_file is None:
             plan.cookie_file = path
         if plan.protocol == "http" and not any(k.lower() == "cookie" for k in plan.headers):
-            value = cookie_header(path, plan.url)
+            value = header_for(self.cookies, plan.url)
             if value:
                 plan.headers["Cookie"] = value
 

@@ -24,7 +24,8 @@ from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
 from mediaferry.jobs.states import Stage
 from mediaferry.media.postprocess import Part, Processed, postprocess, validate
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.sources.base import Source
 from mediaferry.transfer.base import Transfer
 
 __all__ = ["Deliverer", "Pipeline", "processed_from_meta", "processed_to_meta"]

@@ -23,7 +23,7 @@ from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
-from mediaferry.sources.base import SourceType
+from mediaferry.plan import SourceType
 from mediaferry.urls import check_url
 
 __all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]

@@ -21,7 +21,7 @@ from mediaferry.media.split import split_file
 from mediaferry.media.thumbnail import thumbnail_from_image, thumbnail_from_video
 from mediaferry.media.validate import Validated, validate_file
 from mediaferry.media.video import make_streamable
-from mediaferry.sources.base import MediaPlan
+from mediaferry.plan import MediaPlan
 
 __all__ = ["Kind", "Part", "Processed", "postprocess", "runner_for", "validate"]
 

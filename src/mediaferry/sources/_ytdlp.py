@@ -12,10 +12,11 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mediaferry.errors import FormatNotFound
+from mediaferry.net.ytdlp_process import run_ytdlp_child
+from mediaferry.plan import JobRequest, MediaPlan, PlaylistEntry
 from mediaferry.sources._extractors import extractor_key_for, temp_id_for
-from mediaferry.sources.base import JobRequest, MediaPlan, PlaylistEntry, Source
+from mediaferry.sources.base import Source
 from mediaferry.sources.quality import available_qualities, choose_formats, normalize_quality
-from mediaferry.transfer.ytdlp_process import run_ytdlp_child
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from mediaferry.plan import SourceType
 from mediaferry.sources._ytdlp import YtdlpSource
-from mediaferry.sources.base import SourceType
 
 __all__ = ["ArchiveOrgSource"]
 

@@ -14,6 +14,7 @@ largest). Every request the page makes is checked against the URL policy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,16 +29,17 @@ from mediaferry.errors import (
     UnsupportedSource,
     UrlRejected,
 )
+from mediaferry.net.cookies import browser_cookies, cookie_headers
+from mediaferry.net.page import Probe, fetch_page
+from mediaferry.plan import Cookie, JobRequest, MediaPlan, SourceType
 from mediaferry.sources._html import media_kind, parse_media_page
 from mediaferry.sources._ytdlp import extract_info, plan_from_info
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
-from mediaferry.sources.direct import Probe, plan_from_probe, probe_url
-from mediaferry.sources.islamic import fetch_page, host_in, pick_link
+from mediaferry.sources.base import Source
+from mediaferry.sources.direct import plan_from_probe, probe_media
+from mediaferry.sources.islamic import host_in, pick_link
 from mediaferry.urls import check_url, resolve_public
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mediaferry.config import Settings
 
 __all__ = ["CHROMIUM_ARGS", "BrowserSource", "Sniffed", "sniff_media"]
@@ -133,7 +135,7 @@ class _Guard:
 
 
 async def sniff_media(
-    url: str, settings: Settings, cookie_file: Path | None = None
+    url: str, settings: Settings, cookies: tuple[Cookie, ...] = ()
 ) -> list[Sniffed]:
     """Load ``url`` in Chromium (with an auth profile's cookies, if any) and return the
     media it requested or embedded."""
@@ -147,7 +149,7 @@ async def sniff_media(
                 executable_path=settings.chromium_path, args=CHROMIUM_ARGS, headless=True
             )
             try:
-                await _load(browser, url, settings, recorder, cookie_file)
+                await _load(browser, url, settings, recorder, cookies)
             finally:
                 await browser.close()
     except PlaywrightError as exc:
@@ -160,16 +162,11 @@ async def _load(
     url: str,
     settings: Settings,
     recorder: _Recorder,
-    cookie_file: Path | None = None,
+    cookies: tuple[Cookie, ...] = (),
 ) -> None:
-    import asyncio
-
-    from mediaferry.jobs.auth import browser_cookies
-
     context = await browser.new_context(user_agent=settings.user_agent, accept_downloads=False)
-    cookies = browser_cookies(cookie_file)
     if cookies:
-        await context.add_cookies(cookies)
+        await context.add_cookies(browser_cookies(cookies))
     await context.route("**/*", _Guard(settings.allow_private_networks))
     page = await context.new_page()
     page.on("response", recorder.on_response)
@@ -186,9 +183,7 @@ async def _load(
 
 
 def _cookies_for(request: JobRequest, url: str) -> dict[str, str]:
-    from mediaferry.jobs.auth import cookie_headers
-
-    return cookie_headers(request.cookie_file, url)
+    return cookie_headers(request.cookies, url)
 
 
 def _browser_error(exc: Exception) -> JobError:
@@ -225,7 +220,7 @@ class BrowserSource(Source):
 
     async def describe_with_browser(self, request: JobRequest) -> MediaPlan:
         """Load the page in Chromium and describe the best media it used."""
-        found = await sniff_media(request.url, self.settings, request.cookie_file)
+        found = await sniff_media(request.url, self.settings, request.cookies)
         best = best_candidate(found, request.job_type)
         if best is None:
             raise ParserError("no audio or video was found on this page, even in a browser")
@@ -233,7 +228,7 @@ class BrowserSource(Source):
         headers = {"Referer": request.url}
         probe = Probe(best.url, best.mime or "", best.size, best.url.rsplit("/", 1)[-1], best.kind)
         if best.kind != "stream" and best.size is None:
-            probe = await probe_url(
+            probe = await probe_media(
                 best.url, self.settings, {**headers, **_cookies_for(request, best.url)}
             )
         plan = plan_from_probe(
@@ -245,7 +240,7 @@ class BrowserSource(Source):
 
     async def _without_browser(self, request: JobRequest) -> MediaPlan | None:
         """Probe, static HTML, yt-dlp generic: the first that finds media wins."""
-        probe = await probe_url(
+        probe = await probe_media(
             request.url, self.settings, _cookies_for(request, request.url) or None
         )
         if probe.kind is not None:
@@ -263,12 +258,12 @@ class BrowserSource(Source):
             plan = plan_from_probe(probe, self.settings, cookie_file=request.cookie_file)
             plan.extra["document"] = True
             return plan
-        html, final = await fetch_page(request.url, self.settings, request.cookie_file)
+        html, final = await fetch_page(request.url, self.settings, request.cookies)
         page = parse_media_page(html, final)
         link = pick_link(page.links, request.job_type)
         if link is not None and link.origin == "element":
             check_url(link.url, allow_private=self.settings.allow_private_networks)
-            media = await probe_url(
+            media = await probe_media(
                 link.url, self.settings, {"Referer": final, **_cookies_for(request, link.url)}
             )
             plan = plan_from_probe(

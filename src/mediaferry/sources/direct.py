@@ -9,65 +9,39 @@ manifests become a yt-dlp plan.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
-import httpx
-
 from mediaferry.errors import SizeLimitExceeded, UnsupportedSource
+from mediaferry.net.cookies import cookie_headers
+from mediaferry.net.page import Probe, probe_url
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources._html import MEDIA_EXTS, media_kind
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
-from mediaferry.transfer.http import (
-    error_from_response,
-    filename_from_response,
-    make_client,
-    map_httpx_error,
-)
+from mediaferry.sources.base import Source
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
 
-__all__ = ["DirectSource", "Probe", "probe_url"]
+__all__ = ["DirectSource", "plan_from_probe", "probe_media"]
 
 _EXT_RE = "|".join(sorted(MEDIA_EXTS))
 _NOT_MEDIA = ("text/html", "application/xhtml", "image/", "application/json", "text/xml")
 
 
-@dataclass(slots=True)
-class Probe:
-    """What the server says about a URL without sending the body."""
-
-    url: str  # after redirects
-    mime: str
-    size: int | None
-    filename: str
-    kind: str | None  # media_kind() of the response
-
-
-async def probe_url(url: str, settings: Settings, headers: dict[str, str] | None = None) -> Probe:
-    """HEAD (or a GET whose body is not read) ``url`` through the SSRF-safe client."""
-    try:
-        async with make_client(settings) as client:
-            response = await client.head(url, headers=headers)
-            if response.status_code in (403, 405, 501) or not response.headers.get("Content-Type"):
-                async with client.stream("GET", url, headers=headers) as streamed:
-                    response = streamed
-            if response.status_code >= 400:
-                raise error_from_response(response)
-    except httpx.HTTPError as exc:
-        raise map_httpx_error(exc) from exc
-    mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    length = response.headers.get("Content-Length", "")
-    final = str(response.url)
-    name = filename_from_response(response)
+def _kind(name: str, final: str, mime: str) -> str | None:
+    """The media kind of a probed response: the file name and URL, then the server's word."""
     kind = media_kind(name, mime) if mime not in ("", "application/octet-stream") else None
     kind = kind or media_kind(final, mime if mime != "application/octet-stream" else None)
     if kind is None and mime == "application/octet-stream":
         kind = media_kind(name)
     if mime.startswith(_NOT_MEDIA):  # the server says what it is, whatever the name
         kind = None
-    return Probe(final, mime, int(length) if length.isdigit() else None, name, kind)
+    return kind
+
+
+async def probe_media(url: str, settings: Settings, headers: dict[str, str] | None = None) -> Probe:
+    """HEAD (or GET without the body) ``url``; what it is, by name and Content-Type."""
+    return await probe_url(url, settings, headers, kind=_kind)
 
 
 def plan_from_probe(probe: Probe, settings: Settings, **fields: object) -> MediaPlan:
@@ -106,10 +80,8 @@ class DirectSource(Source):
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         # auth profiles: a page that needs a login needs the cookies for the probe too
-        from mediaferry.jobs.auth import cookie_headers
-
-        probe = await probe_url(
-            request.url, self.settings, cookie_headers(request.cookie_file, request.url)
+        probe = await probe_media(
+            request.url, self.settings, cookie_headers(request.cookies, request.url)
         )
         if probe.kind is None:
             what = probe.mime or "unknown content"

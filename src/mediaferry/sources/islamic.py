@@ -11,23 +11,19 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from mediaferry.errors import ParserError
+from mediaferry.net.cookies import cookie_headers
+from mediaferry.net.page import Probe, fetch_page
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources._html import MediaLink, PageMedia, parse_media_page
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
-from mediaferry.sources.direct import Probe, plan_from_probe, probe_url
-from mediaferry.transfer.http import error_from_response, make_client, map_httpx_error
+from mediaferry.sources.base import Source
+from mediaferry.sources.direct import plan_from_probe, probe_media
 from mediaferry.urls import check_url
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mediaferry.config import Settings
 
-__all__ = ["IslamicSource", "fetch_page", "pick_link"]
-
-MAX_PAGE_BYTES = 5 * 1024 * 1024
+__all__ = ["IslamicSource", "host_in", "pick_link"]
 
 
 def host_in(url: str, domains: list[str]) -> bool:
@@ -37,33 +33,6 @@ def host_in(url: str, domains: list[str]) -> bool:
     except ValueError:
         return False
     return any(host == d or host.endswith("." + d) for d in domains)
-
-
-async def fetch_page(
-    url: str, settings: Settings, cookie_file: Path | None = None
-) -> tuple[str, str]:
-    """``(html, final url)`` of a web page, size-capped, through the SSRF-safe client;
-    with ``cookie_file`` (an auth profile) each request carries the cookies for its URL."""
-    from mediaferry.jobs.auth import cookie_request_hook
-
-    hook = cookie_request_hook(cookie_file)
-    hooks = {"request": [hook]} if hook is not None else {}
-    try:
-        async with (
-            make_client(settings, event_hooks=hooks) as client,
-            client.stream("GET", url) as resp,
-        ):
-            if resp.status_code >= 400:
-                raise error_from_response(resp)
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_PAGE_BYTES:
-                    break
-            encoding = resp.charset_encoding or "utf-8"
-            return body.decode(encoding, errors="replace"), str(resp.url)
-    except httpx.HTTPError as exc:
-        raise map_httpx_error(exc) from exc
 
 
 def pick_link(links: list[MediaLink], job_type: str) -> MediaLink | None:
@@ -97,7 +66,7 @@ class IslamicSource(Source):
         return match.group(1) if match else None
 
     async def describe(self, request: JobRequest) -> MediaPlan:
-        html, final = await fetch_page(request.url, self.settings, request.cookie_file)
+        html, final = await fetch_page(request.url, self.settings, request.cookies)
         page = parse_media_page(html, final)
         link = pick_link(page.links, request.job_type)
         if link is None:
@@ -108,16 +77,14 @@ class IslamicSource(Source):
     async def _plan(
         self, link: MediaLink, page: PageMedia, page_url: str, request: JobRequest
     ) -> MediaPlan:
-        from mediaferry.jobs.auth import cookie_headers
-
         headers = {"Referer": page_url}
         probe: Probe | None = None
         if link.kind != "stream":
             try:
-                probe = await probe_url(
+                probe = await probe_media(
                     link.url,
                     self.settings,
-                    {**headers, **cookie_headers(request.cookie_file, link.url)},
+                    {**headers, **cookie_headers(request.cookies, link.url)},
                 )
             except ParserError:
                 probe = None

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediaferry.errors import ExtractorError, ParserError, UnsupportedSource
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.archive_org import ArchiveOrgSource
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.sources.base import Source
 from mediaferry.sources.browser import BrowserSource
 from mediaferry.sources.direct import DirectSource
 from mediaferry.sources.facebook import FacebookSource
@@ -70,17 +71,11 @@ def source_for(source_type: SourceType | str, settings: Settings) -> Source:
     return source_class(source_type)(settings)
 
 
-def media_id_for(
-    url: str, source_type: SourceType | str, settings: Settings | None = None
-) -> str | None:
+def media_id_for(url: str, source_type: SourceType | str, settings: Settings) -> str | None:
     """A stable media id for de-duplication (yt-dlp's URL patterns, offline), or None."""
     cls = _BY_TYPE.get(SourceType(source_type))
     if cls is None:
         return None
-    if settings is None:
-        from mediaferry.config import Settings
-
-        settings = Settings()
     try:
         return cls(settings).media_id(url.strip())
     except Exception:  # an id is an optimisation; never fail a job over it

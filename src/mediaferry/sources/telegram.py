@@ -6,7 +6,8 @@ import re
 from typing import ClassVar
 
 from mediaferry.errors import UnsupportedSource
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.sources.base import Source
 
 __all__ = ["TelegramSource"]
 

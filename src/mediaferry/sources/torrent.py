@@ -11,12 +11,11 @@ import base64
 import re
 from typing import ClassVar
 
-import httpx
-
-from mediaferry.errors import ParserError, SizeLimitExceeded
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
-from mediaferry.transfer.aria2_torrent import check_torrent_urls, magnet_info, parse_torrent
-from mediaferry.transfer.http import error_from_response, make_client, map_httpx_error
+from mediaferry.errors import SizeLimitExceeded
+from mediaferry.net.page import fetch_bytes
+from mediaferry.net.torrent import check_torrent_urls, magnet_info, parse_torrent
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.sources.base import Source
 
 __all__ = ["TorrentSource"]
 
@@ -69,15 +68,4 @@ class TorrentSource(Source):
         )
 
     async def _fetch(self, url: str) -> bytes:
-        try:
-            async with make_client(self.settings) as client, client.stream("GET", url) as resp:
-                if resp.status_code >= 400:
-                    raise error_from_response(resp)
-                body = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_TORRENT_BYTES:
-                        raise ParserError("the .torrent file is implausibly large")
-                return bytes(body)
-        except httpx.HTTPError as exc:
-            raise map_httpx_error(exc) from exc
+        return await fetch_bytes(url, self.settings, MAX_TORRENT_BYTES, ".torrent file")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mediaferry.errors import UnsupportedSource
-from mediaferry.sources.base import JobRequest, MediaPlan, Source, SourceType
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.sources.base import Source
 
 __all__ = ["UnsupportedLink"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from mediaferry.plan import SourceType
 from mediaferry.sources._extractors import extractor_key_for, temp_id_for
 from mediaferry.sources._ytdlp import YtdlpSource
-from mediaferry.sources.base import SourceType
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings

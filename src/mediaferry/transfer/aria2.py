@@ -33,16 +33,16 @@ from mediaferry.errors import (
     UnsupportedSource,
     UrlRejected,
 )
+from mediaferry.net.classify import classify_aria2
+from mediaferry.net.http import make_client
+from mediaferry.net.torrent import check_torrent_urls, magnet_info
 from mediaferry.transfer.aria2_daemon import Aria2Daemon, Aria2RpcError
-from mediaferry.transfer.aria2_torrent import check_torrent_urls, magnet_info
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
-from mediaferry.transfer.classify import classify_aria2
-from mediaferry.transfer.http import make_client
 from mediaferry.urls import check_url, resolve_public
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
-    from mediaferry.sources.base import MediaPlan
+    from mediaferry.plan import MediaPlan
 
 __all__ = ["Aria2Transfer"]
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from mediaferry.config import Settings
     from mediaferry.files.digest import FileDigest
-    from mediaferry.sources.base import MediaPlan
+    from mediaferry.plan import MediaPlan
 
 __all__ = ["Progress", "ProgressSink", "Transfer", "TransferResult"]
 
@@ -45,8 +46,13 @@ class TransferResult:
 
 
 class Transfer(ABC):
+    """A backend; the registry builds one per process as ``Backend(settings)``."""
+
     name: ClassVar[str]
     protocols: ClassVar[tuple[str, ...]]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     @abstractmethod
     async def fetch(

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import ExtractorError, UnsupportedSource, UrlRejected
+from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
-from mediaferry.transfer.ytdlp_process import run_ytdlp_child
 from mediaferry.urls import check_url
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
-    from mediaferry.sources.base import MediaPlan
+    from mediaferry.plan import MediaPlan
 
 __all__ = ["YtdlpTransfer", "download_opts"]
 

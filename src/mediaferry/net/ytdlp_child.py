@@ -1,4 +1,4 @@
-"""The yt-dlp child process: ``python -m mediaferry.transfer.ytdlp_child``.
+"""The yt-dlp child process: ``python -m mediaferry.net.ytdlp_child``.
 
 Reads one JSON request line on stdin::
 
@@ -30,7 +30,7 @@ import time
 from typing import IO, Any
 
 from mediaferry.errors import UrlRejected
-from mediaferry.transfer.classify import URL_POLICY_MARK, describe_exception
+from mediaferry.net.classify import URL_POLICY_MARK, describe_exception
 from mediaferry.urls import check_address
 
 _DROP_KEYS = ("automatic_captions", "subtitles", "heatmap", "thumbnails", "requested_subtitles")

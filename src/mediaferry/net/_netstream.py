@@ -7,7 +7,7 @@ transport keeps reading while the consumer works (up to :data:`BUFFER_LIMIT`
 unread), and a read returns a received chunk as it is. TLS is asyncio's own
 (``loop.start_tls``).
 
-Only :mod:`mediaferry.transfer.http`'s SSRF-checking backend opens these streams,
+Only :mod:`mediaferry.net.http`'s SSRF-checking backend opens these streams,
 after it checked the address it connects to.
 """
 

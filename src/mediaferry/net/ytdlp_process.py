@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mediaferry.errors import ExtractorError, JobError
-from mediaferry.transfer.classify import Failure, classify_failure
+from mediaferry.net.classify import Failure, classify_failure
 
 __all__ = ["kill_process_group", "run_ytdlp_child"]
 
@@ -60,7 +60,7 @@ async def run_ytdlp_child(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "mediaferry.transfer.ytdlp_child",
+        "mediaferry.net.ytdlp_child",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -9,8 +9,10 @@ in the parent.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from mediaferry.errors import (
@@ -41,6 +43,7 @@ __all__ = [
     "classify_failure",
     "classify_http_status",
     "describe_exception",
+    "parse_retry_after",
 ]
 
 # Raised (as text) by the yt-dlp child's address guard; see ytdlp_child.
@@ -111,10 +114,23 @@ def describe_exception(exc: BaseException) -> Failure:
     return Failure(message=str(exc), types=types, status=status, retry_after=retry_after)
 
 
-def _retry_after(value: str | None) -> float | None:
-    from mediaferry.transfer.http import parse_retry_after
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
-    return parse_retry_after(value)
+
+_retry_after = parse_retry_after
 
 
 def classify_http_status(

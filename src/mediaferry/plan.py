@@ -1,0 +1,104 @@
+"""Plain data shared by every layer: what a job asks for and what to fetch.
+
+Dependency-free (standard library only), so sources, transfer backends, media,
+delivery and the core can all speak :class:`MediaPlan` without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Cookie", "JobRequest", "MediaPlan", "PlaylistEntry", "SourceType"]
+
+
+class SourceType(StrEnum):
+    YOUTUBE = "YOUTUBE"
+    FACEBOOK = "FACEBOOK"
+    ARCHIVE_ORG = "ARCHIVE_ORG"
+    ISLAMIC = "ISLAMIC"
+    YTDLP = "YTDLP"
+    DIRECT = "DIRECT"
+    TORRENT = "TORRENT"
+    BROWSER = "BROWSER"
+    TELEGRAM = "TELEGRAM"
+    UNSUPPORTED = "UNSUPPORTED"
+
+
+@dataclass(slots=True)
+class JobRequest:
+    """What a source needs to know about the job it describes."""
+
+    job_id: int
+    url: str
+    job_type: str  # "video" | "audio"
+    quality: str  # "best", "720p", "audio", "audio_128", ...
+    cookie_file: Path | None = None
+    auth_profile_id: str | None = None
+    # the auth profile's cookies, read once per attempt (see mediaferry.net.cookies)
+    cookies: tuple[Cookie, ...] = ()
+    # added by the download engine
+    playlist_items: str | None = None  # "1-10", "5,7,9": which playlist entries to expand
+    max_bytes: int | None = None  # pick formats that fit this (oversize policy "smaller")
+
+
+@dataclass(slots=True)
+class PlaylistEntry:
+    url: str
+    title: str | None = None
+    media_id: str | None = None
+
+
+@dataclass(slots=True)
+class MediaPlan:
+    """Plain data: what to fetch and what it is. Chosen backend = ``protocol``.
+
+    protocol: "http" (streaming HTTP), "aria2" (large direct files), "torrent"
+    (magnet/.torrent via aria2c), "ytdlp" (yt-dlp in a child process), "hls".
+    """
+
+    url: str
+    protocol: str = "http"
+    title: str | None = None
+    ext: str | None = None
+    size: int | None = None  # exact (Content-Length) or estimate
+    size_is_estimate: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    cookie_file: Path | None = None
+    media_id: str | None = None
+    duration: float | None = None
+    uploader: str | None = None
+    album: str | None = None
+    upload_date: str | None = None
+    thumbnail_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format_spec: str | None = None  # yt-dlp format selector
+    mime: str | None = None
+    entries: list[PlaylistEntry] | None = None  # set when the URL is a playlist
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """One line of a Netscape cookie file."""
+
+    domain: str
+    include_subdomains: bool
+    path: str
+    secure: bool
+    expires: int  # 0: a session cookie
+    name: str
+    value: str
+
+    def matches(self, host: str, path: str, https: bool, now: float) -> bool:
+        domain = self.domain.lower().lstrip(".")
+        subdomains = self.include_subdomains or self.domain.startswith(".")
+        host_ok = host == domain or (subdomains and host.endswith("." + domain))
+        path_ok = path.startswith(self.path or "/")
+        return host_ok and path_ok and (https or not self.secure) and not self.expired(now)
+
+    def expired(self, now: float) -> bool:
+        return self.expires != 0 and self.expires < now
