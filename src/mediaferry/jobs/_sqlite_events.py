@@ -12,8 +12,10 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from mediaferry.jobs._event import Event
+
 if TYPE_CHECKING:
-    from mediaferry.jobs.bus import Event, EventBus
+    from mediaferry.jobs.bus import EventBus
 
 __all__ = ["SqliteMirror"]
 
@@ -47,8 +49,6 @@ class SqliteMirror:
         return True
 
     def poll(self) -> list[Event]:
-        from mediaferry.jobs.bus import Event
-
         events: list[Event] = []
         rows = self.conn.execute(
             "SELECT id, job_id, data, origin FROM job_events WHERE id > ? AND event_type = "

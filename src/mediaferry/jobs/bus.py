@@ -18,11 +18,11 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from mediaferry.jobs._event import Event
 from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs._sqlite_events import SqliteMirror
 
@@ -31,16 +31,6 @@ __all__ = ["Event", "EventBus", "Subscription"]
 log = logging.getLogger(__name__)
 CHANNEL = "mediaferry"
 WAKE_KINDS = frozenset({"created", "queued", "wake", "resumed"})
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: str  # created | status | progress | cancel | wake | paused | resumed
-    job_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self, origin: str) -> str:
-        return json.dumps({"k": self.kind, "j": self.job_id, "d": self.data, "o": origin})
 
 
 class Subscription:

@@ -1,5 +1,8 @@
 """Pick the transfer backend for a plan by its protocol (and, for direct files, size).
 
+The protocol table is built from each backend's declared ``protocols``
+(:data:`BACKENDS`); adding a backend is adding it there. Today:
+
 =========  =========================================================
 protocol   backend
 =========  =========================================================
@@ -18,15 +21,32 @@ from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import UnsupportedSource
 from mediaferry.transfer.aria2 import Aria2Transfer
+from mediaferry.transfer.base import Transfer
 from mediaferry.transfer.http import HttpTransfer
 from mediaferry.transfer.ytdlp import YtdlpTransfer
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
-    from mediaferry.sources.base import MediaPlan
-    from mediaferry.transfer.base import Transfer
+    from mediaferry.plan import MediaPlan
 
-__all__ = ["TransferRegistry"]
+__all__ = ["BACKENDS", "PROTOCOLS", "TransferRegistry"]
+
+BACKENDS: tuple[type[Transfer], ...] = (HttpTransfer, Aria2Transfer, YtdlpTransfer)
+
+
+def _protocol_table(backends: tuple[type[Transfer], ...]) -> dict[str, type[Transfer]]:
+    table: dict[str, type[Transfer]] = {}
+    for backend in backends:
+        for protocol in backend.protocols:
+            if protocol in table:
+                raise ValueError(f"protocol {protocol!r} claimed twice")
+            table[protocol] = backend
+    return table
+
+
+PROTOCOLS: dict[str, type[Transfer]] = _protocol_table(BACKENDS)
+# big direct files go to the segmented downloader instead (see backend_name)
+_BIG_HTTP = "aria2"
 
 
 class TransferRegistry:
@@ -38,21 +58,20 @@ class TransferRegistry:
 
     def _get(self, name: str) -> Transfer:
         if name not in self._backends:
-            factories = {"http": HttpTransfer, "aria2": Aria2Transfer, "ytdlp": YtdlpTransfer}
-            self._backends[name] = factories[name](self.settings)
+            factory = next(b for b in BACKENDS if b.name == name)
+            self._backends[name] = factory(self.settings)
         return self._backends[name]
 
     def backend_name(self, plan: MediaPlan) -> str:
         """Which backend ``plan`` goes to: "http", "aria2" or "ytdlp"."""
-        protocol = plan.protocol
-        if protocol == "http":
+        backend = PROTOCOLS.get(plan.protocol)
+        if backend is None:
+            raise UnsupportedSource(f"no transfer backend for protocol {plan.protocol!r}")
+        if backend is HttpTransfer:
             threshold = self.settings.aria2_min_size_mb * 1024 * 1024
-            return "aria2" if plan.size is not None and plan.size > threshold else "http"
-        if protocol in ("aria2", "torrent"):
-            return "aria2"
-        if protocol in ("ytdlp", "hls"):
-            return "ytdlp"
-        raise UnsupportedSource(f"no transfer backend for protocol {protocol!r}")
+            if plan.size is not None and plan.size > threshold:
+                return _BIG_HTTP
+        return backend.name
 
     def for_plan(self, plan: MediaPlan) -> Transfer:
         """The backend that fetches ``plan``."""
