@@ -15,4 +15,5 @@ pytest_plugins: list[str] = [
     "tests.support.fake_telegram",
     "tests.support.db_fixtures",
     "tests.support.services",
+    "tests.support.pg_cluster",
 ]

@@ -29,6 +29,7 @@ httpx, ffmpeg, Telegram, Playwright) are translated into these at the boundary w
         ├── ProtectedContent             PROTECTED_CONTENT
         ├── UnsupportedSource            UNSUPPORTED_SOURCE
         ├── DiskFull                     DISK_FULL         waits, never fails
+        ├── DatabaseUnavailable          NETWORK_ERROR     waits for the database, no attempt spent
         ├── StageTimeout                 TIMEOUT           retried
         ├── JobCancelled                 CANCELLED
         ├── TelegramError                TELEGRAM_ERROR    retried (flood waits honoured)
@@ -46,6 +47,7 @@ __all__ = [
     "AuthProfileError",
     "AuthRetry",
     "ConfigError",
+    "DatabaseUnavailable",
     "DiskFull",
     "ErrorType",
     "ExtractorError",
@@ -288,6 +290,13 @@ class DiskFull(JobError):
     """The server is out of disk space."""
 
     error_type = ErrorType.DISK_FULL
+    retryable = True
+
+
+class DatabaseUnavailable(JobError):
+    """The database could not be reached."""
+
+    error_type = ErrorType.NETWORK_ERROR
     retryable = True
 
 

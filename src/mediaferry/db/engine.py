@@ -22,13 +22,60 @@ from sqlalchemy.util.concurrency import await_
 
 from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
 from mediaferry.db.raw import PgTx, SqliteTx, Tx, sqlite_begin
+from mediaferry.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["Database"]
+__all__ = ["Database", "unavailable"]
 
 log = logging.getLogger(__name__)
+
+# asyncpg's classes for "the server is gone or going" (checked by name: importing
+# asyncpg costs start-up time in processes that only use SQLite)
+_PG_DOWN = frozenset(
+    {
+        "PostgresConnectionError",  # refused, lost, "cannot connect now" (starting up)
+        "ConnectionDoesNotExistError",
+        "InterfaceError",  # "connection is closed"
+        "OperatorInterventionError",  # admin shutdown, crash shutdown
+    }
+)
+_SQLITE_FULL = ("database or disk is full", "disk i/o error")
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The database boundary's reading of a driver error: a :class:`DatabaseUnavailable`
+    when the database is unreachable (refused, lost, shutting down) or its disk is full,
+    else None (a real query error, left as it is)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DatabaseUnavailable):
+            return current
+        if isinstance(current, sqlite3.OperationalError):
+            text = str(current).lower()
+            if any(marker in text for marker in _SQLITE_FULL):
+                return DatabaseUnavailable(f"The database could not be written: {current}")
+            return None
+        if isinstance(current, ConnectionError | TimeoutError):
+            return DatabaseUnavailable(f"The database could not be reached: {current}")
+        for cls in type(current).__mro__:
+            if cls.__module__.startswith("asyncpg") and cls.__name__ in _PG_DOWN:
+                return DatabaseUnavailable(f"The database could not be reached: {current}")
+        if getattr(current, "connection_invalidated", False):
+            return DatabaseUnavailable("The database connection was lost.")
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def _translated(exc: BaseException) -> BaseException:
+    down = unavailable(exc)
+    if down is None or down is exc:
+        return exc
+    down.__cause__ = exc
+    return down
 
 
 def _prepare_sqlite(conn: sqlite3.Connection) -> None:
@@ -71,12 +118,15 @@ class _SqliteTransaction:
 
     async def __aenter__(self) -> Tx:
         free = self.db._sqlite_free
-        conn = self.conn = free.pop() if free else self.db._sqlite_connect()
+        try:
+            conn = self.conn = free.pop() if free else self.db._sqlite_connect()
+        except sqlite3.Error as exc:
+            raise _translated(exc) from exc
         try:
             await sqlite_begin(conn)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
-            raise
+            raise _translated(exc) from exc
         return SqliteTx(conn)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -87,14 +137,18 @@ class _SqliteTransaction:
                 conn.commit()
             else:
                 conn.rollback()
-        except BaseException:
+        except BaseException as error:
             conn.close()
-            raise
+            raise _translated(error) from error
         free = self.db._sqlite_free
         if len(free) < self.db._pool_size:
             free.append(conn)
         else:
             conn.close()
+        if exc is not None:
+            down = _translated(exc)
+            if down is not exc:
+                raise down
 
 
 class Database:
@@ -133,9 +187,17 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in one short transaction, committed on success."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session in one short transaction, committed on success.
+
+        A lost or unreachable database raises :class:`DatabaseUnavailable`."""
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except Exception as exc:
+            down = _translated(exc)
+            if down is exc:
+                raise
+            raise down from exc
 
     def tx(self) -> AbstractAsyncContextManager[Tx]:
         """A short transaction in plain SQL (:mod:`mediaferry.db.raw`), committed on success."""
@@ -145,9 +207,15 @@ class Database:
 
     @asynccontextmanager
     async def _pg_tx(self) -> AsyncIterator[Tx]:
-        pool = self._pg_pool or await self._open_pg_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            yield PgTx(conn)
+        try:
+            pool = self._pg_pool or await self._open_pg_pool()
+            async with pool.acquire() as conn, conn.transaction():
+                yield PgTx(conn)
+        except Exception as exc:
+            down = _translated(exc)
+            if down is exc:
+                raise
+            raise down from exc
 
     def _sqlite_connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._sqlite_path or ":memory:", check_same_thread=False)

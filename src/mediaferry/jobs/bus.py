@@ -120,14 +120,37 @@ class EventBus:
                 self._tasks.append(asyncio.create_task(self._watch_sqlite(path, sqlite_watch_s)))
 
     async def _start_pg(self, url: str) -> None:
-        import asyncpg
-
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._pg_url = dsn
-        self._pg_conn = await asyncpg.connect(dsn)
-        await self._pg_conn.add_listener(CHANNEL, self._on_notify)
+        await self._listen_pg()  # the first connection fails loudly: a bad URL is a bad start
         self._outbox = asyncio.Queue(10000)
         self._tasks.append(asyncio.create_task(self._send_loop(dsn)))
+        self._tasks.append(asyncio.create_task(self._keep_listening()))
+
+    async def _listen_pg(self) -> None:
+        import asyncpg
+
+        assert self._pg_url is not None
+        conn = await asyncpg.connect(self._pg_url)
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self._pg_conn = conn
+
+    async def _keep_listening(self) -> None:
+        """LISTEN again after the server restarted or the connection was lost; wake
+        everyone then, since notifications sent meanwhile are gone."""
+        import asyncpg
+
+        while True:
+            await asyncio.sleep(1)
+            if self._pg_conn is not None and not self._pg_conn.is_closed():
+                continue
+            try:
+                await self._listen_pg()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.debug("LISTEN reconnect failed: %s", exc)
+                continue
+            log.info("listening for job events again")
+            self._deliver(Event("wake"))
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -139,24 +162,33 @@ class EventBus:
         self._deliver(Event(msg.get("k", "wake"), msg.get("j"), msg.get("d") or {}))
 
     async def _send_loop(self, dsn: str) -> None:
+        """NOTIFY what this process publishes. While the database is away, payloads are
+        dropped (they are hints: workers also poll and read cancels from the table)."""
         import asyncpg
 
         assert self._outbox is not None
-        conn = await asyncpg.connect(dsn)
+        conn: asyncpg.Connection | None = None
+        failing = False
         try:
             while True:
                 payload = await self._outbox.get()
                 try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(dsn)
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("NOTIFY failed: %s", exc)
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+                    failing = False
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    (log.debug if failing else log.warning)("NOTIFY failed: %s", exc)
+                    failing = True
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                    conn = None
                     await asyncio.sleep(1)
-                    conn = await asyncpg.connect(dsn)
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
 
     async def _watch_sqlite(self, path: str, interval: float) -> None:
         mirror = SqliteMirror(self, path)

@@ -34,6 +34,7 @@ __all__ = [
     "job_from_row",
     "promote_due",
     "recover_stale",
+    "requeue_orphans",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,41 @@ async def recover_stale(
     if recovered:
         log.warning("recovered %d stale job(s)", recovered)
     return recovered
+
+
+async def requeue_orphans(
+    db: Database, worker_id: str, running: set[int], *, quiet_for_s: float
+) -> int:
+    """Hand back to the queue the RUNNING jobs this worker owns but no longer runs.
+
+    Stale recovery leaves a worker's own jobs alone (its heartbeat is fresh), so a job
+    whose end could not be written (the database went away) would otherwise stay
+    RUNNING for good with a single process. ``quiet_for_s`` keeps a job that was just
+    claimed (not yet launched) out: running jobs have their heartbeat refreshed.
+    No attempt is spent: the job did not fail.
+    """
+    cutoff = utcnow() - timedelta(seconds=quiet_for_s)
+    async with db.tx() as tx:
+        rows = await tx.all(
+            "SELECT id FROM jobs WHERE status = 'RUNNING' AND worker_id = :worker"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < :cutoff)",
+            {"worker": worker_id, "cutoff": cutoff},
+        )
+        orphans = [int(r[0]) for r in rows if int(r[0]) not in running]
+        if not orphans:
+            return 0
+        moved = await transition_many(
+            tx,
+            orphans,
+            S.RUNNING,
+            S.PENDING,
+            reason="orphaned by its worker; re-queued",
+            worker_id=None,
+            not_before=None,
+        )
+    if moved:
+        log.warning("re-queued %d job(s) this worker had lost track of", len(moved))
+    return len(moved)
 
 
 async def _recover_one(session: AsyncSession, job: Job) -> int:

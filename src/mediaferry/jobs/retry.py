@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mediaferry.errors import DiskFull, JobError
+from mediaferry.errors import DatabaseUnavailable, DiskFull, JobError
 
 __all__ = ["RetryDecision", "RetryPolicy"]
 
@@ -13,7 +13,7 @@ __all__ = ["RetryDecision", "RetryPolicy"]
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
     delay: float  # seconds until the job may run again
-    counts_attempt: bool = True  # DISK_FULL waits without spending an attempt
+    counts_attempt: bool = True  # DISK_FULL and a database outage wait without spending one
 
 
 @dataclass(slots=True)
@@ -36,6 +36,9 @@ class RetryPolicy:
         """``None`` means fail now. ``attempts`` counts failures including this one."""
         if isinstance(error, DiskFull):
             return RetryDecision(delay=self.disk_wait, counts_attempt=False)
+        if isinstance(error, DatabaseUnavailable):
+            # not the job's fault: run it again as soon as the database is back
+            return RetryDecision(delay=self.backoff(1), counts_attempt=False)
         if not error.is_retryable or attempts >= max_attempts:
             return None
         if error.retry_after is not None:

@@ -17,7 +17,14 @@ from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, SystemState, WorkerRecord, utcnow
 from mediaferry.db.raw import Tx
-from mediaferry.errors import DiskFull, JobCancelled, JobError, RateLimited, UnknownError
+from mediaferry.errors import (
+    DatabaseUnavailable,
+    DiskFull,
+    JobCancelled,
+    JobError,
+    RateLimited,
+    UnknownError,
+)
 from mediaferry.files.disk import DiskGuard
 from mediaferry.jobs import claim as claims
 from mediaferry.jobs.bus import EventBus
@@ -74,6 +81,7 @@ class WorkerPool:
         self.disk_guard = disk_guard
         self.disk_low = False
         self._stopping = False
+        self._db_down_since: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sub = bus.subscribe(kinds=("cancel", "paused", "resumed"))
 
@@ -117,10 +125,14 @@ class WorkerPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._sub.close()
-        async with self.db.session() as session:
-            row = await session.get(WorkerRecord, self.worker_id)
-            if row is not None:
-                await session.delete(row)
+        try:
+            async with self.db.session() as session:
+                row = await session.get(WorkerRecord, self.worker_id)
+                if row is not None:
+                    await session.delete(row)
+        except DatabaseUnavailable as exc:
+            # peers (or this host's next start) see the missing heartbeat and recover
+            log.warning("worker record not removed: %s", exc.message)
         log.info("worker pool stopped", extra={"worker_id": self.worker_id})
 
     async def _register(self) -> None:
@@ -150,10 +162,14 @@ class WorkerPool:
                     self.settings.source_limits or None,
                     only=self.only_jobs,
                 )
+            except DatabaseUnavailable as exc:
+                await self._database_down(exc)
+                continue
             except Exception:
                 log.exception("claim failed")
                 await asyncio.sleep(1)
                 continue
+            self._db_down_since = None
             if job is None:
                 await self.bus.wait(self.settings.poll_s)
                 continue
@@ -208,12 +224,29 @@ class WorkerPool:
                     await self._check_disk()
                 if now - last_recover >= recover_every:
                     last_recover = now
-                    if await claims.recover_stale(
+                    recovered = await claims.recover_stale(
                         self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
-                    ):
+                    )
+                    recovered += await claims.requeue_orphans(
+                        self.db,
+                        self.worker_id,
+                        set(self.running),
+                        quiet_for_s=max(5.0, 3 * beat_every),
+                    )
+                    if recovered:
                         self.bus.publish("wake")
+            except DatabaseUnavailable as exc:
+                await self._database_down(exc)
             except Exception:
                 log.exception("housekeeping failed")
+
+    async def _database_down(self, exc: DatabaseUnavailable) -> None:
+        """One warning when the database goes away (not one traceback a second), then a
+        short wait; whatever was being done is tried again."""
+        if self._db_down_since is None:
+            self._db_down_since = time.monotonic()
+            log.warning("database unavailable; waiting for it: %s", exc.message)
+        await asyncio.sleep(min(5.0, max(0.5, self.settings.poll_s)))
 
     async def _heartbeat(self) -> None:
         await claims.heartbeat(self.db, self.worker_id, list(self.running))
@@ -287,12 +320,37 @@ class WorkerPool:
                 await ctl.close()
             try:
                 # decide the end in one place, shielded so a shutdown cannot strand it
-                await asyncio.shield(self._finish(job, ctl, outcome, entry.stop_reason))
+                await asyncio.shield(self._finish_until_written(job, ctl, outcome, entry))
             except asyncio.CancelledError:
                 pass
             finally:
                 self.running.pop(job.id, None)
                 self.bus.ring()
+
+    async def _finish_until_written(
+        self, job: Job, ctl: JobControl, outcome: RunResult | BaseException, entry: _Running
+    ) -> None:
+        """:meth:`_finish`, tried again until the database takes it: a job's end is never
+        forgotten while its row says RUNNING. (A retry after a commit whose answer was
+        lost finds the job no longer RUNNING, and its transition is then refused.)"""
+        delay = 0.5
+        while True:
+            try:
+                await self._finish(job, ctl, outcome, entry.stop_reason)
+                return
+            except DatabaseUnavailable as exc:
+                self.running.setdefault(job.id, entry)  # still ours: heartbeat and orphans
+                log.warning(
+                    "could not record the end of the job (%s); trying again in %.1f s",
+                    exc.message,
+                    delay,
+                    extra={"job_id": job.id},
+                )
+            except Exception:
+                self.running.setdefault(job.id, entry)
+                log.exception("could not record the end of the job; trying again")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _finish(
         self,

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediaferry.errors import DatabaseUnavailable
+
 __all__ = ["MAX_BODY_BYTES", "ApiError", "BodyLimit", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,17 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     return ApiError(exc.status_code, exc.detail, headers=headers).response()
 
 
+async def _on_db_down(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DatabaseUnavailable)
+    log.warning("database unavailable: %s", exc.message)
+    return ApiError(
+        503,
+        "the database is unavailable; try again shortly",
+        error="database_unavailable",
+        headers={"Retry-After": "5"},
+    ).response()
+
+
 async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return ApiError(500, "internal server error", error="internal").response()
@@ -106,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DatabaseUnavailable, _on_db_down)
     app.add_exception_handler(Exception, _on_crash)
 
 
