@@ -14,6 +14,8 @@ httpx, ffmpeg, Telegram, Playwright) are translated into these at the boundary w
     ├── JobNotFound
     ├── InvalidTransition                a refused or lost state change
     ├── AuthProfileError                 a bad auth profile (id, source, cookie file)
+    ├── BackupRefused                    a backup/restore refused before anything changed
+    ├── BackupFailed                     a backup/restore tool failed (nothing kept)
     └── JobError                         a job's failure, with an ErrorType
         ├── NetworkError                 NETWORK_ERROR     retried
         ├── HttpError                    HTTP_ERROR        retried for 5xx
@@ -46,6 +48,8 @@ __all__ = [
     "AuthError",
     "AuthProfileError",
     "AuthRetry",
+    "BackupFailed",
+    "BackupRefused",
     "ConfigError",
     "DatabaseUnavailable",
     "DiskFull",
@@ -228,6 +232,14 @@ class AuthProfileError(MediaferryError):
 
 
 # end auth profiles -------------------------------------------------------------------
+
+
+class BackupRefused(MediaferryError):
+    """The backup or restore was refused; nothing was changed."""
+
+
+class BackupFailed(MediaferryError):
+    """The backup or restore failed; nothing was changed."""
 
 
 class RateLimited(JobError):

@@ -18,9 +18,11 @@ from sqlalchemy import func, select
 from mediaferry import __version__
 from mediaferry.cli import _render as render
 from mediaferry.cli import auth as auth_cli  # auth profiles
+from mediaferry.cli import backup as backup_cli
 from mediaferry.cli import library as library_cli
 from mediaferry.config import Settings, load_settings
 from mediaferry.errors import (
+    BackupRefused,
     ConfigError,
     InvalidTransition,
     JobNotFound,
@@ -44,6 +46,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 library_cli.register(app)  # search, cleanup (issue 4)
 auth_cli.register(app)  # auth add/list/disable/enable/remove (auth profiles)
+backup_cli.register(db_app)  # db backup / db restore (issue 14)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -73,7 +76,14 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(wrapper())
-    except (UrlRejected, LimitExceeded, JobNotFound, InvalidTransition, ConfigError) as exc:
+    except (
+        UrlRejected,
+        LimitExceeded,
+        JobNotFound,
+        InvalidTransition,
+        ConfigError,
+        BackupRefused,
+    ) as exc:
         fail(exc.message)
     except MediaferryError as exc:
         fail(exc.message, EXIT_FAILED)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mediaferry.db.engine import Database
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["alembic_config", "known_revisions", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,8 +33,8 @@ def _upgrade_sync(connection: Any) -> None:
 _REV = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?", re.MULTILINE)
 
 
-def _head() -> str | None:
-    """The head revision, read from the version files without importing alembic."""
+def known_revisions() -> dict[str, str | None]:
+    """Every revision this version knows, each with the one it follows."""
     revisions: dict[str, str | None] = {}
     for path in (MIGRATIONS / "versions").glob("*.py"):
         text = path.read_text(encoding="utf-8")
@@ -42,6 +42,12 @@ def _head() -> str | None:
         if "revision" in found:
             down = found.get("down_revision")
             revisions[found["revision"]] = None if down in (None, "None") else down
+    return revisions
+
+
+def _head() -> str | None:
+    """The head revision, read from the version files without importing alembic."""
+    revisions = known_revisions()
     parents = {d for d in revisions.values() if d}
     heads = [r for r in revisions if r not in parents]
     return heads[0] if len(heads) == 1 else None
