@@ -14,6 +14,7 @@ command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v aria2c >/dev/null 2>&1 || need_apt+=(aria2)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v pg_dump >/dev/null 2>&1 || need_apt+=(postgresql-client)  # db backup/restore
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
