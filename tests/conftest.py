@@ -16,4 +16,5 @@ pytest_plugins: list[str] = [
     "tests.support.db_fixtures",
     "tests.support.services",
     "tests.support.pg_cluster",
+    "tests.support.netns",
 ]

@@ -18,6 +18,9 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+import idna
+
+from mediaferry._special import refusal
 from mediaferry.errors import NetworkError, UrlRejected
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "check_url",
     "is_blocked_ip",
     "normalize_url",
+    "refusal",
     "resolve_public",
     "url_domain",
 ]
@@ -65,29 +69,94 @@ class CheckedUrl:
 
 
 def is_blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for loopback, private, link-local, multicast, reserved and other non-global."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            return is_blocked_ip(mapped)
-        if ip.teredo is not None:
-            return True
-    return ip.is_multicast or not ip.is_global
+    """True for every address in the special-purpose table (:mod:`mediaferry._special`):
+    loopback, private, link-local, multicast, documentation, reserved, and IPv6 forms
+    that lead to such an IPv4 address."""
+    return refusal(ip) is not None
+
+
+_HEX_NUMBER = re.compile(r"0[xX][0-9a-fA-F]*")
+
+
+def _whatwg_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address a host that "ends in a number" means (WHATWG URL IPv4 parser, as
+    browsers and ``inet_aton`` read it): ``2130706433``, ``0x7f.1``, ``0177.0.0.1``.
+
+    Raises :class:`UrlRejected` for a numeric host that is no valid address
+    (``425.510.425.510``); None when the host is a domain name.
+    """
+    labels = host.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()
+    last = labels[-1]
+    if not (last.isascii() and (last.isdigit() or _HEX_NUMBER.fullmatch(last))):
+        return None
+    numbers: list[int] = []
+    for label in labels:
+        if not label:
+            raise UrlRejected(f"the host {host} is not a valid IP address")
+        try:
+            if label[:2].lower() == "0x":
+                value = int(label[2:] or "0", 16)
+            elif len(label) > 1 and label.startswith("0"):
+                value = int(label[1:], 8)
+            else:
+                value = int(label, 10) if label.isascii() and label.isdigit() else -1
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise UrlRejected(f"the host {host} is not a valid IP address")
+        numbers.append(value)
+    if len(numbers) > 4 or any(n > 255 for n in numbers[:-1]):
+        raise UrlRejected(f"the host {host} is not a valid IP address")
+    if numbers[-1] >= 256 ** (5 - len(numbers)):
+        raise UrlRejected(f"the host {host} is not a valid IP address")
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+_LDH_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def _check_host_name(host: str) -> None:
+    """Refuse a host name that is not a valid (IDNA 2008 / UTS-46) domain name, or
+    one that only becomes a name after UTS-46 mapping (``ⓔⓧⓐⓜⓟⓛⓔ.ⓒⓞⓜ``, fullwidth
+    letters, ideographic full stops): the tools downstream would each read it their
+    own way."""
+    if len(host) > 253:
+        raise UrlRejected("the host name is too long")
+    if host.isascii():
+        for label in host.split("."):
+            if not _LDH_LABEL.fullmatch(label):
+                raise UrlRejected(f"the host name {host[:80]} is not valid")
+            if label.startswith("xn--"):
+                try:
+                    idna.decode(label)
+                except (idna.IDNAError, UnicodeError, ValueError):
+                    raise UrlRejected(f"the host name {host[:80]} is not valid") from None
+        return
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=True, transitional=False)
+        idna.encode(host, uts46=True, std3_rules=True, transitional=False)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise UrlRejected(f"the host name {host[:80]} is not a valid domain name") from None
+    if mapped != host:
+        raise UrlRejected(
+            f"the host name {host[:80]} is written in a disguised form (it reads as {mapped[:80]})"
+        )
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address ``host`` denotes literally, including legacy forms like ``0x7f.1``."""
-    h = host.strip("[]")
-    try:
-        return ipaddress.ip_address(h)
-    except ValueError:
-        pass
-    if all(c in "0123456789abcdefxABCDEFX." for c in h) and any(c.isdigit() for c in h):
+    """The address ``host`` denotes literally, including legacy forms like ``0x7f.1``;
+    :class:`UrlRejected` for an invalid IPv6 literal or numeric host."""
+    if ":" in host:
         try:
-            return ipaddress.IPv4Address(socket.inet_aton(h))
-        except OSError:
-            return None
-    return None
+            return ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UrlRejected(f"the host [{host[:60]}] is not a valid IPv6 address") from None
+    return _whatwg_ipv4(host)
 
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # control characters and spaces
@@ -127,6 +196,8 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
         if "xt=urn:" not in url.lower():
             raise UrlRejected("magnet link has no info hash")
         return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host="")
+    if "\\" in parts.netloc:
+        raise UrlRejected("URL has a backslash in its host part")
     host = _host_of(parts)
     if not host:
         raise UrlRejected("URL has no host")
@@ -136,14 +207,22 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
         raise UrlRejected("URL has an invalid port") from None
     if port == 0:
         raise UrlRejected("URL has an invalid port")
+    if "%" in host:
+        raise UrlRejected("URL has a percent sign or zone in its host")
+    ip = _literal_ip(host)
+    if ip is None:
+        _check_host_name(host)
     if not allow_private:
-        ip = _literal_ip(host)
-        if ip is not None and is_blocked_ip(ip):
-            raise UrlRejected("links to private or local network addresses are not allowed")
+        if ip is not None and (reason := refusal(ip)) is not None:
+            raise UrlRejected(
+                f"links to private or local network addresses are not allowed ({reason})"
+            )
         if host in _LOCAL_NAMES or host.endswith((".localhost", ".local", ".internal")):
             raise UrlRejected("links to private or local network addresses are not allowed")
-        if ip is None and "." not in host and ":" not in host:
+        if ip is None and "." not in host:
             raise UrlRejected("links to private or local network addresses are not allowed")
+    if ip is not None and ip.version == 4 and str(ip) != host:
+        raise UrlRejected(f"the host {host[:60]} is an address in a legacy form; write it as {ip}")
     return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host=host)
 
 
@@ -155,8 +234,9 @@ def check_address(address: str, *, allow_private: bool) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         raise UrlRejected(f"unexpected address {address!r}") from None
-    if is_blocked_ip(ip):
-        raise UrlRejected("the link resolves to a private or local network address")
+    reason = refusal(ip)
+    if reason is not None:
+        raise UrlRejected(f"the link resolves to a private or local network address ({reason})")
 
 
 async def resolve_public(host: str, port: int, *, allow_private: bool) -> list[str]:

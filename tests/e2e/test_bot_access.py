@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e._bot_harness import ADMIN, STRANGER, USER, running_bot, unique
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
@@ -77,6 +79,7 @@ async def test_user_commands_status_job_cancel_retry(
 OTHER_USER = 1002
 
 
+@pytest.mark.netns  # private addresses: where only loopback exists
 async def test_bad_input_each_gets_a_clear_answer(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
 ) -> None:

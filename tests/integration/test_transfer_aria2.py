@@ -80,6 +80,7 @@ async def test_torrent_with_a_local_web_seed(
     assert [p.name for p in tmp_path.iterdir()] == ["audio.m4a"]
 
 
+@pytest.mark.netns  # private addresses: where only loopback exists
 async def test_torrent_with_private_web_seed_is_refused(
     media_server: MediaServer, tmp_path: Path
 ) -> None:

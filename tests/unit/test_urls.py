@@ -103,12 +103,13 @@ def test_public_addresses_pass() -> None:
 
 
 @given(st.ip_addresses())
-def test_blocked_ip_agrees_with_is_global(
+def test_blocked_ip_is_at_least_as_strict_as_is_global(
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> None:
-    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
-        return
-    assert is_blocked_ip(ip) == (ip.is_multicast or not ip.is_global)
+    # is_global is not the source of truth (it calls 192.0.0.192 global on 3.11; the
+    # IANA table in mediaferry._special is), but whatever it calls non-global is refused
+    if ip.is_multicast or not ip.is_global:
+        assert is_blocked_ip(ip)
 
 
 @given(st.text(max_size=300))
