@@ -24,6 +24,7 @@ from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.plan import SourceType
+from mediaferry.sources.quality import QUALITY_WORDS
 from mediaferry.urls import check_url
 
 __all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
@@ -33,10 +34,7 @@ log = logging.getLogger(__name__)
 # (url) -> (source type, media id or None); offline and fast
 Detector = Callable[[str], tuple[SourceType, str | None]]
 
-QUALITIES = frozenset(
-    {"best", "worst", "2160p", "1440p", "1080p", "720p", "480p", "360p", "240p", "144p"}
-    | {"audio", "audio_320", "audio_256", "audio_192", "audio_128", "audio_96", "audio_64"}
-)
+QUALITIES = QUALITY_WORDS  # one vocabulary: the format parser accepts every one of them
 
 
 _ACTIVE_SQL = ", ".join(f"'{st.value}'" for st in sorted(ACTIVE_STATUSES))
@@ -76,7 +74,9 @@ def normalize_quality(quality: str | None) -> str:
     if q.isdigit():
         q += "p"
     if q not in QUALITIES:
-        raise UrlRejected(f"unknown quality {quality!r}; use one of best, 1080p, 720p, audio …")
+        raise UrlRejected(
+            f"unknown quality {quality!r}; use one of best, worst, 1080p, 720p, audio …"
+        )
     return q
 
 
@@ -99,6 +99,8 @@ def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str,
         "max_attempts": job.max_attempts,
         "priority": job.priority,
         "title": job.final_title or job.title,
+        # the performer the result was tagged and sent with (file tags or site metadata)
+        "performer": ((job.meta or {}).get("processed") or {}).get("performer"),
         "media_id": job.media_id,
         "bytes_done": job.bytes_done,
         "bytes_total": job.bytes_total,

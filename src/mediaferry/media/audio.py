@@ -2,7 +2,9 @@
 # mypy: disable-error-code="no-untyped-call"
 """Audio for ``sendAudio``: M4A (AAC) or MP3, tagged with mutagen.
 
-Audio that already has the target codec is stream-copied, never re-encoded.
+Audio Telegram already plays (an MP3, or AAC in M4A) is stream-copied into its own
+container whatever ``AUDIO_FORMAT`` says; only audio that must be converted anyway
+becomes ``AUDIO_FORMAT`` (copied when the codec already matches it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mutagen import MutagenError
-from mutagen.id3 import APIC, ID3, TALB, TDRC, TIT2, TPE1, ID3NoHeaderError
+from mutagen.id3 import APIC, ID3, TALB, TDRC, TIT2, TPE1, TRCK, ID3NoHeaderError
 from mutagen.mp4 import MP4, MP4Cover
 
 from mediaferry.errors import MediaError
@@ -23,7 +25,15 @@ from mediaferry.media.ffmpeg import DEFAULT_RUNNER, FFmpegRunner
 from mediaferry.media.probe import ProbeInfo
 from mediaferry.media.video import output_path
 
-__all__ = ["AudioFormat", "Tags", "extract_audio", "normalise_date", "read_tags", "write_tags"]
+__all__ = [
+    "AudioFormat",
+    "Tags",
+    "extract_audio",
+    "normalise_date",
+    "read_tags",
+    "target_format",
+    "write_tags",
+]
 
 AudioFormat = Literal["m4a", "mp3"]
 
@@ -43,6 +53,18 @@ class Tags:
     album: str | None = None
     date: str | None = None
     cover: Path | None = None  # a JPEG
+    track: str | None = None  # "3"
+
+
+def target_format(probe: ProbeInfo, preferred: AudioFormat) -> AudioFormat:
+    """The format a result gets: an audio-only MP3 or AAC file keeps its codec (stream
+    copy, no generation loss); everything else becomes ``preferred``."""
+    if probe.video is None and probe.audio is not None:
+        if probe.audio.codec == "mp3":
+            return "mp3"
+        if probe.audio.codec == "aac":
+            return "m4a"
+    return preferred
 
 
 def normalise_date(value: str | None) -> str | None:
@@ -86,6 +108,8 @@ def _write_mp4(path: Path, tags: Tags) -> None:
                        ("\xa9alb", tags.album), ("\xa9day", tags.date)):  # fmt: skip
         if value:
             audio.tags[key] = [value]
+    if tags.track and tags.track.isdigit():
+        audio.tags["trkn"] = [(int(tags.track), 0)]
     if tags.cover is not None:
         audio.tags["covr"] = [MP4Cover(tags.cover.read_bytes(), imageformat=MP4Cover.FORMAT_JPEG)]
     audio.save()
@@ -97,7 +121,7 @@ def _write_mp3(path: Path, tags: Tags) -> None:
     except ID3NoHeaderError:
         id3 = ID3()
     for frame, value in ((TIT2, tags.title), (TPE1, tags.artist),
-                         (TALB, tags.album), (TDRC, tags.date)):  # fmt: skip
+                         (TALB, tags.album), (TDRC, tags.date), (TRCK, tags.track)):  # fmt: skip
         if value:
             id3.add(frame(encoding=3, text=[value]))
     if tags.cover is not None:

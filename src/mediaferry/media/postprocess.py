@@ -6,6 +6,7 @@ The job pipeline calls :func:`postprocess` then :func:`validate`; nothing else i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,10 +15,17 @@ from typing import Literal
 from mediaferry.config import Settings
 from mediaferry.errors import MediaError, SizeLimitExceeded
 from mediaferry.files.digest import FileDigest
-from mediaferry.media.audio import Tags, extract_audio, normalise_date, write_tags
+from mediaferry.media.audio import (
+    Tags,
+    extract_audio,
+    normalise_date,
+    target_format,
+    write_tags,
+)
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import ProbeInfo, probe
 from mediaferry.media.split import split_file
+from mediaferry.media.tags import Chosen, choose_tags, clean_tag, read_file_tags, url_file_name
 from mediaferry.media.thumbnail import thumbnail_from_image, thumbnail_from_video
 from mediaferry.media.validate import Validated, validate_file
 from mediaferry.media.video import make_streamable
@@ -120,7 +128,8 @@ async def postprocess(
 
 def _document(src: Path, plan: MediaPlan) -> Processed:
     part = Part(path=src, size=src.stat().st_size)
-    return Processed(kind="document", parts=[part], title=plan.title or src.stem)
+    title = clean_tag(plan.title) or clean_tag(src.stem) or "untitled"
+    return Processed(kind="document", parts=[part], title=title)
 
 
 async def _video_part(
@@ -172,7 +181,8 @@ async def _video_job(
     files = await _fit(out_info, work_dir, settings, run)
     single = len(files) == 1
     parts = [await _video_part(p, work_dir, run, thumb if single else None) for p in files]
-    return Processed("video", parts, plan.title or info.path.stem, plan.uploader, plan.album)
+    chosen = await _chosen_tags(info, plan)
+    return Processed("video", parts, chosen.title, chosen.performer, chosen.album)
 
 
 async def _cover(
@@ -199,11 +209,12 @@ async def _audio_job(
 ) -> Processed:
     if not info.has_audio:
         raise MediaError(f"{info.path.name} has no audio to extract")
-    out = await extract_audio(info.path, work_dir / "out", info, fmt=settings.audio_format,
-                              runner=run)  # fmt: skip
+    chosen = await _chosen_tags(info, plan)
+    fmt = target_format(info, settings.audio_format)
+    out = await extract_audio(info.path, work_dir / "out", info, fmt=fmt, runner=run)
     cover = await _cover(info, work_dir, thumb, run)
-    title = plan.title or info.path.stem
-    tags = Tags(title, plan.uploader, plan.album, normalise_date(plan.upload_date), cover)
+    title = chosen.title
+    tags = Tags(title, chosen.performer, chosen.album, chosen.date, cover, chosen.track)
     files = await _fit(await probe(out, runner=run), work_dir, settings, run)
     parts: list[Part] = []
     for number, path in enumerate(files, start=1):
@@ -211,7 +222,21 @@ async def _audio_job(
         await write_tags(path, replace(tags, title=name))
         part_info = await probe(path, runner=run)
         parts.append(Part(path, part_info.size, part_info.duration, None, None, cover, part_info))
-    return Processed("audio", parts, title, plan.uploader, plan.album)
+    return Processed("audio", parts, title, chosen.performer, chosen.album)
+
+
+async def _chosen_tags(info: ProbeInfo, plan: MediaPlan) -> Chosen:
+    """Site metadata, else the file's own tags, else its name (see media/tags.py)."""
+    own = await asyncio.to_thread(read_file_tags, info.path)
+    return choose_tags(
+        site_title=plan.title,
+        site_performer=plan.uploader,
+        site_album=plan.album,
+        site_date=normalise_date(plan.upload_date),
+        file=own,
+        file_names=(info.path.name, url_file_name(plan.url)),
+        fallback=info.path.stem,
+    )
 
 
 async def validate(

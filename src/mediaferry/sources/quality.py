@@ -16,6 +16,8 @@ from typing import Any, Literal
 from mediaferry.errors import FormatNotFound, JobError, ProtectedContent, SizeLimitExceeded
 
 __all__ = [
+    "AUDIO_BITRATES",
+    "QUALITY_WORDS",
     "FormatChoice",
     "Quality",
     "available_qualities",
@@ -28,6 +30,18 @@ HEIGHTS = (2160, 1440, 1080, 720, 480, 360, 240, 144)
 _ALIASES = {"4k": 2160, "uhd": 2160, "2k": 1440, "fhd": 1080, "fullhd": 1080, "hd": 720, "sd": 480}
 _AUDIO_RE = re.compile(r"^(?:audio|mp3|m4a|bestaudio)(?:[_-]?(\d{2,3})k?)?$")
 _HEIGHT_RE = re.compile(r"^(\d{3,4})p?$")
+AUDIO_BITRATES = (320, 256, 192, 128, 96, 64)
+#: The canonical words of the one quality vocabulary: what the job service stores and
+#: this parser (and so every source) accepts, for video and audio jobs alike.
+QUALITY_WORDS: frozenset[str] = frozenset(
+    {"best", "worst", "audio", *(f"{h}p" for h in HEIGHTS)}
+    | {f"audio_{kbps}" for kbps in AUDIO_BITRATES}
+)
+
+
+def _is_height(q: str) -> bool:
+    match = _HEIGHT_RE.match(q)
+    return bool(match and int(match.group(1)) in HEIGHTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +51,12 @@ class Quality:
     kind: Literal["video", "audio"]
     height: int | None = None
     abr: int | None = None
+    worst: bool = False  # the smallest format instead of the best
 
     @property
     def label(self) -> str:
+        if self.worst:
+            return "worst"
         if self.kind == "audio":
             return f"audio_{self.abr}" if self.abr else "audio"
         return f"{self.height}p" if self.height else "best"
@@ -51,8 +68,11 @@ def normalize_quality(quality: str | None, job_type: str = "video") -> Quality:
     audio_match = _AUDIO_RE.match(q)
     if audio_match:
         return Quality("audio", abr=int(audio_match.group(1)) if audio_match.group(1) else None)
+    if q in ("worst", "min", "lowest", "smallest"):
+        return Quality("audio" if job_type == "audio" else "video", worst=True)
     if job_type == "audio":
-        if q in ("best", "", "worst"):
+        # a picture size means nothing for audio (e.g. a chat's default of 720p)
+        if q in ("best", "max", "highest", "") or q in _ALIASES or _is_height(q):
             return Quality("audio")
         raise FormatNotFound(f"unknown audio quality {quality!r}; use audio or audio_128")
     if q in ("best", "max", "highest", ""):
@@ -63,7 +83,9 @@ def normalize_quality(quality: str | None, job_type: str = "video") -> Quality:
     if match and int(match.group(1)) in HEIGHTS:
         return Quality("video", height=int(match.group(1)))
     choices = ", ".join(f"{h}p" for h in HEIGHTS)
-    raise FormatNotFound(f"unknown quality {quality!r}; use best, {choices}, audio or audio_128")
+    raise FormatNotFound(
+        f"unknown quality {quality!r}; use best, worst, {choices}, audio or audio_128"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +186,8 @@ def _video_candidates(
         size, est = _size_of(parts, duration)
         compat = _video_compat(v) == 2 and all(_audio_compat(p) == 2 for p in parts[1:])
         rank = (float(v.get("height") or 0), float(compat), float(_video_compat(v)), _rate(v))
+        if q.worst:  # smallest picture and rate, still preferring what Telegram plays
+            rank = (-rank[0], rank[1], rank[2], -rank[3])
         out.append(
             _Candidate(
                 [str(p["format_id"]) for p in parts],
@@ -194,6 +218,8 @@ def _audio_candidates(
         size, est = _size_of([a], duration)
         compat = _audio_compat(a) == 2
         rank = (within, closeness, float(_audio_compat(a)))
+        if q.worst:
+            rank = (float(compat), -abr, float(_audio_compat(a)))
         out.append(
             _Candidate([str(a["format_id"])], size, est, a.get("ext"), None, None, compat, rank)
         )
@@ -201,6 +227,10 @@ def _audio_candidates(
 
 
 def _fallback_spec(q: Quality) -> str:
+    if q.worst:
+        if q.kind == "audio":
+            return "wa[ext=m4a]/wa/w"
+        return "wv*[vcodec^=avc1]+wa[ext=m4a]/wv*+wa/w"
     if q.kind == "audio":
         return "ba[ext=m4a]/ba/b"
     h = f"[height<={q.height}]" if q.height else ""
