@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediaferry._ytdlp_args import secret_values
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job
@@ -57,6 +58,8 @@ class Services:
         for secret in (settings.telegram_token, settings.api_key):
             if secret is not None:
                 add_secret(secret.get_secret_value())
+        for value in secret_values(settings.ytdlp_extractor_args):  # PO tokens
+            add_secret(value)
         db = Database(settings.database_url)
         if migrate:
             await db.upgrade()

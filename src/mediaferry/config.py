@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mediaferry._ytdlp_args import ExtractorArgs, parse_extractor_args
 from mediaferry.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -52,6 +53,8 @@ def _split_limits(value: object) -> object:
 IntList = Annotated[list[int], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 LimitMap = Annotated[dict[str, int], NoDecode]
+ExtractorArgsMap = Annotated[ExtractorArgs, NoDecode]
+JS_RUNTIMES = ("deno", "node", "bun", "quickjs")
 
 
 class Settings(BaseSettings):
@@ -169,6 +172,15 @@ class Settings(BaseSettings):
     auth_degrade_after: int = Field(3, ge=1)
     auth_cookie_max_kb: int = Field(1024, ge=1)  # largest cookie file accepted
 
+    # yt-dlp readiness and freshness (issue 14) ---------------------------
+    # passed to yt-dlp as extractor_args: yt-dlp's --extractor-args syntax or JSON
+    ytdlp_extractor_args: ExtractorArgsMap = Field(default_factory=dict)
+    # JavaScript runtime for YouTube's challenges, RUNTIME[:PATH]; "deno" alone means
+    # the binary of the deno package installed with Mediaferry; "none" turns it off
+    ytdlp_js_runtime: str = "deno"
+    # the Python environment that runs yt-dlp (empty: Mediaferry's own interpreter)
+    ytdlp_python: str = ""
+
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
     def _ints(cls, value: object) -> object:
@@ -183,6 +195,22 @@ class Settings(BaseSettings):
     @classmethod
     def _limits(cls, value: object) -> object:
         return _split_limits(value)
+
+    @field_validator("ytdlp_extractor_args", mode="before")
+    @classmethod
+    def _extractor_args(cls, value: object) -> object:
+        return parse_extractor_args(value)
+
+    @field_validator("ytdlp_js_runtime")
+    @classmethod
+    def _js_runtime(cls, value: str) -> str:
+        name = value.strip().partition(":")[0].lower()
+        if name != "none" and name not in JS_RUNTIMES:
+            raise ValueError(
+                f"unknown JavaScript runtime {name!r}; use one of "
+                f"{', '.join(JS_RUNTIMES)} (optionally RUNTIME:PATH) or none"
+            )
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
+from rich.markup import escape
 from rich.table import Table
 
 from mediaferry.cli._render import console
@@ -22,6 +23,7 @@ class Check:
     detail: str
     fix: str = ""
     required: bool = True
+    warn: bool = False  # works, but something needs attention
 
 
 async def _version(cmd: list[str]) -> str | None:
@@ -66,12 +68,51 @@ async def _database(settings: Settings) -> Check:
         await db.close()
 
 
-def _ytdlp() -> Check:
-    try:
-        from yt_dlp.version import __version__ as v
-    except ImportError:
-        return Check("yt-dlp", False, "not installed", "pip install -U yt-dlp")
-    return Check("yt-dlp", True, str(v), "pip install -U yt-dlp")
+async def _ytdlp(settings: Settings) -> list[Check]:
+    """yt-dlp as jobs run it: version and age, JS runtime, EJS solver, impersonation."""
+    from mediaferry.transfer.ytdlp_health import MAX_AGE_DAYS, ytdlp_report
+
+    r = await ytdlp_report(settings, selftest=True, fresh=True)
+    update = "mediaferry update"
+    if not r.installed:
+        return [Check("yt-dlp", False, r.error or "does not run", update)]
+    age = f", {r.age_days} days old" if r.age_days is not None else ""
+    stale = r.age_days is not None and r.age_days > MAX_AGE_DAYS
+    solver = f"yt-dlp-ejs {r.ejs_version}" if r.ejs_version else "yt-dlp-ejs not installed"
+    return [
+        Check(
+            "yt-dlp",
+            True,
+            f"{r.version}{age}" + (f" (over {MAX_AGE_DAYS})" if stale else ""),
+            update,
+            warn=stale,
+        ),
+        Check(
+            "JS runtime",
+            r.js_runtime is not None,
+            f"{r.js_runtime} ({r.js_runtime_path})" if r.js_runtime else "none found",
+            "pip install deno (in Mediaferry's environment), or set MEDIAFERRY_YTDLP_JS_RUNTIME",
+        ),
+        Check(
+            "EJS solver",
+            r.ejs_available,
+            f"{solver}; providers: {r.challenge_providers or 'none'}",
+            "pip install -U 'yt-dlp[default]'",
+        ),
+        Check(
+            "JS challenge",
+            bool(r.selftest_ok),
+            r.selftest or "not run",
+            "see the EJS solver and JS runtime rows",
+        ),
+        Check(
+            "impersonation",
+            r.impersonation is not None,
+            r.impersonation or "unavailable",
+            "pip install -U 'yt-dlp[curl-cffi]'",
+            required=False,
+        ),
+    ]
 
 
 async def run_doctor(settings: Settings) -> bool:
@@ -80,7 +121,7 @@ async def run_doctor(settings: Settings) -> bool:
         await _tool("ffmpeg", ["ffmpeg", "-version"], f"{apt} ffmpeg"),
         await _tool("ffprobe", ["ffprobe", "-version"], f"{apt} ffmpeg"),
         await _tool("aria2c", ["aria2c", "--version"], f"{apt} aria2"),
-        _ytdlp(),
+        *await _ytdlp(settings),
         await _tool(
             "chromium",
             [settings.chromium_path, "--version"],
@@ -100,11 +141,11 @@ async def run_doctor(settings: Settings) -> bool:
     for col in ("check", "status", "detail", "how to fix"):
         table.add_column(col)
     for c in checks:
-        mark = (
-            "[green]ok[/green]"
-            if c.ok
-            else ("[red]missing[/red]" if c.required else "[yellow]optional[/yellow]")
-        )
-        table.add_row(c.name, mark, c.detail, "" if c.ok else c.fix)
+        if c.ok:
+            mark = "[yellow]warn[/yellow]" if c.warn else "[green]ok[/green]"
+        else:
+            mark = "[red]missing[/red]" if c.required else "[yellow]optional[/yellow]"
+        fix = c.fix if c.warn or not c.ok else ""
+        table.add_row(c.name, mark, escape(c.detail), escape(fix))
     console.print(table)
     return all(c.ok for c in checks if c.required)

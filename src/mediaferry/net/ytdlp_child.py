@@ -2,13 +2,16 @@
 
 Reads one JSON request line on stdin::
 
-    {"mode": "extract" | "download", "url": ..., "opts": {...yt-dlp params...},
+    {"mode": "extract" | "download" | "probe", "url": ..., "opts": {...yt-dlp params...},
      "allow_private": false}
 
-and writes JSON lines on stdout: ``{"event": "progress", ...}``, then one of
-``{"event": "info", "info": {...}}`` (extract), ``{"event": "done", "path": ...}``
-(download) or ``{"event": "error", "failure": {...}}``. Everything yt-dlp prints
-goes to stderr, so stdout carries only the protocol.
+and writes JSON lines on stdout: first ``{"event": "ready", "version": ...}`` once
+yt-dlp and the extractor for the URL are imported (the parent then lets an upgrade
+of the environment proceed: nothing is imported from it lazily after that point
+that the job needs), then ``{"event": "progress", ...}``, then one of
+``{"event": "info", "info": {...}}`` (extract, and probe: see :mod:`_ytdlp_probe`),
+``{"event": "done", "path": ...}`` (download) or ``{"event": "error", "failure": {...}}``.
+Everything yt-dlp prints goes to stderr, so stdout carries only the protocol.
 
 URL policy: yt-dlp cannot use Mediaferry's httpx client, so unless
 ``allow_private`` is set, :func:`install_url_guard` wraps ``socket.getaddrinfo``
@@ -127,10 +130,32 @@ def _final_path(info: dict[str, Any]) -> str | None:
     return info.get("filepath") or info.get("_filename")
 
 
+def _preload(ydl: Any, url: str) -> None:
+    """Import the real extractor for ``url`` now (yt-dlp loads them lazily)."""
+    from yt_dlp.extractor import gen_extractor_classes
+
+    for ie in gen_extractor_classes():
+        if ie.suitable(url):
+            ydl.get_info_extractor(ie.ie_key())
+            return
+
+
 def run(request: dict[str, Any], emitter: _Emitter) -> int:
     """Serve one request; return the exit code."""
     import yt_dlp
+    from yt_dlp.version import __version__
 
+    if request["mode"] == "probe":
+        from mediaferry.net._ytdlp_probe import probe
+
+        emitter.emit("ready", version=__version__)
+        try:
+            report = probe(request.get("opts") or {}, selftest=bool(request.get("selftest")))
+        except BaseException as exc:
+            emitter.emit("error", failure=describe_exception(exc).to_json())
+            return 1
+        emitter.emit("info", info=report)
+        return 0
     if not request.get("allow_private"):
         install_url_guard()
     opts = dict(request.get("opts") or {})
@@ -139,6 +164,8 @@ def run(request: dict[str, Any], emitter: _Emitter) -> int:
         opts["progress_hooks"] = [emitter.hook]
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
+            _preload(ydl, request["url"])
+            emitter.emit("ready", version=__version__)
             download = request["mode"] == "download"
             info = ydl.extract_info(request["url"], download=download)
             info = ydl.sanitize_info(info)

@@ -3,6 +3,10 @@
 The child runs in its own session (so its own process group): cancellation or a
 timeout terminates the whole group (yt-dlp and any ffmpeg it started), SIGKILL
 follows after a grace period. Failures come back as :mod:`classify` errors.
+
+The child starts under the shared environment lock (:func:`ytdlp_env.env_lock`),
+released at its ``ready`` event: an upgrade of yt-dlp never replaces files while a
+child is importing them, and the next child imports the new version.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from mediaferry.errors import ExtractorError, JobError
 from mediaferry.net.classify import Failure, classify_failure
+from mediaferry.net.ytdlp_env import env_lock
 
 __all__ = ["kill_process_group", "run_ytdlp_child"]
 
@@ -54,32 +59,42 @@ async def _tail(stream: asyncio.StreamReader, keep: bytearray) -> None:
 
 
 async def run_ytdlp_child(
-    request: dict[str, Any], on_event: EventSink | None = None, *, grace: float = 3.0
+    request: dict[str, Any],
+    on_event: EventSink | None = None,
+    *,
+    grace: float = 3.0,
+    python: str | None = None,
 ) -> dict[str, Any]:
-    """Run one child request; return its final ``info``/``done`` event or raise a JobError."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mediaferry.net.ytdlp_child",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        limit=_LINE_LIMIT,
-    )
-    stderr = bytearray()
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    tail = asyncio.create_task(_tail(proc.stderr, stderr))
-    try:
-        proc.stdin.write(json.dumps(request).encode() + b"\n")
-        await proc.stdin.drain()
-        proc.stdin.close()
-        final = await _read_events(proc.stdout, on_event)
-        code = await proc.wait()
-        await tail
-    finally:
-        await kill_process_group(proc, grace)
-        tail.cancel()
+    """Run one child request; return its final ``info``/``done`` event or raise a JobError.
+
+    ``python`` is the interpreter of the environment yt-dlp runs in (default: ours).
+    """
+    python = python or sys.executable
+    async with contextlib.AsyncExitStack() as starting:
+        await starting.enter_async_context(env_lock(python, exclusive=False))
+        proc = await asyncio.create_subprocess_exec(
+            python,
+            "-m",
+            "mediaferry.net.ytdlp_child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=_LINE_LIMIT,
+        )
+        stderr = bytearray()
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        tail = asyncio.create_task(_tail(proc.stderr, stderr))
+        try:
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            final = await _read_events(proc.stdout, on_event, ready=starting.pop_all())
+            code = await proc.wait()
+            await tail
+        finally:
+            await kill_process_group(proc, grace)
+            tail.cancel()
     if final is None:
         text = stderr.decode(errors="replace").strip().splitlines()
         last = text[-1] if text else ""
@@ -90,20 +105,41 @@ async def run_ytdlp_child(
 
 
 async def _read_events(
-    stream: asyncio.StreamReader, on_event: EventSink | None
+    stream: asyncio.StreamReader,
+    on_event: EventSink | None,
+    ready: contextlib.AsyncExitStack | None = None,
 ) -> dict[str, Any] | None:
+    """Read the child's events; ``ready`` (the start lock) is released at its
+    ``ready`` event, or when the child ends without one."""
     final: dict[str, Any] | None = None
-    async for raw in stream:
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            log.warning("yt-dlp child wrote a non-protocol line", extra={"line": raw[:200]})
-            continue
-        if event.get("event") in ("info", "done", "error"):
-            final = event
-        elif on_event is not None:
-            on_event(event)
+    try:
+        async for raw in stream:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                log.warning("yt-dlp child wrote a non-protocol line", extra={"line": raw[:200]})
+                continue
+            if event.get("event") == "ready":
+                log.info(
+                    "yt-dlp %s started", event.get("version"), extra={"ytdlp": event.get("version")}
+                )
+                if ready is not None:
+                    await ready.aclose()
+                    ready = None
+            final = _take(event, on_event) or final
+    finally:
+        if ready is not None:
+            await ready.aclose()
     return final
+
+
+def _take(event: dict[str, Any], on_event: EventSink | None) -> dict[str, Any] | None:
+    """The event if it is final, else hand it to ``on_event``."""
+    if event.get("event") in ("info", "done", "error"):
+        return event
+    if on_event is not None:
+        on_event(event)
+    return None
 
 
 def _error(event: dict[str, Any]) -> JobError:

@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mediaferry.errors import FormatNotFound
+from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.plan import JobRequest, MediaPlan, PlaylistEntry
 from mediaferry.sources._extractors import extractor_key_for, temp_id_for
@@ -50,6 +51,7 @@ def extract_opts(settings: Settings, request: JobRequest) -> dict[str, Any]:
     """yt-dlp parameters for a metadata-only extraction."""
     items = parse_playlist_items(request.playlist_items, settings.max_playlist_items)
     opts: dict[str, Any] = {
+        **base_opts(settings),
         "skip_download": True,
         "extract_flat": "in_playlist",
         "noplaylist": True,  # watch?v=X&list=Y means the video
@@ -75,6 +77,7 @@ async def extract_info(url: str, settings: Settings, request: JobRequest) -> dic
             "allow_private": settings.allow_private_networks,
         },
         grace=settings.ytdlp_kill_grace_s,
+        python=ytdlp_python(settings),
     )
     info: dict[str, Any] = final.get("info") or {}
     return info

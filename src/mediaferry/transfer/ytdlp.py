@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import ExtractorError, UnsupportedSource, UrlRejected
+from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
 from mediaferry.urls import check_url
@@ -33,6 +34,7 @@ _PARTIAL_SUFFIXES = (".part", ".ytdl", ".temp", ".frag", ".aria2")
 def download_opts(plan: MediaPlan, dest_dir: Path, settings: Settings) -> dict[str, Any]:
     """yt-dlp parameters for downloading ``plan`` into ``dest_dir``."""
     opts: dict[str, Any] = {
+        **base_opts(settings),
         "format": plan.format_spec or "bv*+ba/b",
         "outtmpl": {"default": "%(id).60B.%(ext)s"},
         "paths": {"home": str(dest_dir), "temp": str(dest_dir)},
@@ -97,7 +99,12 @@ class YtdlpTransfer(Transfer):
                 progress(_progress(event, plan))
 
         try:
-            final = await run_ytdlp_child(request, on_event, grace=self.settings.ytdlp_kill_grace_s)
+            final = await run_ytdlp_child(
+                request,
+                on_event,
+                grace=self.settings.ytdlp_kill_grace_s,
+                python=ytdlp_python(self.settings),
+            )
         except asyncio.CancelledError:
             _remove_new_files(dest_dir, before)
             raise

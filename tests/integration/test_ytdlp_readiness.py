@@ -1,0 +1,100 @@
+"""YouTube readiness: yt-dlp, as Mediaferry configures it, has a JS runtime, the EJS
+solver and impersonation, solves a JS challenge through the configured runtime, and
+gets MEDIAFERRY_YTDLP_EXTRACTOR_ARGS. Real yt-dlp in the real child, real deno;
+offline (the player script is built locally, extraction hits the local media server).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mediaferry.config import Settings
+from mediaferry.net.ytdlp_env import base_opts, js_runtimes
+from mediaferry.plan import JobRequest, MediaPlan
+from mediaferry.sources._ytdlp import extract_info, extract_opts
+from mediaferry.transfer.ytdlp import download_opts
+from mediaferry.transfer.ytdlp_health import ytdlp_report
+from tests.support.media_server import MediaServer
+
+
+def deno_of_this_environment() -> str:
+    import deno
+
+    return str(deno.find_deno_bin())
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # the runtime must be found without the venv's bin on PATH (a service's PATH)
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    assert shutil.which("deno") is None
+    return Settings(allow_private_networks=True, data_dir=tmp_path)
+
+
+async def test_ytdlp_reports_deno_and_ejs_available_and_solves_a_challenge(
+    settings: Settings,
+) -> None:
+    report = await ytdlp_report(settings, selftest=True, fresh=True)
+    assert report.installed and report.ready, report.as_dict()
+    assert report.js_runtime is not None and report.js_runtime.startswith("deno ")
+    assert report.js_runtime_path == deno_of_this_environment()
+    # yt-dlp's own provider list, as its verbose output prints it
+    providers = [p.strip() for p in report.challenge_providers.split(",")]
+    assert "deno" in providers, report.challenge_providers
+    assert report.ejs_version and report.ejs_available
+    # a player script's signature and "n" steps, solved by the EJS solver in deno
+    assert report.selftest_ok is True and report.selftest is not None
+    assert report.selftest.startswith("solved in"), report.selftest
+    assert report.impersonation is not None and report.impersonation.startswith("curl_cffi")
+    assert report.warnings == []
+
+
+async def test_without_a_runtime_the_report_says_what_breaks(settings: Settings) -> None:
+    settings = settings.model_copy(update={"ytdlp_js_runtime": "none"})
+    report = await ytdlp_report(settings, selftest=True, fresh=True)
+    assert report.installed and not report.ready
+    assert report.js_runtime is None and report.selftest_ok is False
+    assert any("no JavaScript runtime" in w for w in report.warnings), report.warnings
+
+
+def test_every_child_gets_the_runtime_path_and_the_extractor_args(settings: Settings) -> None:
+    settings = settings.model_copy(
+        update={"ytdlp_extractor_args": {"youtube": {"player_client": ["web"]}}}
+    )
+    expected = {"deno": {"path": deno_of_this_environment()}}
+    assert js_runtimes(settings) == expected
+    request = JobRequest(job_id=1, url="https://example.org/v", job_type="video", quality="best")
+    plan = MediaPlan(url="https://example.org/v", protocol="ytdlp")
+    for opts in (
+        extract_opts(settings, request),
+        download_opts(plan, Path(settings.data_dir), settings),
+        base_opts(settings),
+    ):
+        assert opts["js_runtimes"] == expected
+        assert opts["extractor_args"] == {"youtube": {"player_client": ["web"]}}
+
+
+def test_a_runtime_can_be_named_with_its_path(settings: Settings) -> None:
+    node = settings.model_copy(update={"ytdlp_js_runtime": "node:/opt/node/bin/node"})
+    assert js_runtimes(node) == {"node": {"path": "/opt/node/bin/node"}}
+    assert js_runtimes(settings.model_copy(update={"ytdlp_js_runtime": "none"})) == {}
+
+
+async def test_extractor_args_reach_the_extractor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, media_server: MediaServer
+) -> None:
+    """``generic:is_live=true`` makes yt-dlp's generic extractor call an HLS stream
+    live without asking the server: the setting reached the extractor in the child."""
+    url = media_server.media_url("hls/index.m3u8")
+    request = JobRequest(job_id=1, url=url, job_type="video", quality="best")
+    plain = await extract_info(url, Settings(allow_private_networks=True), request)
+    assert plain.get("live_status") != "is_live"
+    monkeypatch.setenv("MEDIAFERRY_YTDLP_EXTRACTOR_ARGS", "generic:is_live=true")
+    configured = Settings(allow_private_networks=True, data_dir=tmp_path)
+    info = await extract_info(url, configured, request)
+    assert info.get("live_status") == "is_live"
+    assert os.environ["MEDIAFERRY_YTDLP_EXTRACTOR_ARGS"]  # read from the environment
