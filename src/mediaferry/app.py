@@ -11,6 +11,7 @@ from mediaferry._ytdlp_args import secret_values
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job
+from mediaferry.delivery.ratelimit import SendBudgets, SendLimiter
 from mediaferry.files.archive import Archiver
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
@@ -43,6 +44,8 @@ class Services:
     pipeline: Pipeline
     disk: DiskGuard
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    # the one Telegram send path's budgets, shared by every sender in this process
+    send_limiter: SendLimiter = field(default_factory=SendLimiter)
     # set by the bot in webhook mode: (secret, handler of one update's JSON)
     telegram_webhook: tuple[str, Callable[[dict[str, Any]], Awaitable[None]]] | None = None
 
@@ -98,6 +101,7 @@ class Services:
                 disk_guard=disk,
             ),
             disk=disk,
+            send_limiter=SendLimiter(SendBudgets.from_settings(settings)),
         )
         services.pipeline.on_playlist = services.expand_playlist
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)

@@ -126,6 +126,17 @@ class Settings(BaseSettings):
     # server instead of the bot long-polling; the secret authenticates those posts
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # one send path (delivery/ratelimit.py): Telegram's budgets, a little under its limits
+    telegram_rate_private_per_s: float = Field(1.0, gt=0)  # messages/s to one private chat
+    telegram_rate_group_per_min: float = Field(20.0, gt=0)  # messages/min to one group/channel
+    telegram_rate_global_per_s: float = Field(25.0, gt=0)  # messages/s for the whole bot
+    telegram_rate_burst: int = Field(3, ge=1)  # a chat may get this many at once
+    telegram_flood_retries: int = Field(5, ge=0)  # retries after a flood wait, per call
+    telegram_flood_wait_max_s: float = Field(60.0, ge=0)  # longer waits: the job retries
+    telegram_timeout_s: float = Field(20.0, gt=0)  # connect/read/write of ordinary calls
+    telegram_upload_timeout_s: float = Field(300.0, gt=0)  # wait for the answer to an upload
+    # the Bot API server runs with --local on this machine and reads files by path
+    telegram_local_mode: bool = False
 
     # disk
     tmp_max_age_hours: float = Field(24.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,14 @@ from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_fixtures import ffprobe_json
 
 USER = 1001
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """These self-tests drive the fake with a bare Bot, faster than Telegram's flood
+    limits allow; the limits have their own tests in test_telegram_send_path.py."""
+    with FakeTelegram(rate_limits=None) as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,6 +19,15 @@ content is ``400 message is not modified``; ``parse_mode`` text that would not p
 refused; uploads over ``upload_limit`` (50 MB by default) are ``413``; a ``file_id`` is
 accepted only for a file of the same kind. Media dimensions/durations are taken from the
 request parameters (0 when not given).
+
+Like the public server, media given as a ``file://`` URI or a local path is refused
+("wrong file identifier/HTTP URL specified") unless the fake runs in ``local_mode``
+(a local Bot API server started with ``--local``), which reads such files from disk.
+
+Telegram's flood limits are enforced (``rate_limits``, on by default): more than about
+one message a second to a private chat, 20 a minute to a group/channel (negative chat
+id) or 30 a second in all is answered ``429 Too Many Requests: retry after N`` and
+recorded (``flood_refusals``); sends and edits count, a media group as its items.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ __all__ = [
     "Call",
     "ChatMessage",
     "FakeTelegram",
+    "RateLimits",
     "TelegramFile",
     "Upload",
     "fake_telegram",
@@ -159,6 +169,36 @@ class ChatMessage:
         return [(b.get("text", ""), b.get("callback_data")) for row in rows for b in row]
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits as token buckets (a burst, then the steady rate)."""
+
+    private_per_s: float = 1.0
+    private_burst: int = 4
+    group_per_min: float = 20.0
+    group_burst: int = 4
+    global_per_s: float = 30.0
+    global_burst: int = 30
+
+    def scaled(self, factor: float) -> RateLimits:
+        """The same limits ``factor`` times faster (tests that cannot wait minutes)."""
+        return RateLimits(
+            self.private_per_s * factor,
+            self.private_burst,
+            self.group_per_min * factor,
+            self.group_burst,
+            self.global_per_s * factor,
+            self.global_burst,
+        )
+
+
+def _counts_for_flood(method: str) -> bool:
+    m = method.lower()
+    if m == "sendchataction":
+        return False
+    return m.startswith(("send", "edit", "copymessage", "forwardmessage"))
+
+
 @dataclass
 class _Fault:
     method: str
@@ -244,16 +284,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             params, files = _decode_request(self.headers.get("Content-Type", ""), body, parts.query)
             fault = app._take_fault(method)
-            if fault is not None:
+            if fault is not None and fault.kind not in _AFTER_FAULTS:
                 self._fault(fault, method, params, files)
                 return
+            flood = app._flood_check(method, params)
+            if flood is not None:
+                self._json(429, flood)
+                return
             status, payload = app._call(method, params, files)
+            if fault is not None:
+                self._cut(fault.kind, json.dumps(payload).encode())
+                return
             self._json(status, payload)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
 
+    def _cut(self, kind: str, body: bytes) -> None:
+        """The call took effect; its answer is lost (see ``fail_next``)."""
+        self.close_connection = True
+        if kind == "hang":
+            _hang(self.connection, self.server.app._stopping)
+            return
+        if kind == "half":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def _fault(self, fault: _Fault, method: str, params: JSON, files: dict[str, Upload]) -> None:
         app = self.server.app
+        if fault.kind == "close":
+            app._record(Call(method, params, files, time.time(), 0, "closed"))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if fault.kind == "timeout":
             app._record(Call(method, params, files, time.time(), 0, "timeout"))
             self.close_connection = True
@@ -300,6 +369,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+_AFTER_FAULTS = {"drop", "half", "hang"}  # the call takes effect, then the answer is lost
 
 
 def _hang(sock: socket.socket, stop: threading.Event) -> None:
@@ -403,6 +475,8 @@ class FakeTelegram:
         bot_username: str = "mediaferry_test_bot",
         upload_limit: int | None = 50 * 1024 * 1024,
         download_limit: int | None = 20 * 1024 * 1024,
+        local_mode: bool = False,
+        rate_limits: RateLimits | None = RateLimits(),
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -417,6 +491,10 @@ class FakeTelegram:
         }
         self.upload_limit = upload_limit
         self.download_limit = download_limit
+        self.local_mode = local_mode
+        self.rate_limits = rate_limits
+        self._flood_tat: dict[int | str, float] = {}  # per chat; "*" is the whole bot
+        self.flood_refusals: list[Call] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -647,7 +725,10 @@ class FakeTelegram:
 
         ``kind``: ``"429"`` (flood wait with ``retry_after``), ``"500"`` or any status code,
         ``"502"`` (HTML bad gateway), ``"timeout"`` (no answer until the client gives up;
-        the call has no effect).
+        the call has no effect), ``"close"`` (the connection is closed at once; no
+        effect). The call takes effect but its answer is lost with ``"drop"`` (the
+        connection closes without an answer), ``"half"`` (half the answer, then the
+        connection closes) and ``"hang"`` (no answer until the client gives up).
         """
         with self._cond:
             self._faults.append(_Fault(method.lower(), times, kind, retry_after))
@@ -667,6 +748,49 @@ class FakeTelegram:
                         self._faults.remove(fault)
                     return fault
         return None
+
+    def _flood_check(self, method: str, p: JSON) -> JSON | None:
+        """A 429 answer when this call would break Telegram's flood limits (recorded)."""
+        limits = self.rate_limits
+        if limits is None or not _counts_for_flood(method):
+            return None
+        chat: int | str | None
+        try:
+            chat = int(p["chat_id"])
+        except (KeyError, TypeError, ValueError):
+            chat = p.get("chat_id")
+        media = p.get("media") if method.lower() == "sendmediagroup" else None
+        cost = len(media) if isinstance(media, list) else 1
+        buckets: list[tuple[int | str, float, int]] = [
+            ("*", 1.0 / limits.global_per_s, limits.global_burst)
+        ]
+        if isinstance(chat, int) and chat > 0:
+            buckets.append((chat, 1.0 / limits.private_per_s, limits.private_burst))
+        elif chat is not None:
+            buckets.append((chat, 60.0 / limits.group_per_min, limits.group_burst))
+        with self._cond:
+            now = time.monotonic()
+            late = 0.0
+            for key, interval, burst in buckets:
+                tat = self._flood_tat.get(key, 0.0)
+                late = max(late, tat + min(cost, burst) * interval - burst * interval - now)
+            if late <= 0:
+                for key, interval, burst in buckets:
+                    tat = self._flood_tat.get(key, 0.0)
+                    self._flood_tat[key] = max(tat, now) + min(cost, burst) * interval
+                return None
+            retry = max(1, int(late + 0.999))
+            payload: JSON = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry}",
+                "parameters": {"retry_after": retry},
+            }
+            call = Call(method, p, {}, time.time(), 429, payload)
+            self.flood_refusals.append(call)
+            self._calls.append(call)
+            self._cond.notify_all()
+            return payload
 
     # --- inspection -----------------------------------------------------------------
 
@@ -1065,6 +1189,18 @@ class FakeTelegram:
             if not upload.content:
                 raise ApiError(400, "Bad Request: file must be non-empty")
             return self._new_file(kind, upload.content, upload.filename, upload.mime)
+        if isinstance(value, str) and (value.startswith("file://") or value.startswith("/")):
+            if not self.local_mode:
+                # the public server knows nothing of the bot's disk
+                raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            path = Path(unquote(urlsplit(value).path) if value.startswith("file:") else value)
+            try:
+                content = path.read_bytes()
+            except OSError:
+                raise ApiError(400, "Bad Request: file not found") from None
+            if self.upload_limit is not None and len(content) > self.upload_limit:
+                raise ApiError(400, "Bad Request: file is too big")
+            return self._new_file(kind, content, path.name, None)
         if isinstance(value, str) and re.match(r"https?://", value):
             return self._new_file(kind, None, Path(urlsplit(value).path).name or None, None, value)
         if isinstance(value, str) and value:

@@ -22,6 +22,7 @@ from telegram import error as tg
 from mediaferry.bot import texts
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, TelegramWaiter
+from mediaferry.delivery.ratelimit import Priority, SendDropped, send_priority
 from mediaferry.errors import JobNotFound
 from mediaferry.jobs.bus import Event, EventBus, Subscription
 from mediaferry.jobs.service import JobService
@@ -32,6 +33,8 @@ __all__ = ["ProgressTracker", "cancel_markup"]
 log = logging.getLogger(__name__)
 FINAL_GAP_S = 1.0  # a final edit may follow the previous one this soon
 MAX_FINAL_TRIES = 5
+MAX_FAILURES = 8  # consecutive failed updates before the view waits for the next event
+BACKOFF_MAX_S = 30.0
 
 
 def cancel_markup(job_id: int) -> InlineKeyboardMarkup:
@@ -53,6 +56,7 @@ class _View:
     final: str | None = None  # final text, or "" to delete the message
     last_edit: float = 0.0
     not_before: float = 0.0
+    failures: int = 0  # consecutive failed calls (errors, not flood waits)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -201,8 +205,12 @@ class ProgressTracker:
             if not final and view.desired == view.shown and view.message_id is not None:
                 return
             gap = FINAL_GAP_S if final else self._gap(view)
-            wait = max(view.last_edit + gap, view.not_before) - time.monotonic()
-            if view.message_id is not None and wait > 0:
+            # the first message needs no gap, but waits out errors and flood waits too
+            ready = view.not_before
+            if view.message_id is not None:
+                ready = max(ready, view.last_edit + gap)
+            wait = ready - time.monotonic()
+            if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(view.wake.wait(), wait)
                 continue
@@ -211,23 +219,33 @@ class ProgressTracker:
                 self.views.pop(view.job_id, None)
                 return
             tries += 0 if ok else 1
+            if not final and view.failures >= MAX_FAILURES:
+                return  # the next event tries again, after the backoff
 
     async def _apply(self, view: _View) -> bool:
         """One Bot API call towards what the view should show; True if it took effect."""
         view.last_edit = time.monotonic()
         try:
-            if view.message_id is None:
-                await self._send_new(view)
-            elif view.final == "":
-                await self.bot.delete_message(view.chat_id, view.message_id)
-            elif view.final is not None:
-                await self._edit(view, view.final, with_button=False)
-            else:
-                await self._edit(view, view.desired, with_button=True)
+            # a final text or the removal answers the job: it goes with the replies;
+            # running progress is the first to give way under pressure
+            with send_priority(Priority.PROGRESS if view.final is None else Priority.REPLY):
+                if view.message_id is None:
+                    await self._send_new(view)
+                elif view.final == "":
+                    await self.bot.delete_message(view.chat_id, view.message_id)
+                elif view.final is not None:
+                    await self._edit(view, view.final, with_button=False)
+                else:
+                    await self._edit(view, view.desired, with_button=True)
+            view.failures = 0
             return True
+        except SendDropped as exc:
+            view.not_before = time.monotonic() + exc.retry_in
+            return False
         except tg.RetryAfter as exc:
             ra = exc.retry_after
             view.not_before = time.monotonic() + (ra if isinstance(ra, int) else ra.total_seconds())
+            return False
         except tg.BadRequest as exc:
             text = exc.message.lower()
             if "not modified" in text:
@@ -240,6 +258,9 @@ class ProgressTracker:
             return True
         except tg.TelegramError as exc:
             log.info("progress update failed: %s", exc, extra={"job_id": view.job_id})
+        # back off: 1, 2, 4 … 30 s between tries, never a retry at once
+        view.not_before = time.monotonic() + min(BACKOFF_MAX_S, 2.0**view.failures)
+        view.failures += 1
         return False
 
     async def _send_new(self, view: _View) -> None:

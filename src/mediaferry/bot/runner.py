@@ -13,13 +13,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot, BotCommand, Update
+from telegram import BotCommand, Update
 from telegram import error as tg
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
     ContextTypes,
+    ExtBot,
     TypeHandler,
 )
 from telegram.request import HTTPXRequest
@@ -28,6 +29,7 @@ from mediaferry.app import Services
 from mediaferry.bot import admin, commands, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
+from mediaferry.delivery.botapi_limiter import BotApiRateLimiter
 from mediaferry.delivery.telegram import TelegramDeliverer
 from mediaferry.logging import add_secret
 
@@ -77,12 +79,14 @@ def build_application(services: Services) -> BotApp:
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(16)
-        .connect_timeout(10)
-        .read_timeout(20)
-        .write_timeout(20)
+        .connect_timeout(min(10.0, settings.telegram_timeout_s))
+        .read_timeout(settings.telegram_timeout_s)
+        .write_timeout(settings.telegram_timeout_s)
         .media_write_timeout(600)
         .connection_pool_size(32)
         .get_updates_connection_pool_size(2)
+        .local_mode(settings.telegram_local_mode)
+        .rate_limiter(BotApiRateLimiter(services.send_limiter))
         .build()
     )
     app.add_handler(TypeHandler(Update, gate), group=-1)
@@ -124,7 +128,7 @@ async def _start_webhook(
 async def start(services: Services, *, progress_interval: float = 3.0) -> Stopper:
     """Start the bot (long polling) in the running loop; returns its stopper."""
     app = build_application(services)
-    deliverer = TelegramDeliverer(app.bot, services.db)
+    deliverer = TelegramDeliverer(app.bot, services.db, services.settings)
     tracker = ProgressTracker(
         app.bot, services.bus, services.jobs, services.db, interval=progress_interval
     )
@@ -171,16 +175,23 @@ async def start_delivery(services: Services) -> Stopper:
     settings = services.settings
     assert settings.telegram_token is not None, "no MEDIAFERRY_TELEGRAM_TOKEN"
     api = settings.telegram_api_url.rstrip("/")
-    bot = Bot(
+    timeout = settings.telegram_timeout_s
+    bot: ExtBot[None] = ExtBot(
         settings.telegram_token.get_secret_value(),
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
         request=HTTPXRequest(
-            connection_pool_size=8, read_timeout=20, write_timeout=20, media_write_timeout=600
+            connection_pool_size=8,
+            connect_timeout=min(10.0, timeout),
+            read_timeout=timeout,
+            write_timeout=timeout,
+            media_write_timeout=600,
         ),
+        local_mode=settings.telegram_local_mode,
+        rate_limiter=BotApiRateLimiter(services.send_limiter),
     )
     await bot.initialize()
-    deliverer = TelegramDeliverer(bot, services.db)
+    deliverer = TelegramDeliverer(bot, services.db, settings)
     services.pipeline.deliverers.append(deliverer)
     log.info("telegram delivery enabled in this worker process")
 

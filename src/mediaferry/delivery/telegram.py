@@ -12,11 +12,14 @@ retries from DELIVER without downloading again), a refused request is final.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
+import httpx
 from sqlalchemy import select, update
 from telegram import (
     Bot,
@@ -29,18 +32,27 @@ from telegram import (
 from telegram import error as tg
 
 from mediaferry.bot import texts
+from mediaferry.config import Settings
 from mediaferry.db.engine import Database
-from mediaferry.db.models import Job, TelegramWaiter
+from mediaferry.db.models import Job, JobEvent, TelegramWaiter
+from mediaferry.delivery.ratelimit import Priority, send_priority
 from mediaferry.errors import JobError, SizeLimitExceeded, TelegramError
 from mediaferry.jobs.control import JobControl
 from mediaferry.media.postprocess import Part, Processed
 
-__all__ = ["TelegramDeliverer", "TelegramRejected", "translate_error"]
+__all__ = ["TelegramDeliverer", "TelegramRejected", "delivery_outcome", "translate_error"]
 
 log = logging.getLogger(__name__)
 InputMedia = InputMediaVideo | InputMediaAudio | InputMediaDocument
 ALBUM_MAX = 10
-UPLOAD_READ_TIMEOUT = 300.0
+ATTEMPT_EVENT = "DELIVERY_ATTEMPT"
+OUTCOME_EVENT = "DELIVERY_OUTCOME"
+# attempts whose outcome is unknown (the answer was lost) after which one more is allowed:
+# the Bot API has no idempotency key, so at most one duplicate per job
+MAX_UNCERTAIN = 1
+# transport failures that mean the request never reached Telegram in full
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout,
+             httpx.WriteError)  # fmt: skip
 
 
 class TelegramRejected(TelegramError):
@@ -70,6 +82,41 @@ def translate_error(exc: tg.TelegramError, attempts: int = 0) -> JobError:
     return TelegramRejected(f"Telegram refused the request: {exc.message}")
 
 
+def delivery_outcome(exc: tg.TelegramError) -> str:
+    """``"not_sent"`` when Telegram cannot have acted on the request, else ``"unknown"``.
+
+    An answer from the server (a refusal, a flood wait, a 5xx page) or a failure before
+    the request was fully written means nothing was sent; a timeout or a dropped
+    connection while waiting for the answer leaves the outcome unknown.
+    """
+    if not isinstance(exc, tg.NetworkError) or isinstance(exc, tg.BadRequest):
+        return "not_sent"
+    cause = exc.__cause__
+    if not isinstance(cause, httpx.TransportError) or isinstance(cause, _NOT_SENT):
+        return "not_sent"
+    return "unknown"
+
+
+class _History:
+    """What earlier DELIVER attempts of a job left in its events."""
+
+    def __init__(self, events: Sequence[JobEvent]) -> None:
+        attempts: dict[int, str | None] = {}
+        self.sent_ids: list[str] | None = None
+        for ev in events:
+            data = ev.data or {}
+            n = int(data.get("attempt") or 0)
+            if ev.event_type == ATTEMPT_EVENT:
+                attempts[n] = None
+            elif ev.event_type == OUTCOME_EVENT:
+                attempts[n] = str(data.get("outcome"))
+                if data.get("outcome") == "sent":
+                    self.sent_ids = [str(i) for i in data.get("file_ids") or []]
+        self.attempts = max(attempts, default=0)
+        # no outcome written (the process died mid-send) counts as unknown
+        self.uncertain = sum(1 for o in attempts.values() if o in (None, "unknown"))
+
+
 def file_id_of(message: Message) -> str:
     for media in (message.video, message.audio, message.document, message.animation):
         if media is not None:
@@ -90,24 +137,60 @@ def _dur(value: float | None) -> int | None:
 class TelegramDeliverer:
     """A :class:`~mediaferry.jobs.pipeline.Deliverer` for jobs that came from Telegram."""
 
-    def __init__(self, bot: Bot, db: Database) -> None:
+    def __init__(self, bot: Bot, db: Database, settings: Settings | None = None) -> None:
         self.bot = bot
         self.db = db
+        self.upload_timeout = settings.telegram_upload_timeout_s if settings else 300.0
+        # only a local Bot API server (--local) reads files by path (file:// URIs)
+        self.local_mode = settings.telegram_local_mode if settings else False
 
     def wants(self, job: Job) -> bool:
         return job.chat_id is not None and job.origin == "telegram"
 
     async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]:
         assert job.chat_id is not None
-        try:
-            ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
-        except tg.TelegramError as exc:
-            raise translate_error(exc, job.attempts) from exc
-        await ctl.event("TELEGRAM_SENT", {"chat_id": job.chat_id, "file_ids": len(ids)})
+        history = await self._history(job.id)
+        if history.sent_ids:
+            # an earlier attempt got through (a later deliverer failed): not again
+            ids = history.sent_ids
+        else:
+            if history.uncertain > MAX_UNCERTAIN:
+                raise TelegramRejected(
+                    f"{history.uncertain} deliveries ended without an answer; the media may "
+                    "already be in the chat, so it is not sent again"
+                )
+            n = history.attempts + 1
+            await ctl.event(
+                ATTEMPT_EVENT, {"attempt": n, "route": "botapi", "uncertain": history.uncertain}
+            )
+            try:
+                with send_priority(Priority.RESULT):
+                    ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
+            except tg.TelegramError as exc:
+                outcome = delivery_outcome(exc)
+                await ctl.event(
+                    OUTCOME_EVENT, {"attempt": n, "outcome": outcome, "error": type(exc).__name__}
+                )
+                raise translate_error(exc, job.attempts) from exc
+            await ctl.event(OUTCOME_EVENT, {"attempt": n, "outcome": "sent", "file_ids": ids})
+            await ctl.event("TELEGRAM_SENT", {"chat_id": job.chat_id, "file_ids": len(ids)})
         file_ids = "\n".join(ids)
         job.telegram_file_id = file_ids
-        await self.send_to_waiters(job)
+        with send_priority(Priority.RESULT):
+            await self.send_to_waiters(job)
         return {"telegram_file_id": file_ids}
+
+    async def _history(self, job_id: int) -> _History:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(JobEvent)
+                .where(
+                    JobEvent.job_id == job_id,
+                    JobEvent.event_type.in_((ATTEMPT_EVENT, OUTCOME_EVENT)),
+                )
+                .order_by(JobEvent.id)
+            )
+            return _History(list(rows.scalars().all()))
 
     # -- sending files -----------------------------------------------------------
     async def send_processed(
@@ -126,15 +209,16 @@ class TelegramDeliverer:
                 msg = await self._send_one(processed, chunk[0], chat_id, reply_to, cap)
                 ids.append(file_id_of(msg))
             else:
-                media = [
-                    self._input_media(processed, part, job, (index + i + 1, total))
-                    for i, part in enumerate(chunk)
-                ]
+                with contextlib.ExitStack() as files:
+                    media = [
+                        self._input_media(processed, part, job, (index + i + 1, total), files)
+                        for i, part in enumerate(chunk)
+                    ]
                 msgs = await self.bot.send_media_group(
                     chat_id,
                     media,
                     reply_parameters=_reply(reply_to),
-                    read_timeout=UPLOAD_READ_TIMEOUT,
+                    read_timeout=self.upload_timeout,
                 )
                 ids.extend(file_id_of(m) for m in msgs)
             index += len(chunk)
@@ -147,7 +231,7 @@ class TelegramDeliverer:
             "caption": cap,
             "parse_mode": texts.PARSE_MODE,
             "reply_parameters": _reply(reply_to),
-            "read_timeout": UPLOAD_READ_TIMEOUT,
+            "read_timeout": self.upload_timeout,
             "filename": part.path.name,
         }
         thumb = part.thumbnail if part.thumbnail and part.thumbnail.is_file() else None
@@ -174,11 +258,32 @@ class TelegramDeliverer:
             )
         return await self.bot.send_document(chat_id, part.path, thumbnail=thumb, **common)
 
+    def _file(self, path: Path, files: contextlib.ExitStack) -> Path | IO[bytes]:
+        """What InputMedia* should get for a file on disk.
+
+        python-telegram-bot turns a path inside InputMedia* into a ``file://`` URI, which
+        only a local Bot API server accepts; for any other server the file is opened (and
+        read into the request) so it is uploaded.
+        """
+        if self.local_mode:
+            return path
+        return files.enter_context(path.open("rb"))
+
     def _input_media(
-        self, processed: Processed, part: Part, job: Job, n: tuple[int, int]
+        self,
+        processed: Processed,
+        part: Part,
+        job: Job,
+        n: tuple[int, int],
+        files: contextlib.ExitStack,
     ) -> InputMedia:
         cap = texts.caption(processed.title, job.url, n)
-        thumb = part.thumbnail if part.thumbnail and part.thumbnail.is_file() else None
+        thumb = (
+            self._file(part.thumbnail, files)
+            if part.thumbnail and part.thumbnail.is_file()
+            else None
+        )
+        media = self._file(part.path, files)
         common: dict[str, Any] = {
             "caption": cap,
             "parse_mode": texts.PARSE_MODE,
@@ -186,7 +291,7 @@ class TelegramDeliverer:
         }
         if processed.kind == "video":
             return InputMediaVideo(
-                part.path,
+                media,
                 width=part.width,
                 height=part.height,
                 duration=_dur(part.duration),
@@ -196,14 +301,14 @@ class TelegramDeliverer:
             )
         if processed.kind == "audio":
             return InputMediaAudio(
-                part.path,
+                media,
                 duration=_dur(part.duration),
                 title=processed.title,
                 performer=processed.performer,
                 thumbnail=thumb,
                 **common,
             )
-        return InputMediaDocument(part.path, thumbnail=thumb, **common)
+        return InputMediaDocument(media, thumbnail=thumb, **common)
 
     # -- re-sending by file_id -----------------------------------------------------
     async def resend(self, job: Job, chat_id: int, reply_to: int | None) -> None:
