@@ -164,8 +164,7 @@ class TelegramDeliverer:
                 ATTEMPT_EVENT, {"attempt": n, "route": "botapi", "uncertain": history.uncertain}
             )
             try:
-                with send_priority(Priority.RESULT):
-                    ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
+                ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
             except tg.TelegramError as exc:
                 outcome = delivery_outcome(exc)
                 await ctl.event(
@@ -194,6 +193,12 @@ class TelegramDeliverer:
 
     # -- sending files -----------------------------------------------------------
     async def send_processed(
+        self, job: Job, processed: Processed, chat_id: int, reply_to: int | None
+    ) -> list[str]:
+        with send_priority(Priority.RESULT):
+            return await self._send_parts(job, processed, chat_id, reply_to)
+
+    async def _send_parts(
         self, job: Job, processed: Processed, chat_id: int, reply_to: int | None
     ) -> list[str]:
         parts = processed.parts
@@ -319,7 +324,8 @@ class TelegramDeliverer:
         kind = str(((job.meta or {}).get("processed") or {}).get("kind") or "document")
         title = job.final_title or job.title
         try:
-            await self._resend_ids(ids, kind, title, job.url, chat_id, reply_to)
+            with send_priority(Priority.RESULT):
+                await self._resend_ids(ids, kind, title, job.url, chat_id, reply_to)
         except tg.TelegramError as exc:
             raise translate_error(exc) from exc
 

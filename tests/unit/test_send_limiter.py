@@ -1,0 +1,191 @@
+"""The send path's budgets on a virtual clock: who may send when, and what gives way."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mediaferry.delivery.ratelimit import (
+    Priority,
+    SendBudgets,
+    SendDropped,
+    SendLimiter,
+    send_priority,
+)
+
+
+class Clock:
+    """Virtual time: ``sleep`` advances it instead of waiting."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+def limiter(clock: Clock, **kw: float) -> SendLimiter:
+    return SendLimiter(SendBudgets(**kw), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+
+class Flood(Exception):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+def flood_of(exc: BaseException) -> float | None:
+    return exc.seconds if isinstance(exc, Flood) else None
+
+
+async def sent_times(lim: SendLimiter, clock: Clock, chat: int | str, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        await lim.acquire(chat)
+        times.append(clock() - 1000.0)
+    return times
+
+
+async def test_private_chat_gets_a_burst_then_one_a_second() -> None:
+    clock = Clock()
+    times = await sent_times(limiter(clock, burst=3), clock, 42, 6)
+    assert times == pytest.approx([0, 0, 0, 1, 2, 3])
+
+
+async def test_group_gets_twenty_a_minute() -> None:
+    clock = Clock()
+    lim = limiter(clock, burst=1)
+    assert await sent_times(lim, clock, -100, 3) == pytest.approx([0, 3, 6])
+    clock2 = Clock()
+    lim2 = limiter(clock2, burst=1)
+    assert await sent_times(lim2, clock2, "@channel", 2) == pytest.approx([0, 3])
+
+
+async def test_global_budget_spaces_many_chats() -> None:
+    clock = Clock()
+    lim = limiter(clock, global_per_s=10, global_burst=5)
+    times = []
+    for chat in range(1, 16):
+        await lim.acquire(chat)
+        times.append(clock() - 1000.0)
+    assert times[:5] == pytest.approx([0] * 5)
+    # then 10 a second, whatever the chat
+    assert times[5:] == pytest.approx([0.1 * i for i in range(1, 11)])
+
+
+async def test_concurrent_callers_are_spaced_not_stampeded() -> None:
+    clock = Clock()
+    lim = limiter(clock, burst=1)
+    granted: list[float] = []
+
+    async def one() -> None:
+        await lim.acquire(7)
+        granted.append(clock())
+
+    # each caller reserves its own slot before sleeping, so together they take 0..4 s
+    await asyncio.gather(*(one() for _ in range(5)))
+    assert max(granted) - 1000.0 <= 4.0 + 1e-9
+    assert lim._chat(7).tat == pytest.approx(1005.0)
+
+
+async def test_progress_gives_way_and_uses_nothing() -> None:
+    clock = Clock()
+    lim = limiter(clock, burst=3, progress_max_wait_s=0.5)
+    await lim.acquire(5, Priority.PROGRESS)
+    await lim.acquire(5, Priority.PROGRESS)
+    # the last message of the burst is kept for results: progress waits, too long
+    with pytest.raises(SendDropped) as info:
+        await lim.acquire(5, Priority.PROGRESS)
+    assert info.value.retry_in > 0.5
+    assert lim.dropped == 1
+    start = clock()
+    await lim.acquire(5, Priority.RESULT)
+    assert clock() == start  # the result went at once
+
+
+async def test_flood_wait_holds_the_chat_and_replies_retry_after_it() -> None:
+    clock = Clock()
+    lim = limiter(clock)
+    calls: list[float] = []
+
+    async def send() -> str:
+        calls.append(clock())
+        if len(calls) == 1:
+            raise Flood(3)
+        return "ok"
+
+    assert await lim.call(send, chat_id=9, flood_wait_of=flood_of) == "ok"
+    assert calls[1] - calls[0] >= 3.0  # never a retry without the wait
+    assert lim.floods == 1
+    # the hold is for that chat only
+    other = clock()
+    await lim.acquire(10)
+    assert clock() == other
+
+
+async def test_flood_retries_are_capped() -> None:
+    clock = Clock()
+    lim = limiter(clock, flood_retries=2)
+    calls = 0
+
+    async def send() -> None:
+        nonlocal calls
+        calls += 1
+        raise Flood(1)
+
+    with pytest.raises(Flood):
+        await lim.call(send, chat_id=9, flood_wait_of=flood_of)
+    assert calls == 3
+    assert clock() - 1000.0 >= 2.0
+
+
+async def test_long_flood_waits_and_results_go_back_to_the_caller() -> None:
+    clock = Clock()
+    lim = limiter(clock, flood_wait_max_s=10)
+
+    async def long_wait() -> None:
+        raise Flood(30)
+
+    with pytest.raises(Flood):
+        await lim.call(long_wait, chat_id=1, flood_wait_of=flood_of)
+    tries = 0
+
+    async def result() -> None:
+        nonlocal tries
+        tries += 1
+        raise Flood(2)
+
+    with send_priority(Priority.RESULT), pytest.raises(Flood):
+        await lim.call(result, chat_id=2, flood_wait_of=flood_of)
+    assert tries == 1  # the job's retry policy takes it from here
+    # but the chat stays held: the next send waits the flood out
+    before = clock()
+    await lim.acquire(2, Priority.RESULT)
+    assert clock() - before >= 2.0
+
+
+async def test_other_errors_are_not_retried() -> None:
+    clock = Clock()
+    lim = limiter(clock)
+    tries = 0
+
+    async def send() -> None:
+        nonlocal tries
+        tries += 1
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        await lim.call(send, chat_id=1, flood_wait_of=flood_of)
+    assert tries == 1
+
+
+async def test_idle_chats_are_forgotten() -> None:
+    clock = Clock()
+    lim = limiter(clock, global_per_s=1000, global_burst=1000)
+    for chat in range(3000):
+        await lim.acquire(chat)
+        clock.t += 2.0
+    assert len(lim._chats) < 1100
