@@ -4,6 +4,7 @@ over the upload limit delivered in parts."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -42,7 +43,7 @@ async def test_fake_refuses_file_uris_like_the_public_server(media_dir: Path) ->
     clip = media_dir / "h264_aac.mp4"
     with FakeTelegram() as public:
         async with Bot(**public.bot_kwargs()) as bot:
-            with pytest.raises(BadRequest, match="(?i)wrong file identifier/http url specified"):
+            with pytest.raises(BadRequest, match=r"(?i)wrong file identifier/http url specified"):
                 await bot.send_media_group(USER, _video_album(clip))
         assert not public.messages_to(USER)
     with FakeTelegram(local_mode=True) as local:
@@ -112,7 +113,7 @@ async def test_first_progress_message_backs_off_after_server_errors(
         await fake_telegram.async_wait_for("sendMessage", timeout=20)
         attempts = _send_message_attempts(fake_telegram)
         assert len(attempts) == 3  # two refusals, then the message: no hammering
-        gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert all(g >= 0.9 for g in gaps), gaps
         await bot.job_status((await bot.jobs())[0].id, "COMPLETED", timeout=60)
 
