@@ -24,6 +24,8 @@ from mediaferry.logging import add_secret
 from mediaferry.plan import MediaPlan, SourceType
 from mediaferry.sources.base import Source
 from mediaferry.sources.registry import detect_source, media_id_for, source_for
+from mediaferry.sources.telegram import TelegramSource
+from mediaferry.telegram.clients import TelegramClients
 from mediaferry.transfer.registry import TransferRegistry
 
 __all__ = ["Services"]
@@ -43,6 +45,7 @@ class Services:
     transfers: TransferRegistry
     pipeline: Pipeline
     disk: DiskGuard
+    telegram: TelegramClients
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     # the one Telegram send path's budgets, shared by every sender in this process
     send_limiter: SendLimiter = field(default_factory=SendLimiter)
@@ -76,13 +79,17 @@ class Services:
 
         jobs = JobService(db, settings, bus, detector=detect)
         storage = Storage(settings)
-        transfers = TransferRegistry(settings)
+        telegram = TelegramClients(settings)  # issue 10: MTProto clients, connected on use
+        transfers = TransferRegistry(settings, telegram=telegram)
         disk = DiskGuard(settings)
         cache: dict[SourceType, Source] = {}
 
         def sources(st: SourceType) -> Source:
             if st not in cache:
-                cache[st] = source_for(st, settings)
+                if st == SourceType.TELEGRAM:
+                    cache[st] = TelegramSource(settings, telegram)
+                else:
+                    cache[st] = source_for(st, settings)
             return cache[st]
 
         services = cls(
@@ -102,6 +109,7 @@ class Services:
             ),
             disk=disk,
             send_limiter=SendLimiter(SendBudgets.from_settings(settings)),
+            telegram=telegram,
         )
         services.pipeline.on_playlist = services.expand_playlist
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)

@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     telegram_upload_timeout_s: float = Field(300.0, gt=0)  # wait for the answer to an upload
     # the Bot API server runs with --local on this machine and reads files by path
     telegram_local_mode: bool = False
+    # Telegram over MTProto (issue 10, mediaferry.telegram): off without API id + hash
+    telegram_api_id: int | None = Field(None, ge=1)
+    telegram_api_hash: SecretStr | None = None
+    telegram_mtproto_server: str | None = None  # host:port instead of Telegram's DCs
+    telegram_mtproto_public_key: Path | None = None  # the server's PKCS#1 PEM key
+    telegram_mtproto_dc: int = Field(2, ge=1, le=1000)
+    telegram_user_session: SecretStr | None = None  # a Telethon string session
+    telegram_connections: int = Field(4, ge=1, le=16)  # parallel MTProto transfer connections
 
     # disk
     tmp_max_age_hours: float = Field(24.0, gt=0)
@@ -223,6 +231,26 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
+    @field_validator("telegram_api_id", mode="before")
+    @classmethod
+    def _api_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.strip().isdigit():
+                raise ValueError("must be a number (the api_id from my.telegram.org)")
+        return value
+
+    @field_validator("telegram_mtproto_server")
+    @classmethod
+    def _mtproto_server(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port")
+        return value.strip()
+
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, value: str) -> str:
@@ -263,6 +291,18 @@ class Settings(BaseSettings):
     @property
     def max_file_size_bytes(self) -> int:
         return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def mtproto_enabled(self) -> bool:
+        """Telegram over MTProto is on only with an API id and hash."""
+        return self.telegram_api_id is not None and self.telegram_api_hash is not None
+
+    @property
+    def mtproto_off_reason(self) -> str:
+        return (
+            "Telegram over MTProto is off: set MEDIAFERRY_TELEGRAM_API_ID and "
+            "MEDIAFERRY_TELEGRAM_API_HASH (from my.telegram.org)"
+        )
 
     def stage_timeout(self, stage: str) -> float:
         value: float = getattr(self, f"timeout_{stage.lower()}_s", 3600.0)

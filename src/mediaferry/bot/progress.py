@@ -160,6 +160,7 @@ class ProgressTracker:
                 data.get("bytes_total"),
                 data.get("speed"),
                 data.get("eta"),
+                note=data.get("note"),
             )
         elif event.kind == "stage":
             view.stage = str(data.get("stage"))

@@ -128,8 +128,10 @@ def progress(
     bytes_total: int | None = None,
     speed: float | None = None,
     eta: float | None = None,
+    *,
+    note: str | None = None,
 ) -> str:
-    """The progress message: stage, percent, size, speed and ETA."""
+    """The progress message: stage, percent, size, speed and ETA (and a wait note)."""
     name = STAGE_NAMES.get(stage or "", "Working")
     lines = [f"⏳ <b>{esc(name)}</b>"]
     if stage == "DOWNLOAD" and bytes_done:
@@ -142,6 +144,8 @@ def progress(
         if eta is not None and bytes_total:
             head += f" · ETA {human_duration(eta)}"
         lines[0] += f" — {head}"
+    if note:
+        lines.append(f"⌛ {esc(_clip(note, 120))}")
     if title:
         lines.append(esc(_clip(title, 200)))
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from mediaferry.cli import _render as render
 from mediaferry.cli import auth as auth_cli  # auth profiles
 from mediaferry.cli import backup as backup_cli
 from mediaferry.cli import library as library_cli
+from mediaferry.cli import telegram as telegram_cli
 from mediaferry.config import Settings, load_settings
 from mediaferry.errors import (
     BackupRefused,
@@ -47,6 +48,7 @@ app.add_typer(db_app, name="db")
 library_cli.register(app)  # search, cleanup (issue 4)
 auth_cli.register(app)  # auth add/list/disable/enable/remove (auth profiles)
 backup_cli.register(db_app)  # db backup / db restore (issue 14)
+telegram_cli.register(app)  # tg login/logout/whoami/chats/archive (issue 10)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

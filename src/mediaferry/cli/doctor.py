@@ -115,6 +115,20 @@ async def _ytdlp(settings: Settings) -> list[Check]:
     ]
 
 
+def _mtproto(settings: Settings) -> Check:
+    """Telegram over MTProto: on with API id + hash (never shows the hash or session)."""
+    if not settings.mtproto_enabled:
+        return Check("telegram MTProto", False, "off", settings.mtproto_off_reason, required=False)
+    where = settings.telegram_mtproto_server or "Telegram's data centres"
+    session = settings.data_dir / "telegram" / "user.session"
+    account = (
+        "string session set"
+        if settings.telegram_user_session is not None
+        else ("session file present" if session.is_file() else "no user login (tg login)")
+    )
+    return Check("telegram MTProto", True, f"on ({where}); {account}", required=False)
+
+
 async def run_doctor(settings: Settings) -> bool:
     apt = "sudo apt-get install -y"
     checks = [
@@ -136,6 +150,7 @@ async def run_doctor(settings: Settings) -> bool:
             "set MEDIAFERRY_TELEGRAM_TOKEN",
             required=False,
         ),
+        _mtproto(settings),  # issue 10
     ]
     table = Table(title="mediaferry doctor")
     for col in ("check", "status", "detail", "how to fix"):

@@ -89,13 +89,24 @@ def search(
     min_size: Annotated[str | None, typer.Option(help="At least this size: 10MB, 1.5GB...")] = None,
     max_size: Annotated[str | None, typer.Option(help="At most this size.")] = None,
     source: Annotated[str | None, typer.Option(help="Only this source: youtube...")] = None,
-    chat: Annotated[int | None, typer.Option(help="Only items archived for this chat.")] = None,
+    chat: Annotated[
+        str | None,
+        typer.Option(
+            help="Only items of this chat: a bot chat id, or a Telegram chat's @name, "
+            "title or -100<id> (archived with tg archive)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Search the library of archived media."""
     from mediaferry.cli.app import _run, _settings, fail
-    from mediaferry.db.library import LibraryQueryError, parse_size, search_library
+    from mediaferry.db.library import (
+        LibraryQueryError,
+        parse_size,
+        search_library,
+        telegram_chat_ids,
+    )
 
     if not query.strip():
         fail("the search query is empty")
@@ -111,9 +122,14 @@ def search(
     async def go() -> list[dict[str, Any]]:
         db = await _open_db(settings)
         try:
+            chat_id, channels = None, None
+            if chat is not None and chat.strip().isdigit():
+                chat_id = int(chat)
+            elif chat is not None:
+                channels = await telegram_chat_ids(db, chat)
             found = await search_library(
                 db, query, fuzzy=fuzzy, fmt=fmt, min_size=low, max_size=high,
-                source=source, chat_id=chat, limit=limit,
+                source=source, chat_id=chat_id, limit=limit, channel_ids=channels,
             )  # fmt: skip
             return [item_to_dict(i) for i in found]
         finally:

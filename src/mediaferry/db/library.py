@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import ColumnElement, column, func, select, table, text
+from sqlalchemy import ColumnElement, column, func, or_, select, table, text
 
 from mediaferry.db.models import MediaItem
 
@@ -139,6 +139,7 @@ def _filters(
     max_size: int | None,
     source: str | None,
     chat_id: int | None,
+    channel_ids: Sequence[int] | None = None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if fmt:
@@ -151,6 +152,8 @@ def _filters(
         where.append(func.upper(MediaItem.source_type) == source.upper())
     if chat_id is not None:
         where.append(MediaItem.chat_id == chat_id)
+    if channel_ids is not None:  # Telegram chats the items were archived from (issue 10)
+        where.append(MediaItem.channel_id.in_(list(channel_ids) or [0]))
     return where
 
 
@@ -192,6 +195,31 @@ def _match_stmt(
     )
 
 
+async def telegram_chat_ids(db: Database, name: str) -> list[int]:
+    """Ids of the archived Telegram chats called ``name`` (@username, username, title,
+    or the id itself), for ``search --chat``."""
+    from mediaferry.db.models import TelegramChannel
+
+    value = name.strip()
+    ids: set[int] = set()
+    if value.startswith("-100") and value[4:].isdigit():
+        ids.add(int(value[4:]))
+    elif value.isdigit():
+        ids.add(int(value))
+    handle = value.lstrip("@").lower()
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(TelegramChannel.id).where(
+                or_(
+                    func.lower(TelegramChannel.username) == handle,
+                    func.lower(TelegramChannel.title) == value.lower(),
+                )
+            )
+        )
+        ids.update(int(r) for r in rows.all())
+    return sorted(ids)
+
+
 async def search_library(
     db: Database,
     query: str,
@@ -203,6 +231,7 @@ async def search_library(
     source: str | None = None,
     chat_id: int | None = None,
     limit: int = 50,
+    channel_ids: Sequence[int] | None = None,
 ) -> list[MediaItem]:
     """Library items matching every word of ``query`` (the last word also as a
     prefix), best first (SQLite: bm25; PostgreSQL: newest), filtered by format,
@@ -219,7 +248,7 @@ async def search_library(
     terms = query_terms(query)
     if not terms:
         return []  # only punctuation or symbols: nothing can match
-    where = _filters(fmt, min_size, max_size, source, chat_id)
+    where = _filters(fmt, min_size, max_size, source, chat_id, channel_ids)
     if fuzzy:
         return await _fuzzy(db, query, terms, where, limit)
     async with db.session() as session:

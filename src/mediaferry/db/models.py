@@ -33,6 +33,7 @@ __all__ = [
     "MediaItem",
     "SystemState",
     "TelegramChannel",
+    "TelegramDocument",
     "WorkerRecord",
     "utcnow",
 ]
@@ -230,8 +231,24 @@ class ChannelMessage(Base):
     state: Mapped[str] = mapped_column(String(16), default="PENDING")
     resume_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     media_item_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # 0004
 
     __table_args__ = (UniqueConstraint("channel_id", "message_id"),)
+
+
+class TelegramDocument(Base):
+    """A Telegram document already fetched (issue 10): dedup by document id."""
+
+    __tablename__ = "telegram_documents"
+
+    document_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    access_hash: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    media_item_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class WorkerRecord(Base):

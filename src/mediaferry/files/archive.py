@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
@@ -24,6 +24,7 @@ from mediaferry.db.engine import Database
 from mediaferry.db.models import ChatSettings, Job, MediaItem, utcnow
 from mediaferry.errors import MediaError
 from mediaferry.files.storage import Storage
+from mediaferry.files.template import render_template
 from mediaferry.jobs.pipeline import processed_to_meta
 from mediaferry.media.postprocess import Kind, Part, Processed, runner_for
 from mediaferry.media.probe import ProbeInfo, probe
@@ -81,8 +82,13 @@ class Archiver:
         for number, part in enumerate(processed.parts, start=1):
             if not _inside(part.path, self.storage.archive_root):
                 title = _part_title(processed.title, number, total)
-                dest = self.storage.archive_path_for(
-                    job.source_type, title, job.media_id, part.path.suffix, when
+                named = templated_path(job, processed, part.path.suffix)  # issue 10
+                dest = (
+                    self.storage.archive_path_relative(named)
+                    if named is not None
+                    else self.storage.archive_path_for(
+                        job.source_type, title, job.media_id, part.path.suffix, when
+                    )
                 )
                 part.path = await asyncio.to_thread(self.storage.move_into_archive, part.path, dest)
                 log.info("archived %s", dest, extra={"job_id": job.id})
@@ -166,6 +172,8 @@ class Archiver:
             origin_url=job.url,
             media_id=job.media_id,
             chat_id=job.chat_id,
+            channel_id=_telegram(job).get("chat_id"),  # issue 10: the Telegram chat
+            message_id=_telegram(job).get("message_id"),
             created_at=utcnow(),
         )
 
@@ -236,6 +244,26 @@ class Archiver:
         kind: Kind = "video" if first.video_codec else "audio" if first.audio_codec else "document"
         title = _PART_SUFFIX.sub("", first.title or "") or None
         return Processed(kind, parts, title, first.performer, first.album)
+
+
+def _telegram(job: Job) -> dict[str, Any]:
+    value = (job.meta or {}).get("telegram")
+    return value if isinstance(value, dict) else {}
+
+
+def templated_path(job: Job, processed: Processed, suffix: str) -> PurePosixPath | None:
+    """The archive path a job's template asks for (Telegram archiving), or None."""
+    meta = job.meta or {}
+    template = meta.get("archive_template")
+    if not template:
+        return None
+    values = {k: str(v) for k, v in (meta.get("template_values") or {}).items() if v is not None}
+    values["title"] = processed.title or values.get("title") or "untitled"
+    values["performer"] = processed.performer or values.get("performer") or "Unknown"
+    if processed.album:
+        values["album"] = processed.album
+    values["ext"] = suffix.lstrip(".").lower() or values.get("ext") or "bin"
+    return render_template(str(template), values)
 
 
 def thumbnail_beside(path: Path) -> Path | None:

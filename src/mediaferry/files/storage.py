@@ -12,7 +12,7 @@ import errno
 import os
 import shutil
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mediaferry.config import Settings
 from mediaferry.errors import DiskFull, MediaferryError
@@ -78,6 +78,25 @@ class Storage:
             if not candidate.exists() and not candidate.is_symlink():
                 break
             candidate = folder / f"{stem} ({number}).{ext}"
+        else:
+            raise MediaferryError(f"no free archive name for {stem!r}")
+        if not _inside(candidate, self.archive_root):
+            raise MediaferryError(f"refusing an archive path outside the archive: {candidate}")
+        folder.mkdir(parents=True, exist_ok=True)
+        return candidate
+
+    def archive_path_relative(self, relative: PurePosixPath) -> Path:
+        """A free path ``ARCHIVE_ROOT/<relative>`` for an already sanitised relative path
+        (a rendered template); a taken name gets `` (2)``...; folders are created."""
+        if relative.is_absolute() or any(p in ("", ".", "..") for p in relative.parts):
+            raise MediaferryError(f"refusing an archive path outside the archive: {relative}")
+        base = self.archive_root.joinpath(*relative.parts)
+        folder, stem, ext = base.parent, base.stem, base.suffix
+        candidate = base
+        for number in range(2, _MAX_UNIQUE):
+            if not candidate.exists() and not candidate.is_symlink():
+                break
+            candidate = folder / f"{stem} ({number}){ext}"
         else:
             raise MediaferryError(f"no free archive name for {stem!r}")
         if not _inside(candidate, self.archive_root):

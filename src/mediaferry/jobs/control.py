@@ -51,11 +51,21 @@ class JobControl:
         self._written: Progress | None = None
         self._last_write = 0.0
         self._flush_task: asyncio.Task[None] | None = None
+        self._last_note: str | None = None
+        self._note_tasks: set[asyncio.Task[None]] = set()
 
     # -- progress ----------------------------------------------------------
     def progress(self, progress: Progress) -> None:
         """Cheap; called by transfer backends as often as they like."""
         self._latest = progress
+        if progress.note and progress.note != self._last_note:
+            # a wait (e.g. a flood wait): an event and a progress update at once
+            loop = asyncio.get_running_loop()
+            for work in (self.event("WAITING", {"message": progress.note}), self.flush_progress()):
+                task = loop.create_task(work)
+                self._note_tasks.add(task)
+                task.add_done_callback(self._note_tasks.discard)
+        self._last_note = progress.note
         if self._flush_task is None or self._flush_task.done():
             delay = max(
                 0.0, self.settings.progress_interval_s - (time.monotonic() - self._last_write)
@@ -96,6 +106,7 @@ class JobControl:
             speed=p.speed,
             eta=p.eta,
             stage=self.job.stage,
+            note=p.note,
         )
 
     async def close(self) -> None:

@@ -99,8 +99,8 @@ def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str,
         "max_attempts": job.max_attempts,
         "priority": job.priority,
         "title": job.final_title or job.title,
-        # the performer the result was tagged and sent with (file tags or site metadata)
-        "performer": ((job.meta or {}).get("processed") or {}).get("performer"),
+        # the performer the result was tagged and sent with (or the Telegram document's)
+        "performer": _performer(job),
         "media_id": job.media_id,
         "bytes_done": job.bytes_done,
         "bytes_total": job.bytes_total,
@@ -120,6 +120,10 @@ def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str,
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    telegram = (job.meta or {}).get("telegram")
+    if isinstance(telegram, dict):  # Telegram jobs (issue 10): where the file came from
+        out["chat"] = telegram.get("chat")
+        out["message_id"] = telegram.get("message_id")
     if events is not None:
         out["events"] = [
             {
@@ -131,6 +135,14 @@ def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str,
             for e in events
         ]
     return out
+
+
+def _performer(job: Job) -> str | None:
+    meta = job.meta or {}
+    processed = meta.get("processed") or {}
+    telegram = meta.get("telegram") or {}
+    value = processed.get("performer") or telegram.get("performer")
+    return str(value) if value else None
 
 
 @dataclass(slots=True)
@@ -178,11 +190,15 @@ class JobService:
         title: str | None = None,
         enforce_limits: bool = True,
         playlist_items: str | None = None,
+        media_id: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> CreateResult:
         """Create a job, or return the identical active/completed one (dedup).
 
         Raises :class:`UrlRejected` for URLs the policy refuses and
         :class:`LimitExceeded` when a limit is reached. Never touches the network.
+        ``media_id`` overrides the detected id (e.g. a Telegram document id, so the same
+        file posted in two chats is one job); ``meta`` is saved on the job.
         """
         checked = check_url(
             url,
@@ -198,18 +214,19 @@ class JobService:
             qual = "audio"
         if not -1000 <= priority <= 1000:
             raise UrlRejected("priority must be between -1000 and 1000")
-        source_type, media_id = self.detector(checked.url)
+        source_type, detected_id = self.detector(checked.url)
         if source_type == SourceType.UNSUPPORTED:
             raise UrlRejected("this link is not supported")
+        media_id = media_id or detected_id
         identity = media_id or checked.normalized
-        meta: dict[str, Any] | None = None
+        meta = dict(meta) if meta else None
         if playlist_items:
             if not _ITEMS_RE.match(playlist_items):
                 raise UrlRejected(
                     f"invalid playlist range {playlist_items!r}; use e.g. 1-10 or 5,7,9"
                 )
             playlist_items = playlist_items.replace(" ", "")
-            meta = {"playlist_items": playlist_items}
+            meta = {**(meta or {}), "playlist_items": playlist_items}
             identity += f"#items={playlist_items}"
         key = job_key(source_type.value, identity, jtype, qual)
         with log_context(user_id=user_id, chat_id=chat_id, url_domain=checked.host or None):

@@ -23,6 +23,7 @@ from mediaferry.media.audio import (
     write_tags,
 )
 from mediaferry.media.ffmpeg import FFmpegRunner
+from mediaferry.media.original import KEEP_ORIGINAL, keep_original
 from mediaferry.media.probe import ProbeInfo, probe
 from mediaferry.media.split import split_file
 from mediaferry.media.tags import Chosen, choose_tags, clean_tag, read_file_tags, url_file_name
@@ -112,6 +113,8 @@ async def postprocess(
     run = runner or runner_for(settings)
     src = Path(src)
     work_dir.mkdir(parents=True, exist_ok=True)
+    if plan.extra.get(KEEP_ORIGINAL):  # files that are final as they came (Telegram)
+        return await keep_original(src, plan, work_dir, run)
     try:
         info = await probe(src, runner=run)
     except MediaError:

@@ -27,6 +27,8 @@ class Progress:
     bytes_total: int | None = None
     speed: float | None = None  # bytes per second
     eta: float | None = None  # seconds
+    # a short human note while the transfer waits, e.g. "Telegram asks to wait 30 s"
+    note: str | None = None
 
 
 class ProgressSink(Protocol):

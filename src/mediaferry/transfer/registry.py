@@ -10,6 +10,7 @@ http       HttpTransfer; files over ``aria2_min_size_mb`` → aria2c
 aria2      Aria2Transfer (segmented, resumable)
 torrent    Aria2Transfer (magnet links and .torrent files)
 ytdlp/hls  YtdlpTransfer (child process per download)
+telegram   TelegramTransfer (MTProto, parallel parts; issue 10)
 =========  =========================================================
 """
 
@@ -23,15 +24,22 @@ from mediaferry.errors import UnsupportedSource
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.base import Transfer
 from mediaferry.transfer.http import HttpTransfer
+from mediaferry.transfer.telegram import TelegramTransfer
 from mediaferry.transfer.ytdlp import YtdlpTransfer
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.plan import MediaPlan
+    from mediaferry.telegram.clients import TelegramClients
 
 __all__ = ["BACKENDS", "PROTOCOLS", "TransferRegistry"]
 
-BACKENDS: tuple[type[Transfer], ...] = (HttpTransfer, Aria2Transfer, YtdlpTransfer)
+BACKENDS: tuple[type[Transfer], ...] = (
+    HttpTransfer,
+    Aria2Transfer,
+    YtdlpTransfer,
+    TelegramTransfer,
+)
 
 
 def _protocol_table(backends: tuple[type[Transfer], ...]) -> dict[str, type[Transfer]]:
@@ -52,11 +60,14 @@ _BIG_HTTP = "aria2"
 class TransferRegistry:
     """One instance of each backend, created on first use, closed together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, telegram: TelegramClients | None = None) -> None:
         self.settings = settings
+        self.telegram = telegram  # the process's Telegram clients (issue 10)
         self._backends: dict[str, Transfer] = {}
 
     def _get(self, name: str) -> Transfer:
+        if name == "telegram" and name not in self._backends:
+            self._backends[name] = TelegramTransfer(self.settings, self.telegram)
         if name not in self._backends:
             factory = next(b for b in BACKENDS if b.name == name)
             self._backends[name] = factory(self.settings)

@@ -1,0 +1,247 @@
+"""Archive a Telegram chat's media (issue 10): one ordinary job per media message.
+
+Lists the chat's history with the user account (paged, filtered server-side), and
+creates one TELEGRAM job per matching message through the job service. The media id
+of each job is the Telegram document id, so the same file posted in two chats (or
+listed again) is one job: a second run returns the jobs as duplicates and downloads
+nothing. ``telegram_channels.last_message_id`` is the chat's high-water mark: a run
+over the whole chat (``--kind all``, no search, dates or limit) only lists newer
+messages and returns the older ones' jobs from ``channel_messages``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from mediaferry.db.engine import Database
+from mediaferry.db.models import ChannelMessage, Job, TelegramChannel, TelegramDocument, utcnow
+from mediaferry.errors import LimitExceeded, UrlRejected
+from mediaferry.files.template import DEFAULT_TEMPLATE, check_template
+from mediaferry.jobs.service import JobService
+from mediaferry.telegram.chats import KINDS, Chat, Kind, MediaMessage, iter_media, resolve_chat
+from mediaferry.telegram.clients import TelegramClients
+from mediaferry.telegram.links import message_url, parse_chat
+
+__all__ = ["ArchiveOptions", "ArchiveResult", "archive_chat", "check_options"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ArchiveOptions:
+    kind: str = "all"
+    limit: int | None = None
+    since: date | None = None
+    until: date | None = None
+    search: str | None = None
+    template: str = DEFAULT_TEMPLATE
+    priority: int = 0
+
+    @property
+    def whole_chat(self) -> bool:
+        """A run that looks at every message: it may use and move the high-water mark."""
+        return self.kind == "all" and not (self.search or self.since or self.until or self.limit)
+
+
+@dataclass(slots=True)
+class ArchiveResult:
+    chat: Chat
+    jobs: list[Job] = field(default_factory=list)
+    created: int = 0
+    duplicates: int = 0
+    refused: list[dict[str, str]] = field(default_factory=list)
+    listed: int = 0
+
+
+def check_options(options: ArchiveOptions) -> None:
+    """Bad options are one-line :class:`UrlRejected` errors, before anything is done."""
+    if options.kind not in KINDS:
+        raise UrlRejected(f"unknown --kind {options.kind!r}; use {', '.join(KINDS)}")
+    if options.limit is not None and options.limit < 1:
+        raise UrlRejected("--limit must be at least 1")
+    if options.since and options.until and options.since > options.until:
+        raise UrlRejected("--since is after --until")
+    check_template(options.template)
+
+
+def _title(media: MediaMessage) -> str | None:
+    if media.title:
+        return media.title
+    if media.file_name:
+        return media.file_name.rsplit(".", 1)[0] or media.file_name
+    line = next((ln.strip() for ln in media.caption.splitlines() if ln.strip()), "")
+    return line[:200] or None
+
+
+def _meta(chat: Chat, media: MediaMessage, template: str) -> dict[str, Any]:
+    when = media.date
+    return {
+        "telegram": {
+            "chat": chat.display,
+            "chat_id": chat.id,
+            "username": chat.username,
+            "message_id": media.message_id,
+            "document_id": media.document_id,
+            "size": media.size,
+            "kind": media.kind,
+            "performer": media.performer,
+            "caption": media.caption[:1000],
+            "date": when.isoformat() if when else None,
+        },
+        "archive_template": template,
+        "template_values": {
+            "chat": chat.display,
+            "chat_id": chat.id,
+            "username": chat.username or "",
+            "performer": media.performer,
+            "title": _title(media),
+            "ext": media.ext,
+            "message_id": media.message_id,
+            "date": f"{when:%Y-%m-%d}" if when else "",
+            "year": f"{when:%Y}" if when else "",
+            "month": f"{when:%m}" if when else "",
+            "document_id": media.document_id,
+        },
+    }
+
+
+async def _remember_chat(db: Database, chat: Chat) -> int:
+    """Upsert the chat row; returns its high-water mark."""
+    async with db.session() as session:
+        row = await session.get(TelegramChannel, chat.id)
+        if row is None:
+            session.add(TelegramChannel(id=chat.id, title=chat.title, username=chat.username,
+                                        last_message_id=0, updated_at=utcnow()))  # fmt: skip
+            return 0
+        row.title, row.username, row.updated_at = chat.title, chat.username, utcnow()
+        return int(row.last_message_id or 0)
+
+
+async def _record(db: Database, chat: Chat, media: MediaMessage, job: Job, created: bool) -> None:
+    async with db.session() as session:
+        found = await session.scalars(
+            select(ChannelMessage).where(
+                ChannelMessage.channel_id == chat.id,
+                ChannelMessage.message_id == media.message_id,
+            )
+        )
+        row = found.first()
+        if row is None:
+            session.add(ChannelMessage(
+                channel_id=chat.id, message_id=media.message_id,
+                file_unique_id=str(media.document_id), size=media.size,
+                mime=(media.mime or "")[:128] or None, state="QUEUED", job_id=job.id,
+            ))  # fmt: skip
+        else:
+            row.job_id = job.id
+        if created and await session.get(TelegramDocument, media.document_id) is None:
+            session.add(TelegramDocument(
+                document_id=media.document_id, access_hash=media.access_hash, size=media.size,
+                job_id=job.id, chat_id=chat.id, message_id=media.message_id,
+            ))  # fmt: skip
+
+
+async def _earlier_jobs(db: Database, chat: Chat, below: int) -> list[Job]:
+    """The jobs of messages at or below the high-water mark (a whole-chat re-run)."""
+    async with db.session() as session:
+        ids = (
+            await session.scalars(
+                select(ChannelMessage.job_id)
+                .where(
+                    ChannelMessage.channel_id == chat.id,
+                    ChannelMessage.message_id <= below,
+                    ChannelMessage.job_id.is_not(None),
+                )
+                .order_by(ChannelMessage.message_id.desc())
+            )
+        ).all()
+        if not ids:
+            return []
+        jobs = (await session.scalars(select(Job).where(Job.id.in_(set(ids))))).all()
+    by_id = {j.id: j for j in jobs}
+    seen: set[int] = set()
+    out = []
+    for jid in ids:
+        if jid in by_id and jid not in seen:
+            seen.add(jid)
+            out.append(by_id[jid])
+    return out
+
+
+async def _set_mark(db: Database, chat: Chat, mark: int) -> None:
+    async with db.session() as session:
+        row = await session.get(TelegramChannel, chat.id)
+        if row is not None and mark > int(row.last_message_id or 0):
+            row.last_message_id = mark
+            row.updated_at = utcnow()
+
+
+async def archive_chat(
+    jobs: JobService,
+    db: Database,
+    telegram: TelegramClients,
+    chat_text: str,
+    options: ArchiveOptions,
+) -> ArchiveResult:
+    """Queue one job per matching media message of the chat ``chat_text`` names."""
+    check_options(options)
+    ref = parse_chat(chat_text)
+    client = await telegram.user()
+    chat = await resolve_chat(client, ref)
+    if chat.kind != "channel":
+        raise UrlRejected(
+            f"{chat.display} is not a channel or supergroup; only those can be archived"
+        )
+    mark = await _remember_chat(db, chat)
+    min_id = mark if options.whole_chat else 0
+    result = ArchiveResult(chat)
+    highest = 0
+    kind: Kind = options.kind  # type: ignore[assignment]
+    async for page in iter_media(
+        client, chat, kind=kind, search=options.search, since=options.since,
+        until=options.until, min_id=min_id, limit=options.limit,
+    ):  # fmt: skip
+        for media in page:
+            result.listed += 1
+            highest = max(highest, media.message_id)
+            url = message_url(chat.ref, media.message_id)
+            if media.size == 0:
+                result.refused.append({"url": url, "error": "the file is empty (0 bytes)"})
+                continue
+            audio = media.kind in ("audio", "voice")
+            try:
+                created = await jobs.create(
+                    url,
+                    job_type="audio" if audio else "video",
+                    quality="audio" if audio else "best",
+                    priority=options.priority,
+                    archive=True,
+                    origin="cli",
+                    title=_title(media),
+                    media_id=f"tgdoc:{media.document_id}",
+                    meta=_meta(chat, media, options.template),
+                )
+            except (UrlRejected, LimitExceeded) as exc:
+                result.refused.append({"url": url, "error": exc.message})
+                continue
+            result.jobs.append(created.job)
+            result.created += int(created.created)
+            result.duplicates += int(not created.created)
+            await _record(db, chat, media, created.job, created.created)
+    if min_id:
+        known = {j.id for j in result.jobs}
+        earlier = [j for j in await _earlier_jobs(db, chat, min_id) if j.id not in known]
+        result.jobs.extend(earlier)
+        result.duplicates += len(earlier)
+    if options.whole_chat and highest:
+        await _set_mark(db, chat, highest)
+    log.info(
+        "archive of %s: %d listed, %d jobs created, %d duplicates, %d refused",
+        chat.display, result.listed, result.created, result.duplicates, len(result.refused),
+    )  # fmt: skip
+    return result
