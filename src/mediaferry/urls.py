@@ -192,9 +192,14 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
         raise UrlRejected("not a URL (it needs http:// or https://)")
     if _CONTROL.search(url):
         raise UrlRejected("URL contains spaces or control characters")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UrlRejected("URL contains characters that are not valid text") from None
     if scheme == "magnet":
         if "xt=urn:" not in url.lower():
             raise UrlRejected("magnet link has no info hash")
+        _check_magnet_urls(parts.query, allow_private=allow_private)
         return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host="")
     if "\\" in parts.netloc:
         raise UrlRejected("URL has a backslash in its host part")
@@ -210,6 +215,8 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
     if "%" in host:
         raise UrlRejected("URL has a percent sign or zone in its host")
     ip = _literal_ip(host)
+    if ip is None and parts.netloc.rpartition("@")[2].startswith("["):
+        raise UrlRejected(f"the host [{host[:60]}] is not a valid IPv6 address")
     if ip is None:
         _check_host_name(host)
     if not allow_private:
@@ -224,6 +231,17 @@ def check_url(url: object, *, allow_private: bool = False, max_length: int = 409
     if ip is not None and ip.version == 4 and str(ip) != host:
         raise UrlRejected(f"the host {host[:60]} is an address in a legacy form; write it as {ip}")
     return CheckedUrl(url=url, normalized=normalize_url(url), scheme=scheme, host=host)
+
+
+def _check_magnet_urls(query: str, *, allow_private: bool) -> None:
+    """A magnet's web seeds (``ws``) and HTTP trackers (``tr``) get the same policy."""
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in ("ws", "tr", "as", "xs") and value.lower().startswith(("http:", "https:")):
+            try:
+                check_url(value, allow_private=allow_private)
+            except UrlRejected as exc:
+                reason = f"the magnet link's {key}= address is refused: {exc.message}"
+                raise UrlRejected(reason) from None
 
 
 def check_address(address: str, *, allow_private: bool) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mediaferry.config import Settings
 
 __all__ = [
+    "HTTPX_ERRORS",
     "SafeNetworkBackend",
     "error_from_response",
     "filename_from_response",
@@ -139,11 +140,31 @@ def error_from_response(response: httpx.Response) -> JobError:
     return HttpError(f"HTTP {status}", status=status, retry_after=retry_after, details=details)
 
 
+# What httpx can raise besides HTTPError: InvalidURL (a host IDNA refuses, a number
+# that is no address), StreamError/CookieConflict, and UnicodeError while encoding a
+# header or URL. Every caller of the client catches all of them, so none reaches the
+# worker untranslated.
+HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.StreamError,
+    httpx.CookieConflict,
+    UnicodeError,
+)
+
+
 def map_httpx_error(exc: Exception) -> JobError:
-    """Translate an httpx/httpcore exception into a Mediaferry error."""
+    """Translate an httpx/httpcore exception (any of :data:`HTTPX_ERRORS`) into a
+    Mediaferry error."""
     text = str(exc)
     if "UrlRejected" in text:
         return UnsupportedSource(text.split(": ", 1)[-1])
+    if isinstance(exc, httpx.InvalidURL | UnicodeError):
+        return UnsupportedSource(
+            f"the link is not a valid URL ({text[:200] or type(exc).__name__})"
+        )
+    if isinstance(exc, httpx.StreamError | httpx.CookieConflict):
+        return NetworkError(f"the download could not be read ({type(exc).__name__})")
     if isinstance(exc, httpx.TimeoutException):
         return StageTimeout(f"the server stopped responding ({type(exc).__name__})")
     if isinstance(exc, httpx.TooManyRedirects):

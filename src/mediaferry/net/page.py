@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from mediaferry.errors import ParserError
 from mediaferry.net.cookies import cookie_request_hook
 from mediaferry.net.http import (
+    HTTPX_ERRORS,
     error_from_response,
     filename_from_response,
     make_client,
@@ -61,7 +60,7 @@ async def probe_url(
                     response = streamed
             if response.status_code >= 400:
                 raise error_from_response(response)
-    except httpx.HTTPError as exc:
+    except HTTPX_ERRORS as exc:
         raise map_httpx_error(exc) from exc
     mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     length = response.headers.get("Content-Length", "")
@@ -93,7 +92,7 @@ async def fetch_page(
                     break
             encoding = resp.charset_encoding or "utf-8"
             return body.decode(encoding, errors="replace"), str(resp.url)
-    except httpx.HTTPError as exc:
+    except HTTPX_ERRORS as exc:
         raise map_httpx_error(exc) from exc
 
 
@@ -109,5 +108,5 @@ async def fetch_bytes(url: str, settings: Settings, max_bytes: int, what: str) -
                 if len(body) > max_bytes:
                     raise ParserError(f"the {what} is implausibly large")
             return bytes(body)
-    except httpx.HTTPError as exc:
+    except HTTPX_ERRORS as exc:
         raise map_httpx_error(exc) from exc

@@ -135,10 +135,16 @@ def magnet_info(url: str) -> TorrentMeta:
     return TorrentMeta(
         info_hash=hashes[0],
         name=params["dn"][0] if params.get("dn") else None,
-        size=int(params["xl"][0]) if params.get("xl", [""])[0].isdigit() else None,
+        size=_size(params.get("xl", [""])[0]),
         web_seeds=params.get("ws", []),
         trackers=params.get("tr", []),
     )
+
+
+def _size(value: str) -> int | None:
+    """``xl=`` as a byte count; None unless plain ASCII digits (``²`` is a digit to
+    ``str.isdigit`` but not to ``int``)."""
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def check_torrent_urls(meta: TorrentMeta, *, allow_private: bool) -> None:

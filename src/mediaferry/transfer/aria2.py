@@ -34,7 +34,7 @@ from mediaferry.errors import (
     UrlRejected,
 )
 from mediaferry.net.classify import classify_aria2
-from mediaferry.net.http import make_client
+from mediaferry.net.http import HTTPX_ERRORS, make_client, map_httpx_error
 from mediaferry.net.torrent import check_torrent_urls, magnet_info
 from mediaferry.transfer.aria2_daemon import Aria2Daemon, Aria2RpcError
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
@@ -139,7 +139,9 @@ class Aria2Transfer(Transfer):
             async with make_client(self.settings) as client:
                 response = await client.head(url)
                 return str(response.url)
-        except httpx.HTTPError as exc:
+        except httpx.InvalidURL as exc:
+            raise map_httpx_error(exc) from exc
+        except HTTPX_ERRORS as exc:
             if "UrlRejected" in str(exc):
                 raise UnsupportedSource("a redirect leads to a private address") from exc
             return url  # HEAD unsupported or flaky: aria2c reports real failures

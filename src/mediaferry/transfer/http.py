@@ -19,6 +19,7 @@ import httpx
 from mediaferry.errors import NetworkError, SizeLimitExceeded
 from mediaferry.files.names import sanitize_filename
 from mediaferry.net.http import (
+    HTTPX_ERRORS,
     error_from_response,
     filename_from_response,
     make_client,
@@ -90,7 +91,7 @@ class HttpTransfer(Transfer):
             with contextlib.suppress(OSError):
                 part.unlink()
             raise
-        except httpx.HTTPError as exc:
+        except HTTPX_ERRORS as exc:
             raise map_httpx_error(exc) from exc
 
     async def _fetch(
