@@ -515,6 +515,7 @@ class FakeTelegram:
         self._users: dict[int, JSON] = {}
         self._commands: dict[str, list[JSON]] = {}
         self.callback_answers: dict[str, JSON] = {}
+        self._callback_queries: set[str] = set()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -707,8 +708,10 @@ class FakeTelegram:
             cm = self._messages.get((cm.chat_id, cm.message_id), cm)
             if check and callback_data not in [d for _, d in cm.buttons]:
                 raise ValueError(f"message {cm.message_id} has no button {callback_data!r}")
+            query_id = str(next(self._callback_ids))
+            self._callback_queries.add(query_id)
             query = {
-                "id": str(next(self._callback_ids)),
+                "id": query_id,
                 "from": self.user(user_id),
                 "chat_instance": str(cm.chat_id),
                 "message": cm.raw,
@@ -1167,8 +1170,14 @@ class FakeTelegram:
     def _api_answercallbackquery(self, p: JSON, f: dict[str, Upload]) -> bool:
         with self._cond:
             qid = str(p.get("callback_query_id"))
-            if qid in self.callback_answers:
-                raise ApiError(400, "Bad Request: query is too old and response timeout expired")
+            if qid in self.callback_answers or qid not in self._callback_queries:
+                raise ApiError(
+                    400,
+                    "Bad Request: query is too old and response timeout expired "
+                    "or query ID is invalid",
+                )
+            if len(str(p.get("text") or "")) > 200:  # Telegram: 0-200 characters
+                raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
             self.callback_answers[qid] = p
         return True
 

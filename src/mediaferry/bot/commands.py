@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from mediaferry.bot import texts
+from mediaferry.bot.callbacks import EXPIRED, CancelJob, SetOption, answer, parse_callback, set_data
 from mediaferry.bot.chats import get_chat_settings, update_chat_settings
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
@@ -154,18 +155,39 @@ async def cmd_retry(update: Update, ctx: BotContext) -> None:
 async def on_cancel_button(update: Update, ctx: BotContext) -> None:
     query = update.callback_query
     user = update.effective_user
-    if query is None or query.data is None or user is None:
+    if query is None or user is None:
+        return
+    cb = parse_callback(query.data)
+    if not isinstance(cb, CancelJob):
+        await answer(query, EXPIRED)
         return
     try:
-        job_id = int(query.data.split(":", 1)[1])
-        await ctx.services.jobs.cancel(job_id, user_id=user.id, admin=_is_admin(update, ctx))
-    except (ValueError, JobNotFound):
-        await query.answer(texts.NOT_YOURS, show_alert=True)
+        job = await ctx.services.jobs.get(cb.job_id)
+    except JobNotFound:
+        job = None
+    # a Cancel button lives in the chat of its job: any other id was not on this button
+    if job is None or job.chat_id is None or job.chat_id != _chat_of(query):
+        await answer(query, EXPIRED)
+        return
+    try:
+        await ctx.services.jobs.cancel(job.id, user_id=user.id, admin=_is_admin(update, ctx))
+    except JobNotFound:
+        await answer(query, texts.NOT_YOURS, alert=True)
         return
     except MediaferryError as exc:
-        await query.answer(exc.message)
+        await answer(query, exc.message)
         return
-    await query.answer("Cancelling…")
+    await answer(query, "Cancelling…")
+
+
+async def on_unknown_button(update: Update, ctx: BotContext) -> None:
+    """Callback data no handler claims (forged, or from an older version): answered."""
+    if update.callback_query is not None:
+        await answer(update.callback_query, EXPIRED)
+
+
+def _chat_of(query: CallbackQuery) -> int | None:
+    return query.message.chat.id if query.message is not None else None
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -184,16 +206,16 @@ def settings_markup(cs: ChatSettings) -> InlineKeyboardMarkup:
 
     kind = cs.default_job_type or ("ask" if cs.ask else "video")
     types = [
-        InlineKeyboardButton(mark(t.title(), kind == t), callback_data=f"set:type:{t}")
+        InlineKeyboardButton(mark(t.title(), kind == t), callback_data=set_data("type", t))
         for t in ("ask", "video", "audio")
     ]
     quals = [
-        InlineKeyboardButton(mark(q, cs.default_quality == q), callback_data=f"set:quality:{q}")
+        InlineKeyboardButton(mark(q, cs.default_quality == q), callback_data=set_data("quality", q))
         for q in SETTING_QUALITIES
     ]
     arch = InlineKeyboardButton(
         f"Archive: {'on' if cs.archive_mode else 'off'}",
-        callback_data=f"set:archive:{'off' if cs.archive_mode else 'on'}",
+        callback_data=set_data("archive", "off" if cs.archive_mode else "on"),
     )
     return InlineKeyboardMarkup([types, quals, [arch]])
 
@@ -232,12 +254,15 @@ async def cmd_settings(update: Update, ctx: BotContext) -> None:
 
 async def on_settings_button(update: Update, ctx: BotContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None or query.message is None:
+    if query is None:
         return
-    _, key, value = ([*query.data.split(":"), "", ""])[:3]
-    chat_id = query.message.chat.id
-    error = await apply_setting(ctx, chat_id, key, value)
-    await query.answer(error or "Saved.")
+    cb = parse_callback(query.data)
+    chat_id = _chat_of(query)
+    if not isinstance(cb, SetOption) or chat_id is None:
+        await answer(query, EXPIRED)
+        return
+    error = await apply_setting(ctx, chat_id, cb.key, cb.value)
+    await answer(query, error or "Saved.")
     cs = await get_chat_settings(ctx.services.db, chat_id)
     await query.edit_message_text(
         settings_text(cs), parse_mode=texts.PARSE_MODE, reply_markup=settings_markup(cs)
@@ -279,3 +304,8 @@ def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
 
 def unknown_command_handler() -> BaseHandler[Update, BotContext, Any]:
     return MessageHandler(filters.COMMAND, unknown_command)
+
+
+def unknown_button_handler() -> BaseHandler[Update, BotContext, Any]:
+    """Registered last: every callback no other handler claimed."""
+    return CallbackQueryHandler(on_unknown_button)

@@ -15,6 +15,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Messag
 from telegram import error as tg
 
 from mediaferry.bot import texts
+from mediaferry.bot.callbacks import ask_data
 from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext, BotRuntime
 from mediaferry.db.models import Job, TelegramWaiter
@@ -243,12 +244,12 @@ def ask_markup(token: str, est: Estimate) -> InlineKeyboardMarkup:
     video = "🎬 Video" + (f" (~{texts.human_size(size)})" if size else "")
     audio_size = duration * 128_000 / 8 if duration else None
     audio = "🎵 Audio" + (f" (~{texts.human_size(audio_size)})" if audio_size else "")
-    rows = [[InlineKeyboardButton(video, callback_data=f"ask:{token}:video:best")]]
+    rows = [[InlineKeyboardButton(video, callback_data=ask_data(token, "video", "best"))]]
     if est.qualities:
         buttons = [
             InlineKeyboardButton(
                 q + (f" ~{texts.human_size(s)}" if s else ""),
-                callback_data=f"ask:{token}:video:{q}",
+                callback_data=ask_data(token, "video", q),
             )
             for q, s in list(est.qualities.items())[:6]
         ]
@@ -256,11 +257,11 @@ def ask_markup(token: str, est: Estimate) -> InlineKeyboardMarkup:
     elif est.source not in _STREAM_SOURCES:
         rows.append(
             [
-                InlineKeyboardButton(q, callback_data=f"ask:{token}:video:{q}")
+                InlineKeyboardButton(q, callback_data=ask_data(token, "video", q))
                 for q in QUALITY_CHOICES
             ]
         )
-    rows.append([InlineKeyboardButton(audio, callback_data=f"ask:{token}:audio:audio")])
+    rows.append([InlineKeyboardButton(audio, callback_data=ask_data(token, "audio", "audio"))])
     return InlineKeyboardMarkup(rows)
 
 

@@ -93,6 +93,7 @@ def build_application(services: Services) -> BotApp:
     for handler in [*commands.handlers(), *admin.handlers(), *submit.handlers()]:
         app.add_handler(handler)
     app.add_handler(commands.unknown_command_handler())
+    app.add_handler(commands.unknown_button_handler())
     app.add_error_handler(on_error)
     return app
 

@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from mediaferry.bot import texts
+from mediaferry.bot.callbacks import EXPIRED, AskChoice, answer, parse_callback
 from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import (
@@ -183,21 +184,21 @@ async def cmd_get(update: Update, ctx: BotContext) -> None:
 
 async def on_ask_button(update: Update, ctx: BotContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None or update.effective_user is None:
+    if query is None or update.effective_user is None:
         return
-    _, token, job_type, quality = ([*query.data.split(":"), "", "", ""])[:4]
-    pending = ctx.runtime.pending.get(token)
-    if pending is None:
-        await query.answer("This choice has expired.")
+    cb = parse_callback(query.data)
+    pending = ctx.runtime.pending.get(cb.token) if isinstance(cb, AskChoice) else None
+    if pending is None or not isinstance(cb, AskChoice):
+        await answer(query, EXPIRED)
         return
     if pending.user_id != update.effective_user.id:
-        await query.answer(texts.NOT_YOURS, show_alert=True)
+        await answer(query, texts.NOT_YOURS, alert=True)
         return
-    ctx.runtime.pending.pop(token, None)
+    ctx.runtime.pending.pop(cb.token, None)
     if pending.timer is not None:
         pending.timer.cancel()
-    await query.answer()
-    await choose(ctx.runtime, pending, job_type, quality)
+    await answer(query)
+    await choose(ctx.runtime, pending, cb.job_type, cb.quality)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
