@@ -25,6 +25,7 @@ from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.plan import SourceType
 from mediaferry.sources.quality import QUALITY_WORDS
+from mediaferry.telegram.links import parse_message_link
 from mediaferry.urls import check_url
 
 __all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
@@ -217,6 +218,8 @@ class JobService:
         source_type, detected_id = self.detector(checked.url)
         if source_type == SourceType.UNSUPPORTED:
             raise UrlRejected("this link is not supported")
+        if source_type == SourceType.TELEGRAM:  # a t.me link must name a message (issue 10)
+            parse_message_link(checked.url)
         media_id = media_id or detected_id
         identity = media_id or checked.normalized
         meta = dict(meta) if meta else None

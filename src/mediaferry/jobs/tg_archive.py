@@ -222,7 +222,7 @@ async def archive_chat(
                     priority=options.priority,
                     archive=True,
                     origin="cli",
-                    title=_title(media),
+                    title=media.title,  # tags or the file name may name it later
                     media_id=f"tgdoc:{media.document_id}",
                     meta=_meta(chat, media, options.template),
                 )

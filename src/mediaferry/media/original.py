@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from mediaferry.media.postprocess import Processed
     from mediaferry.plan import MediaPlan
 
-__all__ = ["KEEP_ORIGINAL", "keep_original"]
+__all__ = ["FALLBACK_TITLE", "KEEP_ORIGINAL", "keep_original"]
 
 log = logging.getLogger(__name__)
 
 KEEP_ORIGINAL = "keep_original"  # plan.extra flag set by sources whose files are final
+FALLBACK_TITLE = "fallback_title"  # plan.extra: a title when neither plan nor tags have one
 _TAGGABLE = {".mp3", ".m4a"}
 
 
@@ -53,7 +54,7 @@ async def keep_original(
     except MediaError:
         info = None
     own = await _own_tags(src)
-    title = plan.title or own.title or src.stem
+    title = plan.title or own.title or plan.extra.get(FALLBACK_TITLE) or src.stem
     performer = plan.uploader or own.artist
     if info is None or not (info.has_video or info.has_audio):
         return Processed("document", [Part(src, size)], title, performer, plan.album)

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from mediaferry.errors import UnsupportedSource, UrlRejected
-from mediaferry.media.original import KEEP_ORIGINAL
+from mediaferry.media.original import FALLBACK_TITLE, KEEP_ORIGINAL
 from mediaferry.plan import JobRequest, MediaPlan, PlaylistEntry, SourceType
 from mediaferry.sources.base import Source
 
@@ -33,12 +33,13 @@ def _caption_title(caption: str) -> str | None:
 def plan_for(url: str, media: MediaMessage, chat_title: str | None) -> MediaPlan:
     """The plan of one Telegram document (shared with ``tg archive``)."""
     stem = media.file_name.rsplit(".", 1)[0] if media.file_name else None
-    title = media.title or stem or _caption_title(media.caption)
+    # the file's own tags beat a file name or caption (media/original.py)
+    fallback = stem or _caption_title(media.caption)
     date = media.date.strftime("%Y%m%d") if media.date else None
     return MediaPlan(
         url=url,
         protocol="telegram",
-        title=title,
+        title=media.title,
         ext=media.ext,
         size=media.size,
         media_id=f"tgdoc:{media.document_id}",
@@ -50,6 +51,7 @@ def plan_for(url: str, media: MediaMessage, chat_title: str | None) -> MediaPlan
         mime=media.mime,
         extra={
             KEEP_ORIGINAL: True,
+            FALLBACK_TITLE: fallback,
             "telegram": {
                 "chat_id": media.chat_id,
                 "chat": chat_title,
