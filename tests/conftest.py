@@ -17,4 +17,5 @@ pytest_plugins: list[str] = [
     "tests.support.services",
     "tests.support.pg_cluster",
     "tests.support.netns",
+    "tests.support.fake_mtproto.fixture",
 ]

@@ -1,0 +1,440 @@
+"""The fake MTProto server, driven by STOCK Telethon over real loopback sockets.
+
+These tests prove the fake is a faithful Telegram for what the product uses: the key
+exchange and transports, login flows, history paging and search, downloads and uploads
+with Telegram's own size rules, random_id dedup and the fault switches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from telethon import TelegramClient, errors, functions, types
+from telethon.network import connection as tconn
+from telethon.sessions import StringSession
+
+from tests.support.fake_mtproto import FakeChannel, FakeMTProtoServer, FakeUser
+
+API_ID, API_HASH = 611335, "d524b414d21f4d37f08684c1df41ac9c"
+MiB = 1024 * 1024
+
+
+@asynccontextmanager
+async def telethon(
+    server: FakeMTProtoServer,
+    *,
+    bot: FakeUser | None = None,
+    user: FakeUser | None = None,
+    connection: Any = tconn.ConnectionTcpFull,
+    **kwargs: Any,
+) -> AsyncIterator[TelegramClient]:
+    """A stock TelegramClient pointed at the fake: a bot by token, or a user by session."""
+    session = StringSession(server.session_string(user) if user else None)
+    client = server.prepare_client(
+        TelegramClient(session, API_ID, API_HASH, connection=connection, **kwargs)
+    )
+    try:
+        if bot is not None:
+            await client.start(bot_token=bot.bot_token)
+        else:
+            await client.connect()
+        yield client
+    finally:
+        await client.disconnect()
+
+
+def _channel_with_media(server: FakeMTProtoServer, member: FakeUser) -> FakeChannel:
+    world = server.world
+    channel = world.add_channel("Lectures", username="lectures", members=[member])
+    world.post(channel, "hello")
+    world.post(
+        channel, "song one", media=world.add_audio(os.urandom(5000), title="One", performer="A")
+    )
+    world.post(channel, "", media=world.add_voice(os.urandom(3000)))
+    world.post(channel, "clip", media=world.add_video(os.urandom(7000)))
+    world.post(channel, "pic", media=world.add_photo(os.urandom(2000)))
+    world.post(channel, "notes", media=world.add_document(os.urandom(100), file_name="notes.pdf"))
+    world.post(
+        channel, "song two", media=world.add_audio(os.urandom(4000), title="Two", performer="B")
+    )
+    return channel
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [tconn.ConnectionTcpFull, tconn.ConnectionTcpAbridged, tconn.ConnectionTcpIntermediate],
+    ids=["full", "abridged", "intermediate"],
+)
+async def test_bot_logs_in_with_token_over_each_transport(
+    fake_mtproto: FakeMTProtoServer, connection: Any
+) -> None:
+    bot = fake_mtproto.world.add_bot("ferrybot", first_name="Ferry")
+    async with telethon(fake_mtproto, bot=bot, connection=connection) as client:
+        me = await client.get_me()
+        assert (me.id, me.username, me.bot) == (bot.id, "ferrybot", True)
+        assert await client.is_user_authorized()
+    assert fake_mtproto.stats.requests["auth.importBotAuthorization"] == 1
+    assert (
+        fake_mtproto.stats.connections[0].transport
+        == {
+            tconn.ConnectionTcpFull: "full",
+            tconn.ConnectionTcpAbridged: "abridged",
+            tconn.ConnectionTcpIntermediate: "intermediate",
+        }[connection]
+    )
+
+
+async def test_wrong_bot_token_is_refused(fake_mtproto: FakeMTProtoServer) -> None:
+    bot = fake_mtproto.world.add_bot("ferrybot")
+    with pytest.raises(errors.AccessTokenInvalidError):
+        async with telethon(fake_mtproto, bot=FakeUser(**{**bot.__dict__, "bot_token": "1:no"})):
+            pass
+
+
+async def test_user_logs_in_with_code_and_2fa_password(fake_mtproto: FakeMTProtoServer) -> None:
+    user = fake_mtproto.world.add_user(
+        "Amina", username="amina", phone="+15550001", password="s3cret", login_code="24680"
+    )
+    async with telethon(fake_mtproto) as client:
+        assert await client.get_me() is None
+        await client.send_code_request("+15550001")
+        with pytest.raises(errors.PhoneCodeInvalidError):
+            await client.sign_in("+15550001", code="11111")
+        with pytest.raises(errors.SessionPasswordNeededError):
+            await client.sign_in("+15550001", code="24680")
+        with pytest.raises(errors.PasswordHashInvalidError):
+            await client.sign_in(password="wrong")
+        await client.sign_in(password="s3cret")
+        me = await client.get_me()
+        assert (me.id, me.username, me.phone, me.bot) == (user.id, "amina", "15550001", False)
+        full = await client(functions.users.GetFullUserRequest(types.InputUserSelf()))
+        assert full.full_user.id == user.id
+        assert await client.log_out()
+    assert [a.user_id for a in fake_mtproto.auth_keys.values()] == [None]
+
+
+async def test_session_string_logs_in_and_an_unknown_key_is_refused(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    user = fake_mtproto.world.add_user("Omar", username="omar")
+    async with telethon(fake_mtproto, user=user) as client:
+        assert (await client.get_me()).id == user.id
+    # A session whose key the server forgot (revoked, or from another server): Telegram
+    # answers with transport error -404 and Telethon refuses to go on with that key.
+    stale = StringSession(fake_mtproto.session_string(user))
+    fake_mtproto.auth_keys.clear()
+    client = fake_mtproto.prepare_client(TelegramClient(stale, API_ID, API_HASH))
+    try:
+        with pytest.raises(errors.AuthKeyNotFound):
+            await client.connect()
+    finally:
+        await client.disconnect()
+
+
+async def test_iter_messages_pages_a_channel_and_filters_server_side(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Reader")
+    channel = world.add_channel("Big", username="bigchannel")
+    for i in range(1, 251):
+        world.post(channel, f"post {i}")
+    small = _channel_with_media(fake_mtproto, user)
+    async with telethon(fake_mtproto, user=user) as client:
+        ids = [m.id async for m in client.iter_messages("bigchannel", wait_time=0)]
+        assert ids == list(range(250, 0, -1))
+        assert fake_mtproto.stats.requests["messages.getHistory"] == 3
+        rev = [
+            m.id
+            async for m in client.iter_messages("bigchannel", reverse=True, wait_time=0, min_id=240)
+        ]
+        assert rev == list(range(241, 251))
+        window = [
+            m.id
+            async for m in client.iter_messages("bigchannel", offset_id=101, limit=5, wait_time=0)
+        ]
+        assert window == [100, 99, 98, 97, 96]
+
+        music = [
+            m
+            async for m in client.iter_messages(
+                "lectures", filter=types.InputMessagesFilterMusic, wait_time=0
+            )
+        ]
+        assert [m.file.title for m in music] == ["Two", "One"]
+        voice = await client.get_messages(
+            "lectures", filter=types.InputMessagesFilterVoice, limit=10
+        )
+        assert [m.id for m in voice] == [3]
+        video = await client.get_messages(
+            "lectures", filter=types.InputMessagesFilterVideo, limit=10
+        )
+        assert [m.id for m in video] == [4]
+        docs = await client.get_messages(
+            "lectures", filter=types.InputMessagesFilterDocument, limit=10
+        )
+        assert [m.file.name for m in docs] == ["notes.pdf"]
+        found = await client.get_messages("lectures", search="song", limit=10)
+        assert [m.id for m in found] == [7, 2]
+        assert found.total == 2
+        one = await client.get_messages(small.username, ids=[2, 99])
+        assert one[0].file.performer == "A" and one[1] is None
+
+        dialogs = [d.name async for d in client.iter_dialogs()]
+        assert dialogs == ["Lectures"]
+
+
+async def test_resolving_missing_and_private_chats_fails_like_telegram(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Outsider")
+    secret = world.add_channel("Secret")
+    world.post(secret, "hidden")
+    async with telethon(fake_mtproto, user=user) as client:
+        with pytest.raises(ValueError, match="No user has"):
+            await client.get_entity("nobody_here")
+        with pytest.raises(errors.UsernameInvalidError):
+            await client(functions.contacts.ResolveUsernameRequest("x!"))
+        peer = types.InputPeerChannel(secret.id, secret.access_hash)
+        with pytest.raises(errors.ChannelPrivateError):
+            await client.get_messages(peer, limit=1)
+        with pytest.raises(errors.ChannelInvalidError):
+            await client.get_messages(types.InputPeerChannel(secret.id, 1), limit=1)
+
+
+async def test_download_media_is_byte_identical_and_follows_the_chunk_rules(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Listener")
+    channel = world.add_channel("Audio", username="audiochan", members=[user])
+    payload = os.urandom(3 * MiB + 12345)
+    world.post(
+        channel, "long lecture", media=world.add_audio(payload, title="Long", performer="Sheikh")
+    )
+    async with telethon(fake_mtproto, user=user) as client:
+        (msg,) = await client.get_messages("audiochan", limit=1)
+        data = await client.download_media(msg, file=bytes)
+    assert hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
+    offsets = fake_mtproto.stats.get_file_offsets
+    assert offsets and all(o % 4096 == 0 and MiB % lim == 0 for _, o, lim in offsets)
+    assert fake_mtproto.stats.file_bytes_served == len(payload)
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "error"),
+    [
+        (1000, 4096, errors.OffsetInvalidError),  # offset not a multiple of 4 KiB
+        (0, 5000, errors.LimitInvalidError),  # limit not a multiple of 4 KiB
+        (0, 12288, errors.LimitInvalidError),  # 1 MiB % limit != 0
+        (MiB - 4096, 8192, errors.LimitInvalidError),  # crosses the 1 MiB boundary
+    ],
+)
+async def test_get_file_refuses_what_telegram_refuses(
+    fake_mtproto: FakeMTProtoServer, offset: int, limit: int, error: type[Exception]
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Prober")
+    doc = world.add_document(os.urandom(2 * MiB))
+    location = types.InputDocumentFileLocation(doc.id, doc.access_hash, doc.file_reference, "")
+    async with telethon(fake_mtproto, user=user) as client:
+        with pytest.raises(error):
+            await client(functions.upload.GetFileRequest(location, offset=offset, limit=limit))
+        ok = await client(functions.upload.GetFileRequest(location, offset=MiB, limit=MiB))
+        assert ok.bytes == doc.read(MiB, MiB)
+        stale = types.InputDocumentFileLocation(doc.id, doc.access_hash, b"old", "")
+        with pytest.raises(errors.FileReferenceExpiredError):
+            await client(functions.upload.GetFileRequest(stale, offset=0, limit=4096))
+
+
+async def test_send_file_over_10_mb_uses_big_parts_and_round_trips(
+    fake_mtproto: FakeMTProtoServer, tmp_path: Any
+) -> None:
+    world = fake_mtproto.world
+    bot = world.add_bot("uploader")
+    channel = world.add_channel("Drop", username="dropzone", members=[bot])
+    source = tmp_path / "big.mp4"
+    source.write_bytes(os.urandom(11 * MiB + 777))
+    thumb = os.urandom(3000)
+    async with telethon(fake_mtproto, bot=bot) as client:
+        sent = await client.send_file(
+            "dropzone",
+            source,
+            caption="big one",
+            thumb=thumb,
+            attributes=[types.DocumentAttributeVideo(12.5, 1280, 720, supports_streaming=True)],
+        )
+        assert sent.id == 1 and sent.message == "big one"
+        assert sent.file.size == source.stat().st_size
+        video = next(
+            a for a in sent.document.attributes if isinstance(a, types.DocumentAttributeVideo)
+        )
+        assert video.supports_streaming and (video.w, video.h) == (1280, 720)
+        back = await client.download_media(sent, file=bytes)
+    assert back == source.read_bytes()
+    # Telethon picks 128 KiB parts below 100 MB: 88 full parts and a short last one.
+    assert fake_mtproto.stats.requests["upload.saveBigFilePart"] == 89
+    assert fake_mtproto.stats.requests["upload.saveFilePart"] == 1  # the thumbnail
+    stored = channel.messages[1].document
+    assert stored is not None and stored.thumb is not None and stored.thumb[2] == thumb
+
+
+async def test_upload_part_rules_are_enforced(fake_mtproto: FakeMTProtoServer) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Sender")
+    channel = world.add_channel("Mine", username="minechan", members=[user])
+    async with telethon(fake_mtproto, user=user) as client:
+        save_big = functions.upload.SaveBigFilePartRequest
+        with pytest.raises(errors.FilePartSizeInvalidError):
+            await client(save_big(file_id=1, file_part=0, file_total_parts=3, bytes=b"x" * 1000))
+        await client(save_big(file_id=2, file_part=0, file_total_parts=3, bytes=b"x" * 65536))
+        with pytest.raises(errors.FilePartSizeChangedError):
+            await client(save_big(file_id=2, file_part=1, file_total_parts=3, bytes=b"x" * 131072))
+        with pytest.raises(errors.FilePartsInvalidError):
+            await client(save_big(file_id=3, file_part=0, file_total_parts=4001, bytes=b"x" * 1024))
+        # Small-file parts for more than 10 MB: Telegram wants saveBigFilePart instead.
+        part = os.urandom(512 * 1024)
+        for i in range(21):
+            await client(functions.upload.SaveFilePartRequest(file_id=4, file_part=i, bytes=part))
+        media = types.InputMediaUploadedDocument(
+            file=types.InputFile(id=4, parts=21, name="x.bin", md5_checksum=""),
+            mime_type="application/octet-stream",
+            attributes=[],
+        )
+        with pytest.raises(errors.FilePartsInvalidError):
+            await client(functions.messages.SendMediaRequest("minechan", media, "", random_id=5))
+        await client(functions.upload.SaveFilePartRequest(file_id=6, file_part=1, bytes=part))
+        media.file = types.InputFile(id=6, parts=2, name="y.bin", md5_checksum="")
+        with pytest.raises(errors.BadRequestError, match="File part 0 missing"):
+            await client(functions.messages.SendMediaRequest("minechan", media, "", random_id=7))
+    assert channel.messages == {}
+
+
+async def test_repeated_random_id_returns_the_earlier_message(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    bot = world.add_bot("dedupbot")
+    user = world.add_user("Listener")
+    channel = world.add_channel("Out", username="outchan", members=[bot])
+    doc = world.add_audio(os.urandom(9000), title="Cached")
+    async with telethon(fake_mtproto, bot=bot) as client:
+        media = types.InputMediaDocument(
+            types.InputDocument(doc.id, doc.access_hash, doc.file_reference)
+        )
+        first = await client(
+            functions.messages.SendMediaRequest("outchan", media, "", random_id=42)
+        )
+        again = await client(
+            functions.messages.SendMediaRequest("outchan", media, "", random_id=42)
+        )
+        other = await client(
+            functions.messages.SendMediaRequest("outchan", media, "", random_id=43)
+        )
+        ids = [
+            next(u.id for u in r.updates if isinstance(u, types.UpdateMessageID))
+            for r in (first, again, other)
+        ]
+        assert ids == [1, 1, 2]
+        # The bot writes to a user by id with access_hash 0, as Telegram allows bots.
+        dm = await client.send_message(types.InputPeerUser(user.id, 0), "hi")
+        dm_again = await client(
+            functions.messages.SendMessageRequest(
+                types.InputPeerUser(user.id, 0), "hi", random_id=99
+            )
+        )
+        dm_dup = await client(
+            functions.messages.SendMessageRequest(
+                types.InputPeerUser(user.id, 0), "hi", random_id=99
+            )
+        )
+        assert dm.id == 1
+        assert dm_again.updates[0].id == dm_dup.updates[0].id == 2
+        # Re-send by id with an outdated reference is refused.
+        world.expire_reference(doc)
+        with pytest.raises(errors.FileReferenceExpiredError):
+            await client(functions.messages.SendMediaRequest("outchan", media, "", random_id=44))
+    assert sorted(channel.messages) == [1, 2]
+    assert all(m.document is doc for m in channel.messages.values())
+    assert len(world.box(user.id).messages) == 2
+
+
+async def test_dropped_connection_mid_download_resumes_and_completes(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Patient")
+    channel = world.add_channel("Files", username="fileschan", members=[user])
+    payload = os.urandom(2 * MiB)
+    world.post(channel, "", media=world.add_document(payload, file_name="a.bin"))
+    async with telethon(fake_mtproto, user=user) as client:
+        (msg,) = await client.get_messages("fileschan", limit=1)
+        fake_mtproto.faults.drop_after_bytes(700 * 1024, file_bytes_only=True)
+        data = await client.download_media(msg, file=bytes)
+    assert data == payload
+    assert fake_mtproto.faults.drops_done == 1
+    assert sum(c.dropped for c in fake_mtproto.stats.connections) == 1
+    assert len(fake_mtproto.stats.connections) >= 2  # the client reconnected
+
+
+async def test_expired_file_reference_once_then_refetched(fake_mtproto: FakeMTProtoServer) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Archivist")
+    channel = world.add_channel("Refs", username="refschan", members=[user])
+    doc = world.add_document(os.urandom(300_000), file_name="r.bin")
+    world.post(channel, "", media=doc)
+    async with telethon(fake_mtproto, user=user) as client:
+        (msg,) = await client.get_messages("refschan", limit=1)
+        fake_mtproto.faults.expire_file_reference(doc.id)
+        data = await client.download_media(msg, file=bytes)  # Telethon re-fetches the message
+    assert data == doc.content()
+    assert fake_mtproto.faults.references_expired == [doc.id]
+    assert fake_mtproto.stats.requests["channels.getMessages"] >= 1
+
+
+async def test_flood_wait_on_a_chosen_method_once(fake_mtproto: FakeMTProtoServer) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Hasty")
+    channel = world.add_channel("Flood", username="floodchan", members=[user])
+    payload = os.urandom(200_000)
+    world.post(channel, "", media=world.add_document(payload, file_name="f.bin"))
+    async with telethon(fake_mtproto, user=user, flood_sleep_threshold=0) as client:
+        fake_mtproto.faults.flood_wait("messages.getHistory", 7)
+        with pytest.raises(errors.FloodWaitError) as info:
+            await client.get_messages("floodchan", limit=5)
+        assert info.value.seconds == 7
+    async with telethon(fake_mtproto, user=user) as client:
+        (msg,) = await client.get_messages("floodchan", limit=1)
+        fake_mtproto.faults.flood_wait("upload.getFile", 1)
+        assert await client.download_media(msg, file=bytes) == payload  # waited 1 s, retried
+    assert fake_mtproto.faults.floods_done == [("messages.getHistory", 7), ("upload.getFile", 1)]
+    assert fake_mtproto.stats.requests["upload.getFile"] == 3  # refused + 2 chunks of 128 KiB
+
+
+async def test_throughput_cap_and_per_connection_counters(fake_mtproto: FakeMTProtoServer) -> None:
+    world = fake_mtproto.world
+    users = [world.add_user("A"), world.add_user("B")]
+    channel = world.add_channel("Shared", username="sharedchan", members=users)
+    payload = os.urandom(512 * 1024)
+    world.post(channel, "", media=world.add_document(payload, file_name="s.bin"))
+    fake_mtproto.faults.throughput_cap = 4 * MiB
+    async with (
+        telethon(fake_mtproto, user=users[0]) as one,
+        telethon(fake_mtproto, user=users[1]) as two,
+    ):
+        results = [
+            await c.download_media((await c.get_messages("sharedchan", limit=1))[0], file=bytes)
+            for c in (one, two)
+        ]
+    assert results == [payload, payload]
+    serving = [c for c in fake_mtproto.stats.connections if c.file_bytes_served]
+    assert [c.file_bytes_served for c in serving] == [len(payload), len(payload)]
+    assert fake_mtproto.stats.connections_serving_files() == 2
+    # The cap is applied by the server's writer: it accounts the time it held bytes back.
+    assert all(c.throttled_seconds > 0 for c in serving)
