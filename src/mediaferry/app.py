@@ -11,13 +11,15 @@ from mediaferry._ytdlp_args import secret_values
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job
+from mediaferry.db.waiters import Waiters
+from mediaferry.delivery.archive import Archiver
+from mediaferry.delivery.base import Deliverer
 from mediaferry.delivery.ratelimit import SendBudgets, SendLimiter
-from mediaferry.files.archive import Archiver
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles  # auth profiles
 from mediaferry.jobs.bus import EventBus
-from mediaferry.jobs.pipeline import Deliverer, Pipeline
+from mediaferry.jobs.pipeline import Pipeline
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import add_secret
@@ -46,6 +48,7 @@ class Services:
     pipeline: Pipeline
     disk: DiskGuard
     telegram: TelegramClients
+    waiters: Waiters  # chats waiting on a job another chat started (bot and delivery)
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     # the one Telegram send path's budgets, shared by every sender in this process
     send_limiter: SendLimiter = field(default_factory=SendLimiter)
@@ -108,6 +111,7 @@ class Services:
                 disk_guard=disk,
             ),
             disk=disk,
+            waiters=Waiters(db),
             send_limiter=SendLimiter(SendBudgets.from_settings(settings)),
             telegram=telegram,
         )

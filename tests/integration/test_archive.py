@@ -13,9 +13,9 @@ from mediaferry.app import Services
 from mediaferry.config import Settings
 from mediaferry.db.library import search_library
 from mediaferry.db.models import ChatSettings, MediaItem, utcnow
-from mediaferry.jobs.pipeline import processed_from_meta
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.worker import WorkerPool
+from mediaferry.media.result import processed_from_meta
 from tests.support.db_fixtures import make_settings
 from tests.support.media_server import MediaServer, sha256_of
 from tests.support.services import wait_done

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram import error as tg
 
@@ -18,10 +17,10 @@ from mediaferry.bot import texts
 from mediaferry.bot.callbacks import ask_data
 from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext, BotRuntime
-from mediaferry.db.models import Job, TelegramWaiter
+from mediaferry.db.models import Job
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
-from mediaferry.jobs.pipeline import processed_from_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
+from mediaferry.media.result import processed_from_meta
 from mediaferry.plan import JobRequest, SourceType
 from mediaferry.sources.registry import describe, detect_source
 
@@ -190,20 +189,9 @@ async def add_waiter(
             note_id = note.message_id
         except tg.TelegramError as exc:
             log.info("could not announce waiter: %s", exc, extra={"job_id": job.id})
-    try:
-        async with rt.services.db.session() as session:
-            session.add(
-                TelegramWaiter(
-                    job_id=job.id,
-                    chat_id=chat_id,
-                    user_id=user_id,
-                    message_id=message_id,
-                    progress_message_id=note_id,
-                    delivered=False,
-                )
-            )
-    except IntegrityError:
-        pass  # this chat already waits on it
+    await rt.services.waiters.add(
+        job.id, chat_id, user_id=user_id, message_id=message_id, progress_message_id=note_id
+    )
 
 
 def describe_outcome(sub: Submitted) -> str | None:

@@ -129,7 +129,7 @@ async def _start_webhook(
 async def start(services: Services, *, progress_interval: float = 3.0) -> Stopper:
     """Start the bot (long polling) in the running loop; returns its stopper."""
     app = build_application(services)
-    deliverer = TelegramDeliverer(app.bot, services.db, services.settings)
+    deliverer = TelegramDeliverer(app.bot, services.db, services.settings, services.waiters)
     tracker = ProgressTracker(
         app.bot, services.bus, services.jobs, services.db, interval=progress_interval
     )
@@ -192,7 +192,7 @@ async def start_delivery(services: Services) -> Stopper:
         rate_limiter=BotApiRateLimiter(services.send_limiter),
     )
     await bot.initialize()
-    deliverer = TelegramDeliverer(bot, services.db, settings)
+    deliverer = TelegramDeliverer(bot, services.db, settings, services.waiters)
     services.pipeline.deliverers.append(deliverer)
     log.info("telegram delivery enabled in this worker process")
 

@@ -13,7 +13,6 @@ __all__ = [
     "HELP_ADMIN",
     "HELP_USER",
     "STAGE_NAMES",
-    "caption",
     "esc",
     "failed",
     "human_duration",
@@ -22,7 +21,6 @@ __all__ = [
 ]
 
 PARSE_MODE = "HTML"
-MAX_CAPTION = 1024
 MAX_TEXT = 4096
 
 STAGE_NAMES: dict[str, str] = {
@@ -156,15 +154,6 @@ def failed(error_type: str | None, attempts_left: bool = False) -> str:
     if attempts_left:
         return f"⏳ {esc(msg)} Trying again soon."
     return f"❌ {esc(msg)}"
-
-
-def caption(title: str | None, url: str, part: tuple[int, int] | None = None) -> str:
-    """Title and source link, escaped, within Telegram's caption limit."""
-    suffix = f" (part {part[0]}/{part[1]})" if part else ""
-    link = esc(_clip(url, 300))
-    room = MAX_CAPTION - len(link) - len(suffix) - 10
-    head = f"<b>{esc(_clip(title, max(room, 20)))}</b>{esc(suffix)}\n" if title else ""
-    return f"{head}{link}"
 
 
 def summary(queued: int, duplicates: int, refused: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from telegram import (
     Bot,
     InputMediaAudio,
@@ -31,14 +31,15 @@ from telegram import (
 )
 from telegram import error as tg
 
-from mediaferry.bot import texts
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
-from mediaferry.db.models import Job, JobEvent, TelegramWaiter
+from mediaferry.db.models import Job, JobEvent
+from mediaferry.db.waiters import Waiters
+from mediaferry.delivery.base import Delivery, EventLog
+from mediaferry.delivery.caption import PARSE_MODE, caption
 from mediaferry.delivery.ratelimit import Priority, send_priority
 from mediaferry.errors import JobError, SizeLimitExceeded, TelegramError
-from mediaferry.jobs.control import JobControl
-from mediaferry.media.postprocess import Part, Processed
+from mediaferry.media.result import Part, Processed
 
 __all__ = ["TelegramDeliverer", "TelegramRejected", "delivery_outcome", "translate_error"]
 
@@ -135,11 +136,20 @@ def _dur(value: float | None) -> int | None:
 
 
 class TelegramDeliverer:
-    """A :class:`~mediaferry.jobs.pipeline.Deliverer` for jobs that came from Telegram."""
+    """A :class:`~mediaferry.delivery.base.Deliverer` for jobs that came from Telegram."""
 
-    def __init__(self, bot: Bot, db: Database, settings: Settings | None = None) -> None:
+    order = 0
+
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        settings: Settings | None = None,
+        waiters: Waiters | None = None,
+    ) -> None:
         self.bot = bot
         self.db = db
+        self.waiters = waiters or Waiters(db)
         self.upload_timeout = settings.telegram_upload_timeout_s if settings else 300.0
         # only a local Bot API server (--local) reads files by path (file:// URIs)
         self.local_mode = settings.telegram_local_mode if settings else False
@@ -147,7 +157,7 @@ class TelegramDeliverer:
     def wants(self, job: Job) -> bool:
         return job.chat_id is not None and job.origin == "telegram"
 
-    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]:
+    async def deliver(self, job: Job, processed: Processed, events: EventLog) -> Delivery:
         assert job.chat_id is not None
         history = await self._history(job.id)
         if history.sent_ids:
@@ -160,24 +170,27 @@ class TelegramDeliverer:
                     "already be in the chat, so it is not sent again"
                 )
             n = history.attempts + 1
-            await ctl.event(
+            await events.event(
                 ATTEMPT_EVENT, {"attempt": n, "route": "botapi", "uncertain": history.uncertain}
             )
             try:
                 ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
             except tg.TelegramError as exc:
                 outcome = delivery_outcome(exc)
-                await ctl.event(
+                await events.event(
                     OUTCOME_EVENT, {"attempt": n, "outcome": outcome, "error": type(exc).__name__}
                 )
                 raise translate_error(exc, job.attempts) from exc
-            await ctl.event(OUTCOME_EVENT, {"attempt": n, "outcome": "sent", "file_ids": ids})
-            await ctl.event("TELEGRAM_SENT", {"chat_id": job.chat_id, "file_ids": len(ids)})
+            await events.event(OUTCOME_EVENT, {"attempt": n, "outcome": "sent", "file_ids": ids})
         file_ids = "\n".join(ids)
         job.telegram_file_id = file_ids
         with send_priority(Priority.RESULT):
             await self.send_to_waiters(job)
-        return {"telegram_file_id": file_ids}
+        return Delivery(
+            "TELEGRAM_SENT",
+            {"chat_id": job.chat_id, "file_ids": len(ids)},
+            columns={"telegram_file_id": file_ids},
+        )
 
     async def _history(self, job_id: int) -> _History:
         async with self.db.session() as session:
@@ -208,9 +221,7 @@ class TelegramDeliverer:
         while index < total:
             chunk = parts[index : index + ALBUM_MAX]
             if len(chunk) == 1:
-                cap = texts.caption(
-                    processed.title, job.url, (index + 1, total) if total > 1 else None
-                )
+                cap = caption(processed.title, job.url, (index + 1, total) if total > 1 else None)
                 msg = await self._send_one(processed, chunk[0], chat_id, reply_to, cap)
                 ids.append(file_id_of(msg))
             else:
@@ -234,7 +245,7 @@ class TelegramDeliverer:
     ) -> Message:
         common: dict[str, Any] = {
             "caption": cap,
-            "parse_mode": texts.PARSE_MODE,
+            "parse_mode": PARSE_MODE,
             "reply_parameters": _reply(reply_to),
             "read_timeout": self.upload_timeout,
             "filename": part.path.name,
@@ -282,7 +293,7 @@ class TelegramDeliverer:
         n: tuple[int, int],
         files: contextlib.ExitStack,
     ) -> InputMedia:
-        cap = texts.caption(processed.title, job.url, n)
+        cap = caption(processed.title, job.url, n)
         thumb = (
             self._file(part.thumbnail, files)
             if part.thumbnail and part.thumbnail.is_file()
@@ -291,7 +302,7 @@ class TelegramDeliverer:
         media = self._file(part.path, files)
         common: dict[str, Any] = {
             "caption": cap,
-            "parse_mode": texts.PARSE_MODE,
+            "parse_mode": PARSE_MODE,
             "filename": part.path.name,
         }
         if processed.kind == "video":
@@ -341,8 +352,8 @@ class TelegramDeliverer:
         total = len(ids)
         if total == 1:
             opts: dict[str, Any] = {
-                "caption": texts.caption(title, url),
-                "parse_mode": texts.PARSE_MODE,
+                "caption": caption(title, url),
+                "parse_mode": PARSE_MODE,
                 "reply_parameters": _reply(reply_to),
             }
             if kind == "video":
@@ -358,7 +369,7 @@ class TelegramDeliverer:
             media = [
                 cls(
                     fid,
-                    caption=texts.caption(title, url, (start + i + 1, total)),
+                    caption=caption(title, url, (start + i + 1, total)),
                     parse_mode="HTML",
                 )
                 for i, fid in enumerate(chunk)
@@ -371,14 +382,7 @@ class TelegramDeliverer:
     # -- other chats waiting on the same job ----------------------------------------
     async def send_to_waiters(self, job: Job) -> None:
         """Best effort: a waiter that cannot be reached does not fail the job."""
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(TelegramWaiter).where(
-                    TelegramWaiter.job_id == job.id, TelegramWaiter.delivered.is_(False)
-                )
-            )
-            waiters = list(rows.scalars().all())
-        for waiter in waiters:
+        for waiter in await self.waiters.pending(job.id):
             try:
                 await self.resend(job, waiter.chat_id, waiter.message_id)
                 if waiter.progress_message_id:
@@ -386,12 +390,7 @@ class TelegramDeliverer:
             except JobError as exc:
                 log.warning("could not send to waiting chat: %s", exc, extra={"job_id": job.id})
                 continue
-            async with self.db.session() as session:
-                await session.execute(
-                    update(TelegramWaiter)
-                    .where(TelegramWaiter.id == waiter.id)
-                    .values(delivered=True)
-                )
+            await self.waiters.mark_delivered(waiter.id)
 
     async def _delete(self, chat_id: int, message_id: int) -> None:
         try:

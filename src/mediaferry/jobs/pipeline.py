@@ -12,23 +12,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from mediaferry.config import Settings
 from mediaferry.db.models import Job
+from mediaferry.delivery.base import Deliverer
 from mediaferry.errors import JobError, SizeLimitExceeded, StageTimeout, UnsupportedSource
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
 from mediaferry.jobs.states import Stage
-from mediaferry.media.postprocess import Part, Processed, postprocess, validate
+from mediaferry.media.postprocess import postprocess, validate
+from mediaferry.media.result import Processed, processed_from_meta, processed_to_meta
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.base import Source
 from mediaferry.transfer.base import Transfer
 
-__all__ = ["Deliverer", "Pipeline", "processed_from_meta", "processed_to_meta"]
+__all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,60 +42,9 @@ class TransferPicker(Protocol):
     def for_plan(self, plan: MediaPlan) -> Transfer: ...
 
 
-class Deliverer(Protocol):
-    """Sends or stores a finished result; returns job columns to save."""
-
-    def wants(self, job: Job) -> bool: ...
-
-    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]: ...
-
-
 PlaylistHandler = Callable[[Job, MediaPlan], Awaitable[dict[str, Any]]]
 # archive re-use (issue 4): an already archived result for this job, or None
 ReuseHook = Callable[[Job], Awaitable[Processed | None]]
-
-
-def processed_to_meta(p: Processed) -> dict[str, Any]:
-    return {
-        "kind": p.kind,
-        "title": p.title,
-        "performer": p.performer,
-        "album": p.album,
-        "parts": [
-            {
-                "path": str(part.path),
-                "size": part.size,
-                "duration": part.duration,
-                "width": part.width,
-                "height": part.height,
-                "thumbnail": str(part.thumbnail) if part.thumbnail else None,
-            }
-            for part in p.parts
-        ],
-    }
-
-
-def processed_from_meta(data: dict[str, Any]) -> Processed | None:
-    """The saved result, if every file of it is still on disk."""
-    try:
-        parts = [
-            Part(
-                path=Path(p["path"]),
-                size=int(p["size"]),
-                duration=p.get("duration"),
-                width=p.get("width"),
-                height=p.get("height"),
-                thumbnail=Path(p["thumbnail"]) if p.get("thumbnail") else None,
-            )
-            for p in data["parts"]
-        ]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not parts or not all(part.path.is_file() for part in parts):
-        return None
-    return Processed(
-        data["kind"], parts, data.get("title"), data.get("performer"), data.get("album")
-    )
 
 
 def plan_to_meta(plan: MediaPlan) -> dict[str, Any]:
@@ -123,7 +73,7 @@ class Pipeline:
         self.deliverers = list(deliverers or [])
         self.on_playlist = on_playlist
         self.disk_guard = disk_guard or DiskGuard(settings)
-        self.reuse: ReuseHook | None = None  # archive re-use (issue 4, files/archive.py)
+        self.reuse: ReuseHook | None = None  # archive re-use (issue 4, delivery/archive.py)
         self.auth: AuthProfiles | None = None  # auth profiles (jobs/auth.py)
 
     async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
@@ -169,33 +119,37 @@ class Pipeline:
         if processed is None and (reused := await self._reused(job, ctl, meta)) is not None:
             processed = reused  # archive re-use (issue 4): no METADATA…VALIDATE
         elif processed is None:
-            result = await self._acquire(job, ctl, meta)
-            if result is not None:
-                return result
-            processed = processed_from_meta(meta["processed"])
-            assert processed is not None
+            acquired = await self._acquire(job, ctl, meta)
+            if isinstance(acquired, RunResult):
+                return acquired  # a playlist: its entries became jobs of their own
+            processed = acquired  # with the sizes, hashes and probes VALIDATE measured
         else:
             await ctl.event("RESUMED", {"from_stage": Stage.DELIVER.value})
-        out = RunResult(
-            file_path=str(processed.parts[0].path),
-            file_size=sum(p.size for p in processed.parts),
-            final_title=processed.title,
-            sha256=meta.get("sha256"),
-        )
         # deliverers with a higher ``order`` run later (the archiver moves files: last)
-        wanted = sorted(
-            (d for d in self.deliverers if d.wants(job)), key=lambda d: getattr(d, "order", 0)
-        )
+        wanted = sorted((d for d in self.deliverers if d.wants(job)), key=lambda d: d.order)
+        columns: dict[str, Any] = {}
         if wanted:
 
-            async def deliver() -> dict[str, Any]:
-                values: dict[str, Any] = {}
+            async def deliver() -> None:
                 for deliverer in wanted:
-                    values.update(await deliverer.deliver(job, processed, ctl))
-                return values
+                    done = await deliverer.deliver(job, processed, ctl)
+                    if done.event is not None:
+                        await ctl.event(done.event, done.data)
+                    columns.update(done.columns)
+                    if done.moved:  # saved at once: a retry from DELIVER finds the files
+                        meta["processed"] = processed_to_meta(processed)
+                        await ctl.save(meta=meta)
 
-            out.update(await self._stage(ctl, Stage.DELIVER, deliver))
-        return out
+            await self._stage(ctl, Stage.DELIVER, deliver)
+        # the one place the result's file columns are decided (the final transition writes them)
+        first = processed.parts[0]
+        return RunResult(
+            file_path=str(first.path),
+            file_size=sum(p.size for p in processed.parts),
+            final_title=processed.title,
+            sha256=first.sha256 or meta.get("sha256"),
+            **columns,
+        )
 
     async def _reused(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> Processed | None:
         """Archive re-use (issue 4): the archived result of the same media, if any."""
@@ -210,9 +164,11 @@ class Pipeline:
         await ctl.event("REUSED_ARCHIVE", {"path": str(processed.parts[0].path)})
         return processed
 
-    async def _acquire(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> RunResult | None:
-        """METADATA … VALIDATE; stores the result in ``meta``. Returns a result only
-        for jobs that end early (playlists)."""
+    async def _acquire(
+        self, job: Job, ctl: JobControl, meta: dict[str, Any]
+    ) -> RunResult | Processed:
+        """METADATA … VALIDATE; stores the result in ``meta`` and returns it, or a
+        RunResult for jobs that end early (playlists)."""
         settings = self._for_job(job)
         source = self.sources(SourceType(job.source_type))
         request = JobRequest(
@@ -278,19 +234,16 @@ class Pipeline:
             ),
         )
         for part, valid in zip(processed.parts, checked, strict=True):
-            part.size = valid.size
+            # measured once here; deliverers and the archive use these
+            part.size, part.sha256 = valid.size, valid.sha256
+            part.probe = valid.probe or part.probe
         meta["processed"] = processed_to_meta(processed)
         meta["sha256"] = checked[0].sha256
         if fetched.path.exists() and all(p.path != fetched.path for p in processed.parts):
             fetched.path.unlink(missing_ok=True)
-        await ctl.save(
-            meta=meta,
-            file_path=str(processed.parts[0].path),
-            file_size=sum(p.size for p in processed.parts),
-            sha256=checked[0].sha256,
-            final_title=processed.title,
-        )
-        return None
+        # file_path/file_size/sha256 are written once, by the final transition
+        await ctl.save(meta=meta, final_title=processed.title)
+        return processed
 
     async def _check(self, plan: MediaPlan, settings: Settings) -> None:
         await asyncio.to_thread(self.disk_guard.ensure_space)

@@ -6,8 +6,9 @@ The job pipeline needs only :func:`postprocess` and :func:`validate`.
 from __future__ import annotations
 
 from mediaferry.media.ffmpeg import FFmpegRunner
-from mediaferry.media.postprocess import Part, Processed, postprocess, validate
+from mediaferry.media.postprocess import postprocess, validate
 from mediaferry.media.probe import ProbeInfo, probe
+from mediaferry.media.result import Part, Processed
 from mediaferry.media.validate import Validated
 
 __all__ = [

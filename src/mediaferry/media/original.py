@@ -16,10 +16,10 @@ from mediaferry.errors import MediaError
 from mediaferry.media.audio import Tags, read_tags, write_tags
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import probe
+from mediaferry.media.result import Part, Processed
 from mediaferry.media.thumbnail import thumbnail_from_video
 
 if TYPE_CHECKING:
-    from mediaferry.media.postprocess import Processed
     from mediaferry.plan import MediaPlan
 
 __all__ = ["FALLBACK_TITLE", "KEEP_ORIGINAL", "keep_original"]
@@ -44,8 +44,6 @@ async def keep_original(
     src: Path, plan: MediaPlan, work_dir: Path, runner: FFmpegRunner
 ) -> Processed:
     """Describe ``src`` for delivery and the library without changing its audio/video."""
-    from mediaferry.media.postprocess import Part, Processed
-
     size = src.stat().st_size
     if size == 0:
         raise MediaError(f"{src.name} is empty (0 bytes)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +25,7 @@ from mediaferry.media.audio import (
 from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.original import KEEP_ORIGINAL, keep_original
 from mediaferry.media.probe import ProbeInfo, probe
+from mediaferry.media.result import Part, Processed
 from mediaferry.media.split import split_file
 from mediaferry.media.tags import Chosen, choose_tags, clean_tag, read_file_tags, url_file_name
 from mediaferry.media.thumbnail import thumbnail_from_image, thumbnail_from_video
@@ -32,44 +33,12 @@ from mediaferry.media.validate import Validated, validate_file
 from mediaferry.media.video import make_streamable
 from mediaferry.plan import MediaPlan
 
-__all__ = ["Kind", "Part", "Processed", "postprocess", "runner_for", "validate"]
-
-Kind = Literal["video", "audio", "document"]
+__all__ = ["postprocess", "runner_for", "validate"]
 
 # Names that promise media: if ffprobe cannot read one, that is an error, not a document.
 _VIDEO_EXTS = ".mp4 .m4v .mkv .webm .mov .avi .flv .ts .m2ts .3gp .wmv .mpg .mpeg .ogv"
 _AUDIO_EXTS = ".mp3 .m4a .aac .opus .ogg .oga .flac .wav .wma .mka .amr"
 MEDIA_EXTENSIONS = frozenset(f"{_VIDEO_EXTS} {_AUDIO_EXTS}".split(" "))
-
-
-@dataclass(slots=True)
-class Part:
-    """One file to send. Several parts when a file was split to fit the limit."""
-
-    path: Path
-    size: int
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
-    thumbnail: Path | None = None
-    probe: ProbeInfo | None = None
-
-
-@dataclass(slots=True)
-class Processed:
-    """What POSTPROCESS produced: ``kind`` picks sendVideo/sendAudio/sendDocument."""
-
-    kind: Kind
-    parts: list[Part] = field(default_factory=list)
-    title: str | None = None
-    performer: str | None = None
-    album: str | None = None
-
-    @property
-    def duration(self) -> float | None:
-        """The total duration of all parts, if known."""
-        known = [p.duration for p in self.parts if p.duration is not None]
-        return sum(known) if known else None
 
 
 def runner_for(settings: Settings) -> FFmpegRunner:

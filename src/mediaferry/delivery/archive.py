@@ -2,10 +2,12 @@
 
 :class:`Archiver` is the last deliverer of a job whose request (``job.archive``) or
 chat (``ChatSettings.archive_mode``) asks for it. It moves each part into
-``ARCHIVE_ROOT/<source>/<yyyy-mm>/<title> [<id>].<ext>``, records one
-:class:`MediaItem` per part and points the job (and its saved result, so a retry
-from DELIVER finds the files) at the archived copies. :meth:`Archiver.find_reusable`
-lets the pipeline serve a re-request from the archive instead of downloading again.
+``ARCHIVE_ROOT/<source>/<yyyy-mm>/<title> [<id>].<ext>`` (updating the parts' paths
+in place) and records one :class:`MediaItem` per part, from the size, sha256 and
+probe VALIDATE measured: nothing is probed or hashed again. It does not write the job;
+the pipeline saves the moved paths and the final transition records ``file_path``.
+:meth:`Archiver.find_reusable` lets the pipeline serve a re-request from the archive
+instead of downloading again.
 """
 
 from __future__ import annotations
@@ -17,21 +19,21 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
-from mediaferry.config import Settings
-from mediaferry.db.engine import Database
 from mediaferry.db.models import ChatSettings, Job, MediaItem, utcnow
+from mediaferry.delivery.base import Delivery, EventLog
 from mediaferry.errors import MediaError
-from mediaferry.files.storage import Storage
 from mediaferry.files.template import render_template
-from mediaferry.jobs.pipeline import processed_to_meta
-from mediaferry.media.postprocess import Kind, Part, Processed, runner_for
+from mediaferry.media.postprocess import runner_for
 from mediaferry.media.probe import ProbeInfo, probe
+from mediaferry.media.result import Kind, Part, Processed
 from mediaferry.media.validate import sha256_file
 
 if TYPE_CHECKING:
-    from mediaferry.jobs.control import JobControl
+    from mediaferry.config import Settings
+    from mediaferry.db.engine import Database
+    from mediaferry.files.storage import Storage
 
 __all__ = ["REUSED_KEY", "Archiver", "thumbnail_beside"]
 
@@ -46,7 +48,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 class Archiver:
-    """A :class:`~mediaferry.jobs.pipeline.Deliverer` that archives, run last."""
+    """A :class:`~mediaferry.delivery.base.Deliverer` that archives, run last."""
 
     order = 100  # after every deliverer that reads the temp files (Telegram upload)
 
@@ -72,11 +74,12 @@ class Archiver:
             chat = await session.get(ChatSettings, job.chat_id)
         return bool(chat is not None and chat.archive_mode)
 
-    async def deliver(self, job: Job, processed: Processed, ctl: JobControl) -> dict[str, Any]:
-        """Move the parts into the archive and record them; returns job columns."""
+    async def deliver(self, job: Job, processed: Processed, events: EventLog) -> Delivery:
+        """Move the parts into the archive (their paths change in ``processed``) and
+        record them in the library."""
         in_archive = all(_inside(p.path, self.storage.archive_root) for p in processed.parts)
         if not (in_archive or await self.archive_wanted(job)):
-            return {}
+            return Delivery()
         when = utcnow()
         total = len(processed.parts)
         for number, part in enumerate(processed.parts, start=1):
@@ -94,14 +97,11 @@ class Archiver:
                 log.info("archived %s", dest, extra={"job_id": job.id})
                 await self._keep_thumbnail(part)
         items = await self._record(job, processed)
-        await ctl.event(
-            "ARCHIVED", {"paths": [i.path for i in items], "items": [i.id for i in items]}
+        return Delivery(
+            "ARCHIVED",
+            {"paths": [i.path for i in items], "items": [i.id for i in items]},
+            moved=not in_archive,
         )
-        return {
-            "file_path": items[0].path,
-            "file_size": sum(i.size for i in items),
-            "sha256": items[0].sha256,
-        }
 
     async def _keep_thumbnail(self, part: Part) -> None:
         """The part's thumbnail goes beside it as ``<name>.jpg`` (what media servers look
@@ -116,43 +116,30 @@ class Archiver:
             log.warning("thumbnail not archived: %s", exc)
 
     async def _record(self, job: Job, processed: Processed) -> list[MediaItem]:
-        """One MediaItem per part (existing ones are kept), and the job's saved result
-        updated to the archived paths, in one transaction."""
+        """One MediaItem per part (existing ones are kept), in one transaction."""
         paths = [str(p.path) for p in processed.parts]
         async with self.db.session() as session:
             found = await session.scalars(select(MediaItem).where(MediaItem.path.in_(paths)))
             existing = {item.path: item for item in found.all()}
-        meta_sha = (job.meta or {}).get("sha256")
         items: list[MediaItem] = []
         for number, part in enumerate(processed.parts, start=1):
             item = existing.get(str(part.path))
             if item is None:
-                known = meta_sha if number == 1 and not (job.meta or {}).get(REUSED_KEY) else None
-                item = await self._new_item(job, processed, part, number, known)
+                item = await self._new_item(job, processed, part, number)
             items.append(item)
-        meta = dict(job.meta or {})
-        meta["processed"] = processed_to_meta(processed)
-        meta["sha256"] = items[0].sha256
-        async with self.db.session() as session:
-            session.add_all([i for i in items if i.id is None])
-            await session.execute(
-                update(Job)
-                .where(Job.id == job.id)
-                .values(meta=meta, file_path=items[0].path, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-        job.meta = meta
-        job.file_path = items[0].path
+        new = [i for i in items if i.id is None]
+        if new:
+            async with self.db.session() as session:
+                session.add_all(new)
         return items
 
-    async def _new_item(
-        self, job: Job, processed: Processed, part: Part, number: int, sha: str | None
-    ) -> MediaItem:
+    async def _new_item(self, job: Job, processed: Processed, part: Part, number: int) -> MediaItem:
         info = part.probe
         if info is None and processed.kind != "document":
-            info = await self._probe(part.path)
+            info = await self._probe(part.path)  # a result saved before probes were kept
         size = part.path.stat().st_size
-        if sha is None or size != part.size:
+        sha = part.sha256 if size == part.size else None
+        if sha is None:
             sha = await sha256_file(part.path)
         return MediaItem(
             job_id=job.id,
@@ -239,7 +226,9 @@ class Archiver:
             width, height = info.display_size if info else (None, None)
             sidecar = thumbnail_beside(path)
             thumb = sidecar if sidecar is not None and sidecar.is_file() else None
-            parts.append(Part(path, item.size, item.duration, width, height, thumb, info))
+            parts.append(
+                Part(path, item.size, item.duration, width, height, thumb, info, item.sha256)
+            )
         first = items[0]
         kind: Kind = "video" if first.video_codec else "audio" if first.audio_codec else "document"
         title = _PART_SUFFIX.sub("", first.title or "") or None

@@ -1,0 +1,153 @@
+"""The import layers of DESIGN.md §2 hold: nothing imports upward or sideways.
+
+Every module under ``src/mediaferry`` is parsed (not imported) and every import of a
+``mediaferry`` module is checked — at the top, inside functions and under
+``TYPE_CHECKING`` alike, since each one couples the two packages.
+
+The layers, top to bottom (a unit may import its own modules and any unit of a
+*lower* layer; that is the whole list of allowed edges, plus :data:`SIDEWAYS`):
+
+==========  =============================================================
+entry       ``__main__`` (``python -m mediaferry`` runs the CLI)
+interfaces  bot, cli, web
+wiring      ``app`` — builds the services (db, bus, job service, pipeline,
+            deliverers) and hands them to the interfaces; nothing below imports it
+core        jobs
+engine      sources, transfer, media, delivery, telegram (MTProto adapter, §13)
+storage     db, files, net (SSRF-safe HTTP client, yt-dlp runner, cookies)
+base        config, logging, urls
+foundation  errors, plan (shared plain data), the package ``__init__``
+==========  =============================================================
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import mediaferry
+
+ROOT = Path(mediaferry.__file__).parent
+
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("entry", frozenset({"__main__"})),
+    ("interfaces", frozenset({"bot", "cli", "web"})),
+    ("wiring", frozenset({"app"})),
+    ("core", frozenset({"jobs"})),
+    ("engine", frozenset({"sources", "transfer", "media", "delivery", "telegram"})),
+    ("storage", frozenset({"db", "files", "net"})),
+    ("base", frozenset({"config", "logging", "urls"})),
+    ("foundation", frozenset({"errors", "plan", "__init__"})),
+)
+
+# Imports between units of the same layer that are allowed, each with its reason.
+# Every pair here must be acyclic with the rest (checked below).
+SIDEWAYS: dict[tuple[str, str], str] = {
+    ("delivery", "media"): "a deliverer sends what media produced (parts, probes, "
+    "thumbnails); media never knows how its result is delivered",
+}
+
+RANK = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    module: str  # importing module, dotted
+    line: int
+    target: str  # imported module, dotted
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line} imports {self.target}"
+
+
+def unit_of(module: str) -> str:
+    """``mediaferry.sources.direct`` → ``sources``; ``mediaferry`` → ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[Edge]:
+    """Every ``mediaferry`` import in ``path``, wherever it stands in the file."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    edges: list[Edge] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            # ``from mediaferry.bot import texts`` imports the module bot.texts
+            targets = [_module_or_package(f"{stem}.{alias.name}", stem) for alias in node.names]
+        else:
+            continue
+        edges += [
+            Edge(module, node.lineno, t)
+            for t in targets
+            if t == "mediaferry" or t.startswith("mediaferry.")
+        ]
+    return edges
+
+
+def _module_or_package(dotted: str, package: str) -> str:
+    """``dotted`` if it names a module file or package, else ``package`` (an attribute)."""
+    path = ROOT.parent.joinpath(*dotted.split("."))
+    return dotted if path.with_suffix(".py").is_file() or path.is_dir() else package
+
+
+def all_edges() -> list[Edge]:
+    return [edge for path in sorted(ROOT.rglob("*.py")) for edge in imports_of(path)]
+
+
+def allowed(edge: Edge) -> bool:
+    src, dst = unit_of(edge.module), unit_of(edge.target)
+    if src == dst:
+        return True
+    if (src, dst) in SIDEWAYS:
+        return True
+    return RANK[dst] > RANK[src]  # a larger rank is a lower layer
+
+
+def test_every_unit_has_a_layer() -> None:
+    units = {unit_of(module_name(p)) for p in ROOT.rglob("*.py")}
+    missing = sorted(units - RANK.keys())
+    assert not missing, f"modules outside every layer (add them to LAYERS): {missing}"
+
+
+def test_no_upward_or_sideways_imports() -> None:
+    bad = [str(edge) for edge in all_edges() if not allowed(edge)]
+    assert not bad, "imports against DESIGN.md §2's layers:\n" + "\n".join(bad)
+
+
+def test_sideways_exceptions_are_used_and_go_one_way() -> None:
+    used = {(unit_of(e.module), unit_of(e.target)) for e in all_edges()}
+    for src, dst in SIDEWAYS:
+        assert RANK[src] == RANK[dst], f"{src} -> {dst} is not sideways; drop it from SIDEWAYS"
+        assert (dst, src) not in used, f"{dst} imports {src}: a cycle with the exception"
+    stale = sorted(pair for pair in SIDEWAYS if pair not in used)
+    assert not stale, f"exceptions nothing needs any more (remove them): {stale}"
+
+
+def test_the_checker_sees_what_it_must() -> None:
+    """The parser itself: relative, in-function and ``from package import module``."""
+    edges = {(e.module, e.target) for e in all_edges()}
+    assert ("mediaferry.transfer.http", "mediaferry.net.http") in edges
+    assert ("mediaferry.web.server", "mediaferry.web.api") in edges  # from package import module
+    assert ("mediaferry.web.health", "mediaferry") in edges  # from mediaferry import __version__
+    assert ("mediaferry.cli.app", "mediaferry.cli.add") in edges  # inside a function
+    # a made-up upward edge is refused, a downward one allowed
+    assert not allowed(Edge("mediaferry.files.archive", 1, "mediaferry.jobs.control"))
+    assert not allowed(Edge("mediaferry.sources.direct", 1, "mediaferry.transfer.http"))
+    assert allowed(Edge("mediaferry.jobs.pipeline", 1, "mediaferry.sources.base"))
