@@ -16,7 +16,8 @@ core        jobs
 engine      sources, transfer, media, delivery, telegram (MTProto adapter, §13)
 storage     db, files, net (SSRF-safe HTTP client, yt-dlp runner, cookies)
 base        config, logging, urls
-foundation  errors, plan (shared plain data), the package ``__init__``
+foundation  errors, plan (shared plain data), _special (the address table of
+            urls), the package ``__init__``
 ==========  =============================================================
 """
 
@@ -38,7 +39,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("engine", frozenset({"sources", "transfer", "media", "delivery", "telegram"})),
     ("storage", frozenset({"db", "files", "net"})),
     ("base", frozenset({"config", "logging", "urls"})),
-    ("foundation", frozenset({"errors", "plan", "__init__"})),
+    ("foundation", frozenset({"errors", "plan", "_special", "__init__"})),
 )
 
 # Imports between units of the same layer that are allowed, each with its reason.
