@@ -11,7 +11,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cookie", "JobRequest", "MediaPlan", "PlaylistEntry", "SourceType"]
+__all__ = [
+    "FALLBACK_TITLE",
+    "KEEP_ORIGINAL",
+    "Cookie",
+    "JobRequest",
+    "MediaPlan",
+    "PlaylistEntry",
+    "SourceType",
+]
+
+# MediaPlan.extra flags read by post-processing (mediaferry.media.original):
+# the fetched files are final as they came (Telegram documents): no re-encoding
+KEEP_ORIGINAL = "keep_original"
+# a title when neither the plan nor the file's tags have one
+FALLBACK_TITLE = "fallback_title"
 
 
 class SourceType(StrEnum):

@@ -13,8 +13,10 @@ interfaces  bot, cli, web
 wiring      ``app`` — builds the services (db, bus, job service, pipeline,
             deliverers) and hands them to the interfaces; nothing below imports it
 core        jobs
-engine      sources, transfer, media, delivery, telegram (MTProto adapter, §13)
-storage     db, files, net (SSRF-safe HTTP client, yt-dlp runner, cookies)
+engine      sources, transfer, media, delivery
+storage     db, files, net (SSRF-safe HTTP client, yt-dlp runner, cookies), telegram
+            (the MTProto adapter of §13: like net's yt-dlp runner, sources describe
+            with it, transfer fetches with it, delivery sends with it)
 base        config, logging, urls
 foundation  errors, plan (shared plain data), the package ``__init__``, and every
             private top-level helper module ``_name.py`` (e.g. urls' address table)
@@ -36,8 +38,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("interfaces", frozenset({"bot", "cli", "web"})),
     ("wiring", frozenset({"app"})),
     ("core", frozenset({"jobs"})),
-    ("engine", frozenset({"sources", "transfer", "media", "delivery", "telegram"})),
-    ("storage", frozenset({"db", "files", "net"})),
+    ("engine", frozenset({"sources", "transfer", "media", "delivery"})),
+    ("storage", frozenset({"db", "files", "net", "telegram"})),
     ("base", frozenset({"config", "logging", "urls"})),
     ("foundation", frozenset({"errors", "plan", "__init__"})),
 )

@@ -18,6 +18,7 @@ from mediaferry.media.ffmpeg import FFmpegRunner
 from mediaferry.media.probe import probe
 from mediaferry.media.result import Part, Processed
 from mediaferry.media.thumbnail import thumbnail_from_video
+from mediaferry.plan import FALLBACK_TITLE, KEEP_ORIGINAL
 
 if TYPE_CHECKING:
     from mediaferry.plan import MediaPlan
@@ -26,8 +27,6 @@ __all__ = ["FALLBACK_TITLE", "KEEP_ORIGINAL", "keep_original"]
 
 log = logging.getLogger(__name__)
 
-KEEP_ORIGINAL = "keep_original"  # plan.extra flag set by sources whose files are final
-FALLBACK_TITLE = "fallback_title"  # plan.extra: a title when neither plan nor tags have one
 _TAGGABLE = {".mp3", ".m4a"}
 
 

@@ -13,8 +13,14 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from mediaferry.errors import UnsupportedSource, UrlRejected
-from mediaferry.media.original import FALLBACK_TITLE, KEEP_ORIGINAL
-from mediaferry.plan import JobRequest, MediaPlan, PlaylistEntry, SourceType
+from mediaferry.plan import (
+    FALLBACK_TITLE,
+    KEEP_ORIGINAL,
+    JobRequest,
+    MediaPlan,
+    PlaylistEntry,
+    SourceType,
+)
 from mediaferry.sources.base import Source
 
 if TYPE_CHECKING:
