@@ -18,4 +18,5 @@ pytest_plugins: list[str] = [
     "tests.support.pg_cluster",
     "tests.support.netns",
     "tests.support.fake_mtproto.fixture",
+    "tests.support.feed_server",
 ]

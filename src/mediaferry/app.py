@@ -17,6 +17,7 @@ from mediaferry.delivery.base import Deliverer
 from mediaferry.delivery.ratelimit import SendBudgets, SendLimiter
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
+from mediaferry.follows.service import FollowService
 from mediaferry.jobs.auth import AuthProfiles  # auth profiles
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.pipeline import Pipeline
@@ -49,6 +50,7 @@ class Services:
     disk: DiskGuard
     telegram: TelegramClients
     waiters: Waiters  # chats waiting on a job another chat started (bot and delivery)
+    follows: FollowService
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     # the one Telegram send path's budgets, shared by every sender in this process
     send_limiter: SendLimiter = field(default_factory=SendLimiter)
@@ -95,11 +97,16 @@ class Services:
                     cache[st] = source_for(st, settings)
             return cache[st]
 
+        def notify(event: str, text: str) -> None:
+            # operators' notifications: a local bus event, sent by the notifier if any
+            bus.publish("notify", None, remote=False, event=event, text=text)
+
         services = cls(
             settings=settings,
             db=db,
             bus=bus,
             jobs=jobs,
+            follows=FollowService(db, settings, jobs, notify=notify),
             storage=storage,
             transfers=transfers,
             pipeline=Pipeline(
@@ -119,7 +126,9 @@ class Services:
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)
         services.pipeline.deliverers.append(archiver)
         services.pipeline.reuse = archiver.find_reusable
-        services.pipeline.auth = AuthProfiles(db, settings)  # auth profiles (jobs/auth.py)
+        auth = AuthProfiles(db, settings)  # auth profiles (jobs/auth.py)
+        auth.notify = notify
+        services.pipeline.auth = auth
         return services
 
     async def expand_playlist(self, job: Job, plan: MediaPlan) -> dict[str, Any]:

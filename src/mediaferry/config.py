@@ -18,6 +18,9 @@ from mediaferry.errors import ConfigError
 __all__ = ["Settings", "load_settings"]
 
 ENV_PREFIX = "MEDIAFERRY_"
+NOTIFY_EVENTS = frozenset(
+    {"follow_new", "job_failed", "follow_failing", "auth_degraded", "disk_low", "worker_lost"}
+)
 
 
 def _split_ints(value: object) -> object:
@@ -50,7 +53,14 @@ def _split_limits(value: object) -> object:
     return value
 
 
+def _split_keep_case(value: object) -> object:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
+
+
 IntList = Annotated[list[int], NoDecode]
+StrListKeepCase = Annotated[list[str], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 LimitMap = Annotated[dict[str, int], NoDecode]
 ExtractorArgsMap = Annotated[ExtractorArgs, NoDecode]
@@ -199,6 +209,25 @@ class Settings(BaseSettings):
     ytdlp_js_runtime: str = "deno"
     # the Python environment that runs yt-dlp (empty: Mediaferry's own interpreter)
     ytdlp_python: str = ""
+    # follows (follows/): how often followed sources are checked, and their caps
+    follow_default_every_s: int = Field(3600, ge=1)
+    follow_min_every_s: int = Field(900, ge=1)
+    max_follows_per_user: int = Field(50, ge=1)
+    follow_max_feed_mb: int = Field(20, ge=1, le=1024)
+    follow_seen_keep: int = Field(2000, ge=100)  # seen entry ids remembered per follow
+    # notifications for the operator (Apprise URLs, comma-separated) and which events
+    notify_urls: StrListKeepCase = Field(default_factory=list)
+    notify_events: StrList = Field(
+        default_factory=lambda: [
+            "follow_new",
+            "job_failed",
+            "follow_failing",
+            "auth_degraded",
+            "disk_low",
+            "worker_lost",
+        ]
+    )
+    notify_batch_s: float = Field(60.0, ge=0)  # events within this window: one message
 
     @field_validator("allowed_users", "admin_ids", mode="before")
     @classmethod
@@ -209,6 +238,26 @@ class Settings(BaseSettings):
     @classmethod
     def _strs(cls, value: object) -> object:
         return _split_strs(value)
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_urls(cls, value: object) -> object:
+        return _split_keep_case(value)
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _notify_events(cls, value: object) -> object:
+        return _split_strs(value)
+
+    @field_validator("notify_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - NOTIFY_EVENTS)
+        if unknown:
+            raise ValueError(
+                f"unknown event {unknown[0]!r}; choose from {', '.join(sorted(NOTIFY_EVENTS))}"
+            )
+        return value
 
     @field_validator("source_limits", mode="before")
     @classmethod

@@ -47,6 +47,37 @@ async def _cleanup_loop(services: Services, pool_ids: Callable[[], set[int]]) ->
         await asyncio.sleep(every)
 
 
+async def _start_follows_and_notifications(services: Services) -> list[Stopper]:
+    """The follow scheduler (in every worker process: a due follow is claimed by one) and
+    the operator's notification sink (when ``NOTIFY_URLS`` is set)."""
+    from mediaferry.delivery.notify import Notifier
+    from mediaferry.follows.scheduler import FollowScheduler
+
+    stoppers: list[Stopper] = []
+    scheduler = FollowScheduler(services.follows)
+    scheduler.start()
+    stoppers.append(scheduler.stop)
+    if services.settings.notify_urls:
+        notifier = Notifier(services.settings)
+        sub = services.bus.subscribe(kinds=("notify",))
+
+        async def relay() -> None:
+            async for event in sub:
+                notifier.add(str(event.data.get("event", "")), str(event.data.get("text", "")))
+
+        task = asyncio.create_task(relay(), name="notify-relay")
+
+        async def stop_notifier() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            sub.close()
+            await notifier.close()
+
+        stoppers.append(stop_notifier)
+    return stoppers
+
+
 async def run_service(
     settings: Settings,
     *,
@@ -83,6 +114,7 @@ async def run_service(
             if stopper is not None:
                 stoppers.append(stopper)
         if workers:
+            stoppers.extend(await _start_follows_and_notifications(services))
             pool = services.worker_pool(concurrency=concurrency)
             await pool.start()
             running = pool.running

@@ -28,6 +28,8 @@ __all__ = [
     "ChannelMessage",
     "ChatSettings",
     "DomainCooldown",
+    "Follow",
+    "FollowSeen",
     "Job",
     "JobEvent",
     "MediaItem",
@@ -304,3 +306,71 @@ class TelegramWaiter(Base):
 
 
 # --- end Telegram bot ----------------------------------------------------------------
+
+
+# --- Follows (issue 11) --------------------------------------------------------------
+class Follow(Base):
+    """A followed playlist, channel, feed or Telegram chat: new entries become jobs."""
+
+    __tablename__ = "follows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # feed | playlist | telegram
+    title: Mapped[str | None] = mapped_column(Text, default=None)
+    job_type: Mapped[str] = mapped_column(String(16), default="video")
+    quality: Mapped[str] = mapped_column(String(32), default="best")
+    tg_kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    include_re: Mapped[str | None] = mapped_column(Text, default=None)
+    exclude_re: Mapped[str | None] = mapped_column(Text, default=None)
+    min_duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    max_duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    published_after: Mapped[datetime | None] = mapped_column(default=None)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # results go here
+    archive: Mapped[bool] = mapped_column(Boolean, default=False)
+    every_s: Mapped[int] = mapped_column(Integer, default=3600)
+    next_check_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_ok_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    keep_last: Mapped[int | None] = mapped_column(Integer, default=None)
+    keep_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    etag: Mapped[str | None] = mapped_column(Text, default=None)
+    last_modified: Mapped[str | None] = mapped_column(Text, default=None)
+    high_water: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    primed: Mapped[bool] = mapped_column(Boolean, default=False)  # first check done
+    backfill: Mapped[int] = mapped_column(Integer, default=0)
+    items_queued: Mapped[int] = mapped_column(Integer, default=0)
+    last_new: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_follows_due", "paused", "next_check_at"),
+        Index("ix_follows_user", "user_id"),
+    )
+
+
+class FollowSeen(Base):
+    """An entry a follow has already seen (and the job it became, if any)."""
+
+    __tablename__ = "follow_seen"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    follow_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("follows.id", ondelete="CASCADE"))
+    entry_id: Mapped[str] = mapped_column(String(512))
+    job_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("follow_id", "entry_id", name="uq_follow_seen_entry"),
+        Index("ix_follow_seen_job", "job_id"),
+    )
+
+
+# --- end Follows ---------------------------------------------------------------------

@@ -96,6 +96,8 @@ class AuthProfiles:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        # told (event, text) when a profile becomes DEGRADED: the operator's notifications
+        self.notify: Callable[[str, str], None] | None = None
 
     @property
     def cookie_dir(self) -> Path:
@@ -258,6 +260,12 @@ class AuthProfiles:
                 "auth profile %s is now %s after %d failure(s) in a row",
                 profile_id, profile.status, profile.failure_count, extra=extra,
             )  # fmt: skip
+            if profile.status == ProfileStatus.DEGRADED.value and self.notify is not None:
+                self.notify(
+                    "auth_degraded",
+                    f"Auth profile {profile_id} is DEGRADED after "
+                    f"{profile.failure_count} failures in a row",
+                )
         elif not ok:
             log.info("auth profile %s failed (%d in a row)", profile_id, profile.failure_count,
                      extra=extra)  # fmt: skip

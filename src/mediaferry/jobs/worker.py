@@ -197,6 +197,10 @@ class WorkerPool:
                 status.floor_bytes / 1e9,
             )
             self.bus.publish("disk", None, low=True, free_bytes=status.free_bytes)
+            self._notify(
+                "disk_low",
+                f"{status.free_bytes / 1e9:.1f} GB free under {status.path}; new downloads wait",
+            )
         elif not status.is_low and self.disk_low:
             log.info("disk space is back; downloads resume")
             self.bus.publish("disk", None, low=False, free_bytes=status.free_bytes)
@@ -227,6 +231,11 @@ class WorkerPool:
                     recovered = await claims.recover_stale(
                         self.db, self.settings.stale_after_s, exclude_worker=self.worker_id
                     )
+                    if recovered:
+                        self._notify(
+                            "worker_lost",
+                            f"A worker stopped answering; {recovered} job(s) were recovered",
+                        )
                     recovered += await claims.requeue_orphans(
                         self.db,
                         self.worker_id,
@@ -239,6 +248,10 @@ class WorkerPool:
                 await self._database_down(exc)
             except Exception:
                 log.exception("housekeeping failed")
+
+    def _notify(self, event: str, text: str) -> None:
+        """An operator notification (sent off the hot path by the notifier, if any)."""
+        self.bus.publish("notify", None, remote=False, event=event, text=text)
 
     async def _database_down(self, exc: DatabaseUnavailable) -> None:
         """One warning when the database goes away (not one traceback a second), then a
@@ -466,6 +479,7 @@ class WorkerPool:
                 error_message=error.message,
             )
             return S.PENDING
+        self._notify("job_failed", f"Job #{job.id} ({job.url}) failed: {error.message}")
         await transition(
             tx,
             job.id,

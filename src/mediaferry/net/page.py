@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.plan import Cookie
 
-__all__ = ["MAX_PAGE_BYTES", "Probe", "fetch_bytes", "fetch_page", "probe_url"]
+__all__ = ["MAX_PAGE_BYTES", "Probe", "fetch_bytes", "fetch_head_bytes", "fetch_page", "probe_url"]
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 
@@ -109,4 +109,20 @@ async def fetch_bytes(url: str, settings: Settings, max_bytes: int, what: str) -
                     raise ParserError(f"the {what} is implausibly large")
             return bytes(body)
     except HTTPX_ERRORS as exc:
+        raise map_httpx_error(exc) from exc
+
+
+async def fetch_head_bytes(url: str, settings: Settings, limit: int) -> tuple[bytes, str | None]:
+    """The first ``limit`` bytes of ``url`` and its Content-Type (sniffing what a link is)."""
+    try:
+        async with make_client(settings) as client, client.stream("GET", url) as resp:
+            if resp.status_code >= 400:
+                raise error_from_response(resp)
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) >= limit:
+                    break
+            return bytes(body[:limit]), resp.headers.get("Content-Type")
+    except httpx.HTTPError as exc:
         raise map_httpx_error(exc) from exc
