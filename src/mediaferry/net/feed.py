@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-import httpx
-
 from mediaferry.config import Settings
 from mediaferry.errors import JobError, ParserError
-from mediaferry.net.http import error_from_response, make_client, map_httpx_error
+from mediaferry.net.http import HTTPX_ERRORS, error_from_response, make_client, map_httpx_error
 
 __all__ = ["FeedEntry", "FeedListing", "fetch_feed", "looks_like_feed", "parse_feed"]
 
@@ -295,5 +293,5 @@ async def fetch_feed(
             )
     except JobError:
         raise
-    except httpx.HTTPError as exc:
+    except HTTPX_ERRORS as exc:
         raise map_httpx_error(exc) from exc

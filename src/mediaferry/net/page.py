@@ -124,5 +124,5 @@ async def fetch_head_bytes(url: str, settings: Settings, limit: int) -> tuple[by
                 if len(body) >= limit:
                     break
             return bytes(body[:limit]), resp.headers.get("Content-Type")
-    except httpx.HTTPError as exc:
+    except HTTPX_ERRORS as exc:
         raise map_httpx_error(exc) from exc
