@@ -7,10 +7,15 @@ with Telegram's own size rules, random_id dedup and the fault switches.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,6 +347,9 @@ async def test_repeated_random_id_returns_the_earlier_message(
             for r in (first, again, other)
         ]
         assert ids == [1, 1, 2]
+        # The replay is the old message with pts_count 0: nothing new happened in the chat.
+        assert [u.pts_count for u in again.updates[1:]] == [0]
+        assert first.updates[1].pts == again.updates[1].pts
         # The bot writes to a user by id with access_hash 0, as Telegram allows bots.
         dm = await client.send_message(types.InputPeerUser(user.id, 0), "hi")
         dm_again = await client(
@@ -438,3 +446,104 @@ async def test_throughput_cap_and_per_connection_counters(fake_mtproto: FakeMTPr
     assert fake_mtproto.stats.connections_serving_files() == 2
     # The cap is applied by the server's writer: it accounts the time it held bytes back.
     assert all(c.throttled_seconds > 0 for c in serving)
+
+
+async def test_albums_keep_their_grouped_id(fake_mtproto: FakeMTProtoServer) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Viewer")
+    channel = world.add_channel("Album", username="albumchan")
+    for _ in range(3):
+        world.post(channel, "", media=world.add_photo(os.urandom(500)), grouped_id=777)
+    world.post(channel, "after")
+    async with telethon(fake_mtproto, user=user) as client:
+        msgs = await client.get_messages("albumchan", limit=10)
+    assert [m.grouped_id for m in msgs] == [None, 777, 777, 777]
+
+
+async def test_parallel_connections_on_one_auth_key_each_serve_a_part(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Parallel")
+    channel = world.add_channel("Par", username="parchan", members=[user])
+    docs = [world.add_document(os.urandom(MiB), file_name=f"{i}.bin") for i in range(2)]
+    for doc in docs:
+        world.post(channel, "", media=doc)
+    session = fake_mtproto.session_string(user)  # one auth key, two connections/sessions
+    clients = [
+        fake_mtproto.prepare_client(TelegramClient(StringSession(session), API_ID, API_HASH))
+        for _ in range(2)
+    ]
+    try:
+        await asyncio.gather(*(c.connect() for c in clients))
+        msgs = await clients[0].get_messages("parchan", limit=2)
+        fake_mtproto.faults.throughput_cap = 8 * MiB  # keep both transfers in flight together
+        got = await asyncio.gather(
+            *(c.download_media(m, file=bytes) for c, m in zip(clients, msgs, strict=True))
+        )
+    finally:
+        await asyncio.gather(*(c.disconnect() for c in clients))
+    assert sorted(got) == sorted(d.content() for d in docs)
+    stats = fake_mtproto.stats
+    assert stats.connections_serving_files() == 2
+    assert stats.file_bytes_by_document == {d.id: MiB for d in docs}
+    (auth,) = fake_mtproto.sessions_of(user.id)
+    assert len(auth.sessions) == 2
+
+
+def test_script_serves_a_world_from_a_spec_and_answers_commands(tmp_path: Any) -> None:
+    spec = {
+        "bots": [{"username": "scriptbot", "token": "4242:secret-token"}],
+        "users": [{"username": "scriptuser"}],
+        "channels": [
+            {
+                "title": "Script",
+                "username": "scriptchan",
+                "members": ["scriptuser"],
+                "messages": [{"text": "hi", "repeat": 3, "audio": {"size": 5000, "title": "S"}}],
+            }
+        ],
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.fake_mtproto",
+            "--world",
+            str(tmp_path / "spec.json"),
+            "--storage",
+            str(tmp_path / "store"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        address = proc.stdout.readline().strip()
+        key_file = proc.stdout.readline().strip()
+        info = json.loads(proc.stdout.readline())
+        host, port = address.rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) == info["port"]
+        pem = Path(key_file).read_text()
+        assert pem.startswith("-----BEGIN RSA PUBLIC KEY-----")
+        assert info["bots"] == {"scriptbot": "4242:secret-token"}
+
+        async def fetch() -> list[str]:
+            from telethon.crypto import rsa
+
+            rsa.add_key(pem, old=False)
+            session = StringSession(info["sessions"]["scriptuser"])
+            async with TelegramClient(session, API_ID, API_HASH) as client:
+                return [m.file.title async for m in client.iter_messages("scriptchan", wait_time=0)]
+
+        assert asyncio.run(fetch()) == ["S", "S", "S"]
+        proc.stdin.write('{"cmd": "stats"}\n')
+        proc.stdin.flush()
+        stats = json.loads(proc.stdout.readline())
+        assert stats["requests"]["messages.getHistory"] == 1
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=20) == 0

@@ -37,6 +37,7 @@ class Stats:
         self.requests: Counter[str] = Counter()
         self.connections: list[ConnectionStats] = []
         self.get_file_offsets: list[tuple[int, int, int]] = []  # (doc/photo id, offset, limit)
+        self.file_bytes_by_document: Counter[int] = Counter()  # bytes served per doc/photo id
         self.in_flight_get_file = 0
         self.max_in_flight_get_file = 0
 
@@ -51,9 +52,10 @@ class Stats:
             self.requests[method] += 1
             conn.requests[method] += 1
 
-    def record_get_file(self, file_id: int, offset: int, limit: int) -> None:
+    def record_get_file(self, file_id: int, offset: int, limit: int, served: int) -> None:
         with self._lock:
             self.get_file_offsets.append((file_id, offset, limit))
+            self.file_bytes_by_document[file_id] += served
 
     def in_flight(self, delta: int) -> None:
         """upload.getFile requests received and not yet answered (max: parallelism)."""
@@ -73,6 +75,7 @@ class Stats:
         with self._lock:
             self.requests.clear()
             self.get_file_offsets.clear()
+            self.file_bytes_by_document.clear()
             self.max_in_flight_get_file = 0
             for conn in self.connections:
                 conn.requests.clear()

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 RPC_RESULT = 0xF35C6D01
 RPC_ERROR = 0x2144CA19
-_CHUNK = 16 * 1024
+_CHUNK = 64 * 1024  # write granularity under a throughput cap
+_BURST_S = 0.05  # token-bucket depth: oversleeping is made up for, idling is not banked
 _WRAPPERS = (
     functions.InvokeWithLayerRequest,
     functions.InitConnectionRequest,
@@ -329,7 +330,7 @@ class Connection:
             self.stats.bytes_out += len(chunk)
             await self.writer.drain()
             now = time.monotonic()
-            self._next_free = max(self._next_free, now) + len(chunk) / cap
+            self._next_free = max(self._next_free, now - _BURST_S) + len(chunk) / cap
             if self._next_free > now:
                 self.stats.throttled_seconds += self._next_free - now
                 await asyncio.sleep(self._next_free - now)

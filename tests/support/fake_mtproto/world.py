@@ -170,6 +170,7 @@ class FakeMessage:
     random_id: int | None = None
     pts: int = 0
     author_id: int | None = None  # who posted it into a channel (posts hide it as from_id)
+    grouped_id: int | None = None  # album: messages sharing it are one group
 
     def tl(self, viewer_id: int | None = None) -> types.Message:
         out = self.out or (self.author_id is not None and self.author_id == viewer_id)
@@ -182,6 +183,7 @@ class FakeMessage:
             post=self.post or None,
             from_id=types.PeerUser(self.from_id) if self.from_id is not None else None,
             media=self.media.media() if self.media is not None else None,
+            grouped_id=self.grouped_id,
         )
 
     @property
@@ -257,6 +259,7 @@ class World:
         self.documents: dict[int, FakeDocument] = {}
         self.photos: dict[int, FakePhoto] = {}
         self.boxes: dict[int, Box] = {}
+        self.uploaded: list[FakeDocument] = []  # documents clients uploaded, in order
         self._next_user_id = 1_000_001
         self._next_channel_id = 1_500_000_001
 
@@ -422,6 +425,7 @@ class World:
         date: dt.datetime | None = None,
         from_user: FakeUser | None = None,
         random_id: int | None = None,
+        grouped_id: int | None = None,
     ) -> FakeMessage:
         """Append a message to a channel (a post) or supergroup (from ``from_user``)."""
         with self.lock:
@@ -437,6 +441,7 @@ class World:
                 pts=channel.pts,
                 random_id=random_id,
                 author_id=from_user.id if from_user else None,
+                grouped_id=grouped_id,
             )
             channel.messages[msg.id] = msg
             if from_user is not None and random_id is not None:

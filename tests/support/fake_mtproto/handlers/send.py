@@ -39,6 +39,7 @@ def _media_from_input(ctx: CallContext, media: Any) -> Media:
             attributes=attributes,
             thumb=thumb,
         )
+        world.uploaded.append(doc)
         return doc
     if isinstance(media, types.InputMediaUploadedPhoto):
         file = assemble(ctx, media.file)
@@ -65,16 +66,24 @@ def _media_from_input(ctx: CallContext, media: Any) -> Media:
 
 
 def _updates(
-    ctx: CallContext, target: FakeUser | FakeChannel, msg: FakeMessage, random_id: int
+    ctx: CallContext,
+    target: FakeUser | FakeChannel,
+    msg: FakeMessage,
+    random_id: int,
+    *,
+    replay: bool = False,
 ) -> TLObject:
+    """What Telegram answers a send with; a replayed random_id gets the old message with
+    pts_count 0 (nothing new happened in the chat)."""
     me = ctx.me()
+    pts_count = 0 if replay else 1
     if isinstance(target, FakeChannel):
         update: TLObject = types.UpdateNewChannelMessage(
-            message=msg.tl(me.id), pts=msg.pts, pts_count=1
+            message=msg.tl(me.id), pts=msg.pts, pts_count=pts_count
         )
         chats, users = chats_and_users(ctx, [target], [me])
     else:
-        update = types.UpdateNewMessage(message=msg.tl(me.id), pts=msg.pts, pts_count=1)
+        update = types.UpdateNewMessage(message=msg.tl(me.id), pts=msg.pts, pts_count=pts_count)
         chats, users = chats_and_users(ctx, [], [me, target])
     return types.Updates(
         updates=[types.UpdateMessageID(id=msg.id, random_id=random_id), update],
@@ -104,7 +113,7 @@ def _send(ctx: CallContext, peer: Any, text: str, media: Any, random_id: int) ->
         raise RpcFail(400, "RANDOM_ID_EMPTY")
     earlier = _earlier(ctx, target, random_id)
     if earlier is not None:
-        return _updates(ctx, target, earlier, random_id)
+        return _updates(ctx, target, earlier, random_id, replay=True)
     if isinstance(target, FakeChannel):
         if me.id not in target.members:
             raise RpcFail(403, "CHAT_WRITE_FORBIDDEN")
