@@ -19,6 +19,7 @@ from mediaferry import __version__
 from mediaferry.cli import _render as render
 from mediaferry.cli import auth as auth_cli  # auth profiles
 from mediaferry.cli import backup as backup_cli
+from mediaferry.cli import follow as follow_cli
 from mediaferry.cli import library as library_cli
 from mediaferry.cli import telegram as telegram_cli
 from mediaferry.config import Settings, load_settings
@@ -47,6 +48,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 library_cli.register(app)  # search, cleanup (issue 4)
 auth_cli.register(app)  # auth add/list/disable/enable/remove (auth profiles)
+follow_cli.register(app)  # follow add/list/show/pause/resume/remove/check (issue 11)
 backup_cli.register(db_app)  # db backup / db restore (issue 14)
 telegram_cli.register(app)  # tg login/logout/whoami/chats/archive (issue 10)
 

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mediaferry import __version__
 from mediaferry.app import Services
-from mediaferry.web import api, health, metrics, sse, webhook
+from mediaferry.web import api, follows, health, metrics, sse, webhook
 from mediaferry.web._http import MAX_BODY_BYTES, BodyLimit, install_error_handlers
 
 __all__ = ["WebServer", "create_app", "start"]
@@ -66,6 +66,7 @@ def create_app(
     app.state.metrics = web_metrics
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(follows.router)
     app.include_router(sse.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
