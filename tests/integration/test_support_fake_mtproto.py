@@ -23,7 +23,7 @@ from telethon import TelegramClient, errors, functions, types
 from telethon.network import connection as tconn
 from telethon.sessions import StringSession
 
-from tests.support.fake_mtproto import FakeChannel, FakeMTProtoServer, FakeUser
+from tests.support.fake_mtproto import FakeChannel, FakeMTProtoServer, FakeUser, World
 
 API_ID, API_HASH = 611335, "d524b414d21f4d37f08684c1df41ac9c"
 MiB = 1024 * 1024
@@ -440,12 +440,29 @@ async def test_throughput_cap_and_per_connection_counters(fake_mtproto: FakeMTPr
             await c.download_media((await c.get_messages("sharedchan", limit=1))[0], file=bytes)
             for c in (one, two)
         ]
+        serving = [c for c in fake_mtproto.stats.connections if c.file_bytes_served]
+        assert [c.file_bytes_served for c in serving] == [len(payload), len(payload)]
+        # The cap is applied by the server's writer: it accounts the time it held bytes back.
+        assert all(c.throttled_seconds > 0 for c in serving)
+        # Uploads are capped too: the server reads no faster than the cap.
+        before = [c.throttled_seconds for c in fake_mtproto.stats.connections]
+        upload = await two.send_file("sharedchan", os.urandom(MiB), force_document=True)
+        assert upload.file.size == MiB
+        after = [c.throttled_seconds for c in fake_mtproto.stats.connections]
+        assert after[1] > before[1] and after[0] == before[0]
+        assert fake_mtproto.stats.connections[1].uploaded_bytes == MiB
     assert results == [payload, payload]
-    serving = [c for c in fake_mtproto.stats.connections if c.file_bytes_served]
-    assert [c.file_bytes_served for c in serving] == [len(payload), len(payload)]
     assert fake_mtproto.stats.connections_serving_files() == 2
-    # The cap is applied by the server's writer: it accounts the time it held bytes back.
-    assert all(c.throttled_seconds > 0 for c in serving)
+    assert world.uploaded[0].content() == channel.messages[2].document.content()  # type: ignore[union-attr]
+
+
+def test_world_ids_can_be_chosen() -> None:
+    world = World()
+    user = world.add_user("Fixed", user_id=1001)
+    bot = world.add_bot("tokenbot", token="5555:abc")
+    assert (user.id, bot.id, world.user_by_token("5555:abc")) == (1001, 5555, bot)
+    with pytest.raises(ValueError, match="taken"):
+        world.add_user("Again", user_id=1001)
 
 
 async def test_albums_keep_their_grouped_id(fake_mtproto: FakeMTProtoServer) -> None:

@@ -82,6 +82,7 @@ class Connection:
         self._last_msg_base = 0
         self._seq = 0
         self._next_free = 0.0
+        self._next_free_in = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -93,6 +94,7 @@ class Connection:
             while not self._closed:
                 packet = await self.codec.read_packet(self.reader)
                 self.stats.bytes_in += len(packet)
+                await self._throttle_read(len(packet))
                 await self._on_packet(packet)
         except (asyncio.IncompleteReadError, ConnectionError, _Closed):
             pass
@@ -268,6 +270,18 @@ class Connection:
     async def _send_rpc_error(self, msg_id: int, code: int, message: str) -> None:
         error = bytes(types.RpcError(error_code=code, error_message=message))
         await self._send_raw(struct.pack("<Iq", RPC_RESULT, msg_id) + error, content_related=True)
+
+    async def _throttle_read(self, nbytes: int) -> None:
+        """The throughput cap on what the client sends (uploads): hold off reading more,
+        so TCP back-pressure slows the client down like a slow link would."""
+        cap = self.server.faults.throughput_cap
+        if not cap:
+            return
+        now = time.monotonic()
+        self._next_free_in = max(self._next_free_in, now - _BURST_S) + nbytes / cap
+        if self._next_free_in > now:
+            self.stats.throttled_seconds += self._next_free_in - now
+            await asyncio.sleep(self._next_free_in - now)
 
     # -- writing --------------------------------------------------------------------------
     async def _send(self, obj: TLObject, *, content_related: bool) -> None:

@@ -273,10 +273,14 @@ class World:
         password: str | None = None,
         login_code: str = "12345",
         last_name: str | None = None,
+        user_id: int | None = None,
     ) -> FakeUser:
+        """A user account; ``user_id`` picks its id (e.g. to match the Bot API fake's)."""
         with self.lock:
+            if user_id is not None and user_id in self.users:
+                raise ValueError(f"user id {user_id} is taken")
             user = FakeUser(
-                id=self._next_user_id,
+                id=user_id if user_id is not None else self._next_user_id,
                 access_hash=_hash(),
                 first_name=first_name,
                 last_name=last_name,
@@ -285,15 +289,24 @@ class World:
                 password=password,
                 login_code=login_code,
             )
-            self._next_user_id += 1
+            if user_id is None:
+                self._next_user_id += 1
             self.users[user.id] = user
             return user
 
     def add_bot(
-        self, username: str, *, first_name: str = "Bot", token: str | None = None
+        self,
+        username: str,
+        *,
+        first_name: str = "Bot",
+        token: str | None = None,
+        user_id: int | None = None,
     ) -> FakeUser:
+        """A bot; its token is ``"<id>:<secret>"`` unless given (then its id is the token's)."""
         with self.lock:
-            bot = self.add_user(first_name, username=username)
+            if user_id is None and token and token.split(":", 1)[0].isdigit():
+                user_id = int(token.split(":", 1)[0])
+            bot = self.add_user(first_name, username=username, user_id=user_id)
             bot.bot = True
             bot.bot_token = token or f"{bot.id}:{secrets.token_urlsafe(24)}"
             return bot
