@@ -53,6 +53,11 @@ def _head() -> str | None:
     return heads[0] if len(heads) == 1 else None
 
 
+def head_revision() -> str | None:
+    """The revision a database at head has (None if the version files are ambiguous)."""
+    return _head()
+
+
 async def _current(db: Database) -> str | None:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError

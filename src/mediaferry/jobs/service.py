@@ -18,6 +18,7 @@ from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
 from mediaferry.db.raw import Tx, tx_of
 from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, UrlRejected
+from mediaferry.jobs._json import job_to_dict
 from mediaferry.jobs.bus import CHANNEL, Event, EventBus
 from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
@@ -84,66 +85,6 @@ def normalize_quality(quality: str | None) -> str:
 def job_key(source_type: str, identity: str, job_type: str, quality: str) -> str:
     raw = "\x1f".join((source_type, identity, job_type, quality))
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
-
-
-def job_to_dict(job: Job, events: Sequence[JobEvent] | None = None) -> dict[str, Any]:
-    """The stable JSON shape of a job (CLI ``--json`` and the REST API)."""
-    out: dict[str, Any] = {
-        "id": job.id,
-        "url": job.url,
-        "source_type": job.source_type,
-        "job_type": job.job_type,
-        "quality": job.requested_quality,
-        "status": job.status,
-        "stage": job.stage,
-        "attempts": job.attempts,
-        "max_attempts": job.max_attempts,
-        "priority": job.priority,
-        "title": job.final_title or job.title,
-        # the performer the result was tagged and sent with (or the Telegram document's)
-        "performer": _performer(job),
-        "media_id": job.media_id,
-        "bytes_done": job.bytes_done,
-        "bytes_total": job.bytes_total,
-        "speed": job.speed,
-        "eta": job.eta,
-        "error_type": job.error_type,
-        "error_message": job.error_message,
-        "file_path": job.file_path,
-        "file_size": job.file_size,
-        "sha256": job.sha256,
-        "archive": job.archive,
-        "user_id": job.user_id,
-        "chat_id": job.chat_id,
-        "not_before": job.not_before.isoformat() if job.not_before else None,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "updated_at": job.updated_at.isoformat() if job.updated_at else None,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-    telegram = (job.meta or {}).get("telegram")
-    if isinstance(telegram, dict):  # Telegram jobs (issue 10): where the file came from
-        out["chat"] = telegram.get("chat")
-        out["message_id"] = telegram.get("message_id")
-    if events is not None:
-        out["events"] = [
-            {
-                "id": e.id,
-                "type": e.event_type,
-                "data": e.data or {},
-                "at": e.created_at.isoformat(),
-            }
-            for e in events
-        ]
-    return out
-
-
-def _performer(job: Job) -> str | None:
-    meta = job.meta or {}
-    processed = meta.get("processed") or {}
-    telegram = meta.get("telegram") or {}
-    value = processed.get("performer") or telegram.get("performer")
-    return str(value) if value else None
 
 
 @dataclass(slots=True)
