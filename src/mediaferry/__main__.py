@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from mediaferry.cli.app import main
+from mediaferry.cli.main import main
 
 main()

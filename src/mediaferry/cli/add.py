@@ -1,22 +1,148 @@
-"""``mediaferry add``: queue links and, with ``--wait``, see them through."""
+"""``mediaferry add``: queue links and, with ``--wait``, see them through.
+
+Reached from :mod:`mediaferry.cli.main` without Typer (:func:`main` parses the
+options), so queueing a link costs the settings, the job service and URL detection,
+nothing more. The engine (``Services``: pipeline, transfers, media, workers) and Rich
+are imported only when ``--wait`` runs the jobs here and shows progress: those two
+imports sit in :func:`_open` and :func:`_watch`, and say so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from mediaferry.app import Services
-from mediaferry.cli import _render as render
-from mediaferry.cli.app import resume_gc
-from mediaferry.config import Settings
-from mediaferry.db.models import Job
-from mediaferry.errors import LimitExceeded, UrlRejected
-from mediaferry.jobs.service import job_to_dict
+from sqlalchemy import func, select
+
+from mediaferry.cli.main import resume_gc
+from mediaferry.config import Settings, load_settings
+from mediaferry.db.engine import Database
+from mediaferry.db.models import Job, WorkerRecord, utcnow
+from mediaferry.errors import ConfigError, LimitExceeded, MediaferryError, UrlRejected
+from mediaferry.jobs._json import job_to_dict
+from mediaferry.jobs.service import JobService
 from mediaferry.jobs.states import FINISHED_STATUSES, JobStatus
-from mediaferry.jobs.worker import WorkerPool
+from mediaferry.logging import configure_logging
+from mediaferry.plan import SourceType
+from mediaferry.sources.registry import detect_source, media_id_for
 
-__all__ = ["add_jobs"]
+if TYPE_CHECKING:
+    from mediaferry.app import Services
+    from mediaferry.jobs.worker import WorkerPool
+
+__all__ = ["add_jobs", "main"]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+_FLAGS = {"--audio", "--video", "--archive", "--wait", "--json"}
+_VALUES = {"--quality", "--priority", "--items"}
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _parse(args: Sequence[str]) -> dict[str, Any] | None:
+    """The options of ``add`` as Typer takes them; None for anything else (``--help``,
+    an unknown or malformed option), which the Typer command then answers."""
+    opts: dict[str, Any] = {"urls": [], "quality": "best", "priority": "0", "items": None}
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            opts["urls"].extend(it)
+            break
+        if not arg.startswith("-") or arg == "-":
+            opts["urls"].append(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        if name in _FLAGS and not eq:
+            opts[name] = True
+        elif name in _VALUES:
+            given = value if eq else next(it, None)
+            if given is None:
+                return None
+            opts[name.lstrip("-")] = given
+        else:
+            return None
+    if not opts["urls"] or (opts.get("--audio") and opts.get("--video")):
+        return None
+    try:
+        opts["priority"] = int(opts["priority"])
+    except ValueError:
+        return None
+    return opts
+
+
+def main(args: Sequence[str]) -> int | None:
+    """``mediaferry add`` without Typer; None when the Typer command should answer."""
+    opts = _parse(args)
+    if opts is None:
+        return None
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _err(f"error: {exc.message}")
+        return EXIT_USAGE
+    level = "WARNING" if settings.log_level == "INFO" else settings.log_level
+    configure_logging(level, settings.log_format, stream=sys.stderr)
+    try:
+        return asyncio.run(
+            add_jobs(
+                settings,
+                opts["urls"],
+                job_type="audio" if opts.get("--audio") else "video",
+                quality=opts["quality"],
+                priority=opts["priority"],
+                archive=bool(opts.get("--archive")),
+                items=opts["items"],
+                wait=bool(opts.get("--wait")),
+                as_json=bool(opts.get("--json")),
+            )
+        )
+    except (UrlRejected, LimitExceeded, ConfigError) as exc:
+        _err(f"error: {exc.message}")
+        return EXIT_USAGE
+    except MediaferryError as exc:
+        _err(f"error: {exc.message}")
+        return EXIT_FAILED
+
+
+@dataclass
+class _Opened:
+    jobs: JobService
+    close: Callable[[], Awaitable[Any]]
+    services: Services | None = None
+
+
+async def _open(settings: Settings, *, wait: bool) -> _Opened:
+    """The job service alone to queue; the whole engine when this process may run the
+    jobs (``--wait``): only then are pipeline, transfers and media imported."""
+    if wait:
+        from mediaferry.app import Services  # the engine, for --wait only
+
+        services = await Services.create(settings, start_bus=False)
+        resume_gc()
+        return _Opened(services.jobs, services.close, services)
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        await db.upgrade()
+    except BaseException:
+        await db.close()
+        raise
+
+    def detect(url: str) -> tuple[SourceType, str | None]:
+        source_type = detect_source(url, settings)
+        return source_type, media_id_for(url, source_type, settings)
+
+    return _Opened(JobService(db, settings, detector=detect), db.close)
 
 
 async def add_jobs(
@@ -32,14 +158,13 @@ async def add_jobs(
     as_json: bool,
 ) -> int:
     """Returns the exit code: 0 all good, 1 a job failed, 2 a link was refused."""
-    services = await Services.create(settings, start_bus=False)
-    resume_gc()
+    opened = await _open(settings, wait=wait)
     try:
         jobs: list[Job] = []
         refused: list[dict[str, str]] = []
         for url in urls:
             try:
-                result = await services.jobs.create(
+                result = await opened.jobs.create(
                     url,
                     job_type=job_type,
                     quality=quality,
@@ -50,17 +175,18 @@ async def add_jobs(
             except (UrlRejected, LimitExceeded) as exc:
                 refused.append({"url": url, "error": exc.message})
                 if not as_json:
-                    render.err_console.print(f"[red]refused:[/red] {url[:200]} — {exc.message}")
+                    _err(f"refused: {url[:200]} — {exc.message}")
                 continue
             jobs.append(result.job)
             if not as_json:
                 note = " (already known: same job returned)" if result.deduplicated else ""
-                render.console.print(f"job #{result.job.id} {result.job.status.lower()}{note}")
+                print(f"job #{result.job.id} {result.job.status.lower()}{note}", flush=True)
         if wait and jobs:
-            jobs = await _wait(services, jobs, show=not as_json)
+            assert opened.services is not None
+            jobs = await _wait(opened.services, jobs, show=not as_json)
         if as_json:
             payload: dict[str, Any] = {"jobs": [job_to_dict(j) for j in jobs], "refused": refused}
-            render.print_json(payload)
+            sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
         elif wait:
             for j in jobs:
                 _summary(j)
@@ -70,10 +196,12 @@ async def add_jobs(
             return 1
         return 2 if refused else 0
     finally:
-        await services.close()
+        await opened.close()
 
 
 def _summary(job: Job) -> None:
+    from mediaferry.cli import _render as render  # Rich: only after --wait showed progress
+
     if job.status == JobStatus.COMPLETED:
         render.console.print(f"[green]job #{job.id} done:[/green] {job.file_path}")
     else:
@@ -84,10 +212,8 @@ def _summary(job: Job) -> None:
 
 
 async def _wait(services: Services, jobs: list[Job], *, show: bool) -> list[Job]:
-    from mediaferry.cli.app import live_workers
-
     pool = None
-    if not await live_workers(services.db, services.settings.heartbeat_s):
+    if not await _live_workers(services.db, services.settings.heartbeat_s):
         # nobody else will run them: run them here (only these jobs)
         pool = services.worker_pool(
             concurrency=services.settings.max_parallel_jobs,
@@ -102,6 +228,13 @@ async def _wait(services: Services, jobs: list[Job], *, show: bool) -> list[Job]
             await pool.stop(grace=0)
 
 
+async def _live_workers(db: Database, heartbeat_s: float) -> int:
+    cutoff = utcnow() - timedelta(seconds=max(3 * heartbeat_s, 5))
+    async with db.session() as session:
+        n = await session.scalar(select(func.count()).where(WorkerRecord.heartbeat_at >= cutoff))
+    return int(n or 0)
+
+
 def _children(job: Job) -> list[int]:
     """The jobs a playlist job created (its entries)."""
     playlist = (job.meta or {}).get("playlist") or {}
@@ -111,7 +244,11 @@ def _children(job: Job) -> list[int]:
 async def _watch(
     services: Services, ids: list[int], *, show: bool, pool: WorkerPool | None = None
 ) -> list[Job]:
-    progress = render.make_progress() if show else None
+    progress = None
+    if show:
+        from mediaferry.cli import _render as render  # Rich, for the live bars only
+
+        progress = render.make_progress()
     tasks: dict[int, Any] = {}
     ids = list(ids)
 

@@ -9,11 +9,9 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from sqlalchemy import func, select
 
 from mediaferry import __version__
 from mediaferry.cli import _render as render
@@ -22,6 +20,7 @@ from mediaferry.cli import backup as backup_cli
 from mediaferry.cli import follow as follow_cli
 from mediaferry.cli import library as library_cli
 from mediaferry.cli import telegram as telegram_cli
+from mediaferry.cli.main import resume_gc
 from mediaferry.config import Settings, load_settings
 from mediaferry.errors import (
     BackupRefused,
@@ -315,22 +314,6 @@ def db_upgrade() -> None:
 def version() -> None:
     """Print the version."""
     render.console.print(__version__)
-
-
-async def live_workers(db: Any, heartbeat_s: float) -> int:
-    from mediaferry.db.models import WorkerRecord, utcnow
-
-    cutoff = utcnow() - timedelta(seconds=max(3 * heartbeat_s, 5))
-    async with db.session() as session:
-        n = await session.scalar(select(func.count()).where(WorkerRecord.heartbeat_at >= cutoff))
-    return int(n or 0)
-
-
-def resume_gc() -> None:
-    """Everything built so far lives as long as the process: leave it out of
-    collections, and collect from now on."""
-    gc.freeze()
-    gc.enable()
 
 
 def main() -> None:
