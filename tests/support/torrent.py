@@ -1,4 +1,4 @@
-"""Tiny bencoder and .torrent maker for web-seeded (BEP 19) single-file torrents.
+"""Tiny bencoder and .torrent maker for web-seeded (BEP 19) single- and multi-file torrents.
 
 A torrent made by ``make_torrent(file, web_seed_url)`` carries no tracker; aria2c
 downloads it from the ``url-list`` web seed alone, so no peers and no internet are needed.
@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["bdecode", "bencode", "info_hash", "magnet_for", "make_torrent"]
+__all__ = ["bdecode", "bencode", "info_hash", "magnet_for", "make_multi_torrent", "make_torrent"]
 
 Bencodable = int | bytes | str | list["Bencodable"] | dict[str | bytes, "Bencodable"]
 
@@ -102,6 +102,47 @@ def make_torrent(
     }
     if announce:
         meta["announce"] = announce
+    return bencode(meta)
+
+
+def make_multi_torrent(
+    folder: Path,
+    web_seed_url: str,
+    *,
+    piece_length: int = DEFAULT_PIECE_LENGTH,
+) -> bytes:
+    """A valid multi-file .torrent of every file under ``folder`` (sorted by path).
+
+    Its name is the folder's name; BEP 19 web seeds fetch ``<web_seed_url><name>/<path>``,
+    so serve ``folder``'s parent under ``web_seed_url`` (which must end with ``/``).
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    pieces = bytearray()
+    pending = b""
+    entries: list[Bencodable] = []
+    for path in files:
+        data = path.read_bytes()
+        rel = path.relative_to(folder).parts
+        entries.append({"length": len(data), "path": list[Bencodable](rel)})
+        pending += data
+        while len(pending) >= piece_length:
+            pieces += hashlib.sha1(pending[:piece_length]).digest()
+            pending = pending[piece_length:]
+    if pending:
+        pieces += hashlib.sha1(pending).digest()
+    info: dict[str | bytes, Bencodable] = {
+        "files": entries,
+        "name": folder.name,
+        "piece length": piece_length,
+        "pieces": bytes(pieces),
+    }
+    meta: dict[str | bytes, Bencodable] = {
+        "info": info,
+        "url-list": [web_seed_url],
+        "created by": "mediaferry tests",
+        "creation date": 1_700_000_000,
+    }
     return bencode(meta)
 
 

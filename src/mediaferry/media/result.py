@@ -35,6 +35,9 @@ class Part:
     thumbnail: Path | None = None
     probe: ProbeInfo | None = None
     sha256: str | None = None
+    # a collection's parts are separate media, each with its own title and performer
+    title: str | None = None
+    performer: str | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +49,9 @@ class Processed:
     title: str | None = None
     performer: str | None = None
     album: str | None = None
+    # several media files of one download (a multi-file torrent): media/collection.py
+    extras: list[Path] = field(default_factory=list)  # kept and listed, not sent as media
+    collection: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -69,9 +75,13 @@ def processed_to_meta(p: Processed) -> dict[str, Any]:
                 "height": part.height,
                 "thumbnail": str(part.thumbnail) if part.thumbnail else None,
                 "sha256": part.sha256,
+                "title": part.title,
+                "performer": part.performer,
             }
             for part in p.parts
         ],
+        "extras": [str(extra) for extra in p.extras],
+        "collection": p.collection,
     }
 
 
@@ -87,6 +97,8 @@ def processed_from_meta(data: dict[str, Any]) -> Processed | None:
                 height=p.get("height"),
                 thumbnail=Path(p["thumbnail"]) if p.get("thumbnail") else None,
                 sha256=p.get("sha256"),
+                title=p.get("title"),
+                performer=p.get("performer"),
             )
             for p in data["parts"]
         ]
@@ -95,5 +107,11 @@ def processed_from_meta(data: dict[str, Any]) -> Processed | None:
     if not parts or not all(part.path.is_file() for part in parts):
         return None
     return Processed(
-        data["kind"], parts, data.get("title"), data.get("performer"), data.get("album")
+        data["kind"],
+        parts,
+        data.get("title"),
+        data.get("performer"),
+        data.get("album"),
+        extras=[Path(e) for e in data.get("extras") or [] if Path(e).is_file()],
+        collection=bool(data.get("collection")),
     )
