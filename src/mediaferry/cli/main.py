@@ -49,6 +49,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("version", "Print the version."),
     ("db", "Database maintenance."),
     ("auth", "Cookie profiles per source (for sites that need a login)."),
+    ("follow", "Follow playlists, channels and feeds: new entries become jobs."),
     ("tg", "Telegram over MTProto: the user account and channel archiving."),
 )
 

@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 PICTURE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
-_AUDIO_ONLY = frozenset(".mp3 .m4a .aac .opus .ogg .oga .flac .wav .wma .mka .amr".split())
+_AUDIO_ONLY = frozenset(
+    {".mp3", ".m4a", ".aac", ".opus", ".ogg", ".oga", ".flac", ".wav", ".wma", ".mka", ".amr"}
+)
 _DIGITS = re.compile(r"(\d+)")
 
 
