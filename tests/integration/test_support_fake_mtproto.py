@@ -83,6 +83,11 @@ async def test_bot_logs_in_with_token_over_each_transport(
         me = await client.get_me()
         assert (me.id, me.username, me.bot) == (bot.id, "ferrybot", True)
         assert await client.is_user_authorized()
+        nearest = await client(functions.help.GetNearestDcRequest())
+        assert nearest.this_dc == nearest.nearest_dc == fake_mtproto.dc_id
+        config = await client(functions.help.GetConfigRequest())
+        (dc,) = config.dc_options
+        assert (dc.id, dc.ip_address, dc.port) == (2, "127.0.0.1", fake_mtproto.port)
     assert fake_mtproto.stats.requests["auth.importBotAuthorization"] == 1
     assert (
         fake_mtproto.stats.connections[0].transport
@@ -230,6 +235,9 @@ async def test_download_media_is_byte_identical_and_follows_the_chunk_rules(
     offsets = fake_mtproto.stats.get_file_offsets
     assert offsets and all(o % 4096 == 0 and MiB % lim == 0 for _, o, lim in offsets)
     assert fake_mtproto.stats.file_bytes_served == len(payload)
+    # The server acknowledges requests in a msg_container together with its answer.
+    (conn,) = fake_mtproto.stats.connections
+    assert conn.containers_out > 0
 
 
 @pytest.mark.parametrize(
@@ -253,6 +261,15 @@ async def test_get_file_refuses_what_telegram_refuses(
             await client(functions.upload.GetFileRequest(location, offset=offset, limit=limit))
         ok = await client(functions.upload.GetFileRequest(location, offset=MiB, limit=MiB))
         assert ok.bytes == doc.read(MiB, MiB)
+        # Requests queued together go out in one msg_container; each gets its own answer.
+        parts = await asyncio.gather(
+            *(
+                client(functions.upload.GetFileRequest(location, offset=i * 65536, limit=65536))
+                for i in range(4)
+            )
+        )
+        assert b"".join(p.bytes for p in parts) == doc.read(0, 4 * 65536)
+        assert sum(c.containers_in for c in fake_mtproto.stats.connections) >= 1
         stale = types.InputDocumentFileLocation(doc.id, doc.access_hash, b"old", "")
         with pytest.raises(errors.FileReferenceExpiredError):
             await client(functions.upload.GetFileRequest(stale, offset=0, limit=4096))
@@ -488,7 +505,16 @@ async def test_parallel_connections_on_one_auth_key_each_serve_a_part(
         world.post(channel, "", media=doc)
     session = fake_mtproto.session_string(user)  # one auth key, two connections/sessions
     clients = [
-        fake_mtproto.prepare_client(TelegramClient(StringSession(session), API_ID, API_HASH))
+        # The product's settings: intermediate transport, no update handling.
+        fake_mtproto.prepare_client(
+            TelegramClient(
+                StringSession(session),
+                API_ID,
+                API_HASH,
+                connection=tconn.ConnectionTcpIntermediate,
+                receive_updates=False,
+            )
+        )
         for _ in range(2)
     ]
     try:

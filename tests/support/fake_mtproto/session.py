@@ -36,7 +36,7 @@ __all__ = ["Connection"]
 log = logging.getLogger(__name__)
 
 RPC_RESULT = 0xF35C6D01
-RPC_ERROR = 0x2144CA19
+MSG_CONTAINER = 0x73F1F8DC
 _CHUNK = 64 * 1024  # write granularity under a throughput cap
 _BURST_S = 0.05  # token-bucket depth: oversleeping is made up for, idling is not banked
 _WRAPPERS = (
@@ -83,6 +83,7 @@ class Connection:
         self._seq = 0
         self._next_free = 0.0
         self._next_free_in = 0.0
+        self._acks: list[int] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -152,6 +153,7 @@ class Connection:
             await self._send(
                 types.BadMsgNotification(bad_msg_id=msg_id, bad_msg_seqno=seqno, error_code=bad),
                 content_related=False,
+                response=True,
             )
             return
         if salt != auth.salt:
@@ -163,6 +165,7 @@ class Connection:
                     new_server_salt=auth.salt,
                 ),
                 content_related=False,
+                response=True,
             )
             return
         try:
@@ -203,6 +206,7 @@ class Connection:
 
     async def _on_message(self, msg_id: int, obj: TLObject) -> None:
         if isinstance(obj, MessageContainer):
+            self.stats.containers_in += 1
             for inner in obj.messages:
                 await self._on_message(inner.msg_id, inner.obj)
         elif isinstance(obj, GzipPacked):
@@ -215,6 +219,7 @@ class Connection:
         elif isinstance(obj, functions.DestroySessionRequest):
             await self._send(types.DestroySessionOk(obj.session_id), content_related=True)
         else:
+            self._acks.append(msg_id)  # acknowledged along with the next answer
             task = asyncio.get_running_loop().create_task(self._rpc(msg_id, obj))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -284,8 +289,10 @@ class Connection:
             await asyncio.sleep(self._next_free_in - now)
 
     # -- writing --------------------------------------------------------------------------
-    async def _send(self, obj: TLObject, *, content_related: bool) -> None:
-        await self._send_raw(bytes(obj), content_related=content_related)
+    async def _send(
+        self, obj: TLObject, *, content_related: bool, response: bool | None = None
+    ) -> None:
+        await self._send_raw(bytes(obj), content_related=content_related, response=response)
 
     def _new_msg_id(self, response: bool) -> int:
         now = time.time()
@@ -300,15 +307,36 @@ class Connection:
             return self._seq * 2 - 1
         return self._seq * 2
 
-    async def _send_raw(self, body: bytes, *, content_related: bool, file_bytes: int = 0) -> None:
+    async def _send_raw(
+        self,
+        body: bytes,
+        *,
+        content_related: bool,
+        file_bytes: int = 0,
+        response: bool | None = None,
+    ) -> None:
+        """Encrypt and send one message; pending msgs_acks ride along in a msg_container."""
         assert self.auth is not None and self.session_id is not None
         async with self._write_lock:
             if self._closed:
                 return
-            msg_id = self._new_msg_id(content_related)
-            seqno = self._next_seqno(content_related)
-            plain = struct.pack("<qqqii", self.auth.salt, self.session_id, msg_id, seqno, len(body))
-            packet = encrypt_server_message(self.auth.key, self.auth.key_id, plain + body)
+            is_response = content_related if response is None else response
+            inner: list[tuple[int, int, bytes]] = []
+            if self._acks and content_related:
+                ack = bytes(types.MsgsAck(msg_ids=self._acks))
+                self._acks = []
+                inner.append((self._new_msg_id(False), self._next_seqno(False), ack))
+            inner.append((self._new_msg_id(is_response), self._next_seqno(content_related), body))
+            if len(inner) == 1:
+                msg_id, seqno, data = inner[0]
+            else:
+                data = struct.pack("<Ii", MSG_CONTAINER, len(inner)) + b"".join(
+                    struct.pack("<qii", m, q, len(b)) + b for m, q, b in inner
+                )
+                msg_id, seqno = self._new_msg_id(False), self._next_seqno(False)
+                self.stats.containers_out += 1
+            plain = struct.pack("<qqqii", self.auth.salt, self.session_id, msg_id, seqno, len(data))
+            packet = encrypt_server_message(self.auth.key, self.auth.key_id, plain + data)
             await self._write_locked(packet, file_bytes=file_bytes)
 
     async def _write(self, data: bytes) -> None:
