@@ -48,3 +48,38 @@ def test_cover_picture_is_not_video_and_stream_duration_is_used(tmp_path: Path) 
 def test_duration_tolerance_grows_with_length() -> None:
     assert duration_tolerance(10) == 3.0
     assert duration_tolerance(3600) == 180.0
+
+
+# what ffprobe says about 400 KB of random bytes named r.bin, and a picture
+RANDOM_BIN = {
+    "format": {"format_name": "bin", "probe_score": 50, "size": "409600"},
+    "streams": [{"index": 0, "codec_type": "video", "codec_name": "bintext", "width": 1280,
+                 "height": 20480, "pix_fmt": "pal8"}],
+}  # fmt: skip
+ANSI_NFO = {
+    "format": {"format_name": "tty", "duration": "66.68", "size": "409600"},
+    "streams": [{"index": 0, "codec_type": "video", "codec_name": "ansi", "width": 640,
+                 "height": 400}],
+}  # fmt: skip
+PICTURE = {
+    "format": {"format_name": "image2", "duration": "0.04", "size": "5000"},
+    "streams": [{"index": 0, "codec_type": "video", "codec_name": "mjpeg", "width": 500,
+                 "height": 500}],
+}  # fmt: skip
+HUGE_FRAME = {
+    "format": {"format_name": "matroska,webm", "duration": "5", "size": "5000"},
+    "streams": [{"index": 0, "codec_type": "video", "codec_name": "vp9", "width": 1280,
+                 "height": 20480}],
+}  # fmt: skip
+
+
+def test_catch_all_demuxers_and_pictures_are_not_media(tmp_path: Path) -> None:
+    for data in (RANDOM_BIN, ANSI_NFO, PICTURE, HUGE_FRAME):
+        info = parse_probe(tmp_path / "r.bin", data)
+        assert not info.has_video and not info.has_audio, data["format"]
+
+
+def test_real_containers_still_count(tmp_path: Path) -> None:
+    (tmp_path / "a.mp3").write_bytes(b"x")
+    assert parse_probe(tmp_path / "v.mp4", PHONE_VIDEO).has_video
+    assert parse_probe(tmp_path / "a.mp3", MP3_WITH_COVER).has_audio

@@ -10,7 +10,7 @@ from typing import Any
 from mediaferry.errors import MediaError
 from mediaferry.media.ffmpeg import DEFAULT_RUNNER, FFmpegRunner
 
-__all__ = ["AudioStream", "ProbeInfo", "VideoStream", "data_end", "probe"]
+__all__ = ["AV_DEMUXERS", "AudioStream", "ProbeInfo", "VideoStream", "data_end", "probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +124,57 @@ def _audio(stream: dict[str, Any]) -> AudioStream:
     )
 
 
+# Demuxers of real audio/video containers and streams (ffprobe's format_name words).
+# Anything else counts as no media, whatever streams it reports: ffprobe's bin/tty/
+# idf demuxers claim any bytes by file name (random.bin becomes a 1280x20480 "video"
+# of codec bintext), image2/*_pipe read pictures. Such files go out as documents.
+AV_DEMUXERS = frozenset({
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv", "live_flv",
+    "mpegts", "mpegtsraw", "mpeg", "mpegvideo", "m4v", "h264", "hevc", "vvc", "obu", "av1",
+    "vc1", "ivf", "ogg", "mp3", "aac", "loas", "latm", "flac", "wav", "w64", "asf", "amr",
+    "amrnb", "amrwb", "ac3", "eac3", "dts", "truehd", "mlp", "aiff", "caf", "wv", "ape", "tta",
+    "mpc", "mpc8", "au", "voc", "rm", "nut", "mxf", "dv", "gxf", "gif", "hls", "dash", "xwma",
+    "dsf", "spdif", "tak", "shn",
+})  # fmt: skip
+# Codecs that are text art or unidentified, never a moving picture or sound.
+_NOT_AV_CODECS = frozenset({"bintext", "ansi", "xbin", "idf", "unknown", "none", ""})
+_MAX_SIDE = 16384  # pixels: beyond any real video (bintext reports 1280x20480)
+_MAX_DURATION_S = 31 * 86400.0
+
+
+def _real_stream(stream: dict[str, Any]) -> bool:
+    """A decodable audio/video stream with plausible properties."""
+    if str(stream.get("codec_name") or "") in _NOT_AV_CODECS:
+        return False
+    if stream.get("codec_type") == "video":
+        width, height = _int(stream.get("width")) or 0, _int(stream.get("height")) or 0
+        return 0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE
+    return True
+
+
+def _av_container(fmt: dict[str, Any]) -> bool:
+    """A known audio/video demuxer read the file, and its duration is plausible."""
+    names = set(str(fmt.get("format_name") or "").split(","))
+    duration = _float(fmt.get("duration"))
+    plausible = duration is None or 0 < duration <= _MAX_DURATION_S
+    return bool(names & AV_DEMUXERS) and plausible
+
+
 def parse_probe(path: Path, data: dict[str, Any]) -> ProbeInfo:
-    """Build a :class:`ProbeInfo` from ``ffprobe -show_format -show_streams`` JSON."""
+    """Build a :class:`ProbeInfo` from ``ffprobe -show_format -show_streams`` JSON.
+
+    Only real audio/video counts: streams of an unknown demuxer (see
+    :data:`AV_DEMUXERS`) or of a text-art/unknown codec are left out, so such a file
+    has neither video nor audio and is delivered as a document.
+    """
     fmt = data.get("format") or {}
     video = audio = None
     cover: int | None = None
     durations: list[float] = []
-    for stream in data.get("streams") or []:
+    streams = (data.get("streams") or []) if _av_container(fmt) else []
+    for stream in streams:
+        if not _real_stream(stream):
+            continue
         kind = stream.get("codec_type")
         if kind == "video" and (stream.get("disposition") or {}).get("attached_pic"):
             cover = int(stream["index"]) if cover is None else cover
