@@ -132,3 +132,41 @@ async def test_page_submits_watches_cancels_and_searches(
     await page.screenshot(path=str(tmp_path / "narrow.png"), full_page=True)
     assert errors == []
     assert shot.stat().st_size > 10_000
+
+
+async def test_page_follows_a_feed(
+    make_web: WebFactory, media_server: MediaServer, browser: Browser, tmp_path: Path
+) -> None:
+    from tests.support.feed_server import FeedServer
+
+    feed = FeedServer()
+    try:
+        feed.publish("Episode 1", media_server.url("/media/audio.mp3?page-follow=1"))
+        web = await make_web(workers=False)
+        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(web.url)
+        await page.fill("#key-input", API_KEY)
+        await page.click("#key-form button")
+        await expect(page.locator("#follows-empty")).to_be_visible()
+        await page.fill("#follow-url", feed.url("/rss.xml"))
+        await page.select_option("#follow-type", "audio")
+        await page.click("#follow-form button")
+        await expect(page.locator("#follow-msg")).to_contain_text("Following #1: Test podcast")
+        await expect(page.locator("#follows li")).to_have_count(1)
+        feed.publish("Episode 2", media_server.url("/media/audio.mp3?page-follow=2"))
+        await page.click("#follows li button:has-text('Check now')")
+        await expect(page.locator("#follow-msg")).to_contain_text("new item(s) queued")
+        await page.click("#follows li button:has-text('Pause')")
+        await expect(page.locator("#follows li")).to_contain_text("paused")
+        assert (await web.services.follows.get(1)).paused
+        await page.fill("#follow-url", feed.url("/page.html"))
+        await page.click("#follow-form button")
+        await expect(page.locator("#follow-msg")).to_contain_text("not a playlist", timeout=30_000)
+        await page.screenshot(path=str(tmp_path / "following.png"), full_page=True)
+        await page.click("#follows li button:has-text('Remove')")
+        await expect(page.locator("#follows li")).to_have_count(0)
+        assert errors == []
+    finally:
+        feed.close()

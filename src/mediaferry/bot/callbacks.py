@@ -12,6 +12,7 @@ Formats (at most 64 bytes, Telegram's limit)::
     cancel:<job id>
     ask:<token>:<video|audio>:<quality>
     set:<type|quality|archive|ask>:<value>
+    follow:<pause|resume|remove>:<follow id>
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ __all__ = [
     "AskChoice",
     "Callback",
     "CancelJob",
+    "FollowAction",
     "SetOption",
     "answer",
     "ask_data",
     "cancel_data",
+    "follow_data",
     "parse_callback",
     "set_data",
 ]
@@ -67,7 +70,14 @@ class SetOption:
     value: str
 
 
-Callback = CancelJob | AskChoice | SetOption
+@dataclass(frozen=True, slots=True)
+class FollowAction:
+    action: str  # pause | resume | remove
+    follow_id: int
+
+
+Callback = CancelJob | AskChoice | SetOption | FollowAction
+_FOLLOW_ACTIONS = frozenset({"pause", "resume", "remove"})
 
 
 def cancel_data(job_id: int) -> str:
@@ -80,6 +90,10 @@ def ask_data(token: str, job_type: str, quality: str) -> str:
 
 def set_data(key: str, value: str) -> str:
     return f"set:{key}:{value}"
+
+
+def follow_data(action: str, follow_id: int) -> str:
+    return f"follow:{action}:{follow_id}"
 
 
 def parse_callback(data: object) -> Callback | None:
@@ -95,6 +109,11 @@ def parse_callback(data: object) -> Callback | None:
         token, job_type, quality = fields
         if _WORD.fullmatch(token) and job_type in _JOB_TYPES and _WORD.fullmatch(quality):
             return AskChoice(token, job_type, quality.lower())
+        return None
+    if kind == "follow" and len(fields) == 2:
+        action, raw_id = fields
+        if action in _FOLLOW_ACTIONS and _ID.fullmatch(raw_id) and int(raw_id) <= MAX_JOB_ID:
+            return FollowAction(action, int(raw_id))
         return None
     if kind == "set" and len(fields) == 2:
         key, value = fields

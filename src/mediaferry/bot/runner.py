@@ -26,7 +26,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from mediaferry.app import Services
-from mediaferry.bot import admin, commands, submit, texts
+from mediaferry.bot import admin, commands, follows, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
 from mediaferry.delivery.botapi_limiter import BotApiRateLimiter
@@ -90,7 +90,12 @@ def build_application(services: Services) -> BotApp:
         .build()
     )
     app.add_handler(TypeHandler(Update, gate), group=-1)
-    for handler in [*commands.handlers(), *admin.handlers(), *submit.handlers()]:
+    for handler in [
+        *commands.handlers(),
+        *follows.handlers(),
+        *admin.handlers(),
+        *submit.handlers(),
+    ]:
         app.add_handler(handler)
     app.add_handler(commands.unknown_command_handler())
     app.add_handler(commands.unknown_button_handler())

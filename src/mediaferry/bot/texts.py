@@ -46,6 +46,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("settings", "Defaults of this chat"),
     ("archive_on", "Keep downloads in the archive"),
     ("archive_off", "Do not archive downloads"),
+    ("follow", "/follow <link>: get each new item of a channel or feed"),
+    ("following", "What you follow"),
+    ("unfollow", "/unfollow <id>: stop following"),
 ]
 
 HELP_USER = (
@@ -58,6 +61,9 @@ HELP_USER = (
     "/queue — what is queued and running\n"
     "/job &lt;id&gt; — details of a job\n"
     "/cancel &lt;id&gt; — cancel a job\n"
+    "/follow &lt;link&gt; [audio|video] [every 6h] [backfill 5] — new items of a channel, "
+    "playlist or feed, sent here\n"
+    "/following, /unfollow &lt;id&gt; — what you follow\n"
     "/retry &lt;id&gt; — retry a failed job\n"
     "/settings — defaults of this chat (type, quality, ask)\n"
     "/archive_on, /archive_off — keep downloads in the archive"

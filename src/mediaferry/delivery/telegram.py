@@ -155,7 +155,7 @@ class TelegramDeliverer:
         self.local_mode = settings.telegram_local_mode if settings else False
 
     def wants(self, job: Job) -> bool:
-        return job.chat_id is not None and job.origin == "telegram"
+        return job.chat_id is not None and job.origin in ("telegram", "follow")
 
     async def deliver(self, job: Job, processed: Processed, events: EventLog) -> Delivery:
         assert job.chat_id is not None

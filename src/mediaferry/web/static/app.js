@@ -279,10 +279,86 @@ $("#lib-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// -- following ---------------------------------------------------------------------------
+function followItem(f) {
+  const li = document.createElement("li");
+  const title = document.createElement("span");
+  title.textContent = `#${f.id} ${f.title || f.url}`;
+  const small = document.createElement("span");
+  small.className = "muted small";
+  const last = f.last_check_at ? new Date(f.last_check_at).toLocaleString() : "not yet";
+  const state = f.paused ? "paused" : f.last_error ? `failing: ${f.last_error}` : "ok";
+  small.textContent = ` ${f.job_type} · last check ${last} · ${f.items_queued} item(s) · ${state}`;
+  const pause = document.createElement("button");
+  pause.className = "link";
+  pause.textContent = f.paused ? "Resume" : "Pause";
+  pause.addEventListener("click", () => changeFollow(f.id, { paused: !f.paused }));
+  const check = document.createElement("button");
+  check.className = "link";
+  check.textContent = "Check now";
+  check.addEventListener("click", () => checkFollow(f.id));
+  const remove = document.createElement("button");
+  remove.className = "link";
+  remove.textContent = "Remove";
+  remove.addEventListener("click", () => removeFollow(f.id));
+  li.append(title, small, pause, check, remove);
+  return li;
+}
+
+async function loadFollows() {
+  const { follows } = await api("/api/follows");
+  $("#follows").replaceChildren(...follows.map(followItem));
+  $("#follows-empty").hidden = follows.length > 0;
+}
+
+function followMsg(text, isError = false) {
+  const msg = $("#follow-msg");
+  msg.textContent = text;
+  msg.classList.toggle("error", isError);
+}
+
+async function changeFollow(id, change) {
+  try {
+    await api(`/api/follows/${id}`, { method: "PATCH", body: JSON.stringify(change) });
+    await loadFollows();
+  } catch (e) { followMsg(e.message, true); }
+}
+
+async function checkFollow(id) {
+  try {
+    const r = await api(`/api/follows/${id}/check`, { method: "POST" });
+    followMsg(r.error ? `Check failed: ${r.error}` : `${r.new} new item(s) queued.`, !!r.error);
+    await loadFollows();
+  } catch (e) { followMsg(e.message, true); }
+}
+
+async function removeFollow(id) {
+  try {
+    await api(`/api/follows/${id}`, { method: "DELETE" });
+    await loadFollows();
+  } catch (e) { followMsg(e.message, true); }
+}
+
+$("#follow-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = {
+    url: $("#follow-url").value.trim(),
+    type: $("#follow-type").value,
+    every: $("#follow-every").value,
+  };
+  try {
+    const f = await api("/api/follows", { method: "POST", body: JSON.stringify(body) });
+    followMsg(`Following #${f.id}: ${f.title || f.url}`);
+    $("#follow-url").value = "";
+    await loadFollows();
+  } catch (e) { followMsg(e.message, true); }
+});
+
 // -- start ------------------------------------------------------------------------------
 async function boot() {
   try {
     await loadJobs();
+    loadFollows().catch((e) => followMsg(e.message, true));
     connect();
   } catch (e) {
     if (e.status === 403) flash("This server only serves local clients (no API key is configured).", true);
