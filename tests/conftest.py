@@ -8,6 +8,8 @@ import os
 # RetryAfter.retry_after or Video.duration is read as an int; with filterwarnings=error
 # that warning would replace the RetryAfter itself. Opt in to the future timedelta types.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+# never upgrade yt-dlp from a test's `mediaferry run`/`worker` (it would ask an index)
+os.environ.setdefault("MEDIAFERRY_YTDLP_AUTO_UPDATE", "off")
 
 pytest_plugins: list[str] = [
     "tests.support.media_fixtures",

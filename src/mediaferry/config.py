@@ -207,8 +207,15 @@ class Settings(BaseSettings):
     # JavaScript runtime for YouTube's challenges, RUNTIME[:PATH]; "deno" alone means
     # the binary of the deno package installed with Mediaferry; "none" turns it off
     ytdlp_js_runtime: str = "deno"
-    # the Python environment that runs yt-dlp (empty: Mediaferry's own interpreter)
+    # upgrade yt-dlp in the background from `mediaferry run`/`worker`
+    ytdlp_auto_update: Literal["off", "daily", "weekly"] = "weekly"
+    # the Python environment that runs yt-dlp and that `mediaferry update` upgrades
+    # (empty: Mediaferry's own interpreter)
     ytdlp_python: str = ""
+    # where `mediaferry update` looks: pip --index-url ("none": no index, only the
+    # find-links folder) and pip --find-links; empty: pip's own configuration
+    update_index_url: str = ""
+    update_find_links: str = ""
     # follows (follows/): how often followed sources are checked, and their caps
     follow_default_every_s: int = Field(3600, ge=1)
     follow_min_every_s: int = Field(900, ge=1)
@@ -268,6 +275,15 @@ class Settings(BaseSettings):
     @classmethod
     def _extractor_args(cls, value: object) -> object:
         return parse_extractor_args(value)
+
+    @field_validator("ytdlp_auto_update", mode="before")
+    @classmethod
+    def _auto_update(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "daily", "weekly"):
+            return value.strip().lower()
+        if isinstance(value, str):
+            raise ValueError(f"must be off, daily or weekly, not {value.strip()!r}")
+        return value
 
     @field_validator("ytdlp_js_runtime")
     @classmethod

@@ -16,6 +16,7 @@ httpx, ffmpeg, Telegram, Playwright) are translated into these at the boundary w
     ├── AuthProfileError                 a bad auth profile (id, source, cookie file)
     ├── BackupRefused                    a backup/restore refused before anything changed
     ├── BackupFailed                     a backup/restore tool failed (nothing kept)
+    ├── UpdateFailed                     `mediaferry update` failed; the old yt-dlp is kept
     └── JobError                         a job's failure, with an ErrorType
         ├── NetworkError                 NETWORK_ERROR     retried
         ├── HttpError                    HTTP_ERROR        retried for 5xx
@@ -240,6 +241,10 @@ class BackupRefused(MediaferryError):
 
 class BackupFailed(MediaferryError):
     """The backup or restore failed; nothing was changed."""
+
+
+class UpdateFailed(MediaferryError):
+    """yt-dlp could not be updated; the installed version is kept."""
 
 
 class RateLimited(JobError):

@@ -76,6 +76,26 @@ def test_po_tokens_are_secrets() -> None:
     assert set(secret_values(args)) == {"web.gvs+SECRETTOKEN1", "SECRETTOKEN1"}
 
 
+@pytest.mark.parametrize("value", ["off", "daily", "weekly", "Weekly", " off "])
+def test_auto_update_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MEDIAFERRY_YTDLP_AUTO_UPDATE", value)
+    assert load_settings().ytdlp_auto_update == value.strip().lower()
+
+
+@pytest.mark.parametrize("value", ["hourly", "", "1", "on"])
+def test_auto_update_refuses_others(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MEDIAFERRY_YTDLP_AUTO_UPDATE", value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.message.startswith("invalid setting MEDIAFERRY_YTDLP_AUTO_UPDATE:")
+    assert "off, daily or weekly" in err.value.message
+
+
+def test_auto_update_defaults_to_weekly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEDIAFERRY_YTDLP_AUTO_UPDATE", raising=False)
+    assert load_settings().ytdlp_auto_update == "weekly"
+
+
 def test_unknown_js_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDIAFERRY_YTDLP_JS_RUNTIME", "rhino")
     with pytest.raises(ConfigError, match=r"MEDIAFERRY_YTDLP_JS_RUNTIME: .*unknown"):

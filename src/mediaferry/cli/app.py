@@ -292,6 +292,19 @@ def doctor() -> None:
     raise typer.Exit(0 if ok else EXIT_FAILED)
 
 
+@app.command()
+def update() -> None:
+    """Upgrade yt-dlp (with its extras) in Mediaferry's environment; print old → new.
+
+    Running jobs keep their version; the next job uses the new one, no restart needed.
+    """
+    from mediaferry.net.ytdlp_update import update_ytdlp
+
+    settings = _settings()
+    result = _run(lambda: update_ytdlp(settings))
+    render.console.print(result.describe(), highlight=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations."""

@@ -119,6 +119,10 @@ async def run_service(
             await pool.start()
             running = pool.running
             background.append(asyncio.create_task(_cleanup_loop(services, lambda: set(running))))
+        if settings.ytdlp_auto_update != "off":
+            from mediaferry.jobs.ytdlp_refresh import auto_update_loop
+
+            background.append(asyncio.create_task(auto_update_loop(settings)))
         log.info("mediaferry is running", extra={"workers": workers, "bot": bot, "web": web})
         await stop.wait()
         log.info("shutting down")

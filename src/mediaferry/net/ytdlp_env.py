@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "LockTimeout",
     "base_opts",
+    "env_changed",
+    "env_generation",
     "env_lock",
     "env_prefix",
     "js_runtimes",
@@ -97,6 +99,20 @@ def base_opts(settings: Settings) -> dict[str, Any]:
     return opts
 
 
+def env_generation(python: str) -> float:
+    """Changes whenever yt-dlp was upgraded in this environment (any process)."""
+    try:
+        return (env_prefix(python) / _LOCK_NAME).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def env_changed(python: str) -> None:
+    """Mark the environment as upgraded (see :func:`env_generation`)."""
+    with contextlib.suppress(OSError):
+        os.utime(env_prefix(python) / _LOCK_NAME)
+
+
 def _open_lock(prefix: Path) -> int | None:
     path = prefix / _LOCK_NAME
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
@@ -132,7 +148,7 @@ async def env_lock(
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
             if deadline is not None and time.monotonic() >= deadline:
-                raise LockTimeout(f"yt-dlp environment busy for {timeout:.0f} s")
+                raise LockTimeout(f"yt-dlp environment busy (jobs starting) for {timeout:g} s")
             await asyncio.sleep(_POLL_S)
         yield
     finally:

@@ -4,7 +4,8 @@ admin ``/health``.
 The report comes from a probe child (:mod:`_ytdlp_probe`) run in the environment
 and with the options every job's child gets, so it tells what the *next* job will
 use, also right after ``mediaferry update``. Reports are cached for a few minutes
-per environment (``/health`` may be polled often); an update clears the cache.
+per environment (``/health`` may be polled often); an update, by any process, makes
+the next report fresh.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import MediaferryError
-from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
+from mediaferry.net.ytdlp_env import base_opts, env_generation, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ __all__ = [
 MAX_AGE_DAYS = 60
 _CACHE_S = 300.0
 _PROBE_TIMEOUT_S = 60.0
-_cache: dict[tuple[str, bool], tuple[float, YtdlpReport]] = {}
+_cache: dict[tuple[str, bool, float], tuple[float, YtdlpReport]] = {}
 _VERSION_DATE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})")
 
 
@@ -141,7 +142,7 @@ async def ytdlp_report(
 ) -> YtdlpReport:
     """The report for the environment and options jobs use (cached ~5 minutes)."""
     python = ytdlp_python(settings)
-    key = (python, selftest)
+    key = (python, selftest, env_generation(python))  # an update makes a new key
     hit = _cache.get(key)
     if hit is not None and not fresh and time.monotonic() - hit[0] < _CACHE_S:
         return hit[1]
