@@ -39,6 +39,7 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
         MEDIAFERRY_PROGRESS_INTERVAL_S="0.2",
         MEDIAFERRY_SHUTDOWN_GRACE_S="1",
         MEDIAFERRY_LOG_FORMAT="json",
+        MEDIAFERRY_YTDLP_AUTO_UPDATE="off",  # a test never asks a package index
     )
     env.update(extra)
     return env

@@ -20,6 +20,7 @@ from mediaferry.bot import texts
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
 from mediaferry.db.models import WorkerRecord
+from mediaferry.transfer.ytdlp_health import admin_lines, ytdlp_report
 
 __all__ = ["handlers", "tool_versions"]
 
@@ -82,6 +83,8 @@ async def cmd_health(update: Update, ctx: BotContext) -> None:
         workers = await session.scalar(select(func.count()).select_from(WorkerRecord))
     disk = await asyncio.to_thread(svc.disk.status)
     versions = await tool_versions(svc.settings.ffmpeg_path, svc.settings.aria2c_path)
+    versions.pop("yt-dlp", None)  # the readiness lines below say more
+    ytdlp = await ytdlp_report(svc.settings)
     paused = await svc.jobs.is_paused()
     maintenance = await svc.jobs.get_flag("maintenance")
     lines = [
@@ -93,6 +96,7 @@ async def cmd_health(update: Update, ctx: BotContext) -> None:
         f"Workers: {workers or 0}" + (" (paused)" if paused else ""),
         f"Maintenance: {'on' if maintenance else 'off'}",
         f"Disk free: {texts.human_size(disk.free_bytes)}" + (" (LOW)" if disk.is_low else ""),
+        *(texts.esc(line) for line in admin_lines(ytdlp)),
         *(f"{name}: {texts.esc(v)}" for name, v in versions.items()),
     ]
     await reply(update, "\n".join(lines))

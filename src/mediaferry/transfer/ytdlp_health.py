@@ -27,15 +27,18 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_AGE_DAYS",
     "YtdlpReport",
+    "admin_lines",
     "clear_cache",
     "release_date",
     "ytdlp_report",
+    "ytdlp_summary",
 ]
 
 MAX_AGE_DAYS = 60
 _CACHE_S = 300.0
 _PROBE_TIMEOUT_S = 60.0
 _cache: dict[tuple[str, bool, float], tuple[float, YtdlpReport]] = {}
+_pending: set[asyncio.Task[YtdlpReport]] = set()
 _VERSION_DATE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})")
 
 
@@ -157,6 +160,34 @@ async def ytdlp_report(
         report.warnings.append(f"yt-dlp does not run: {message}")
     _cache[key] = (time.monotonic(), report)
     return report
+
+
+async def ytdlp_summary(settings: Settings, *, wait_s: float = 10.0) -> dict[str, Any]:
+    """The report as JSON for ``/health``, waiting at most ``wait_s``: a probe still
+    running then goes on in the background and answers the next call."""
+    task = asyncio.ensure_future(ytdlp_report(settings))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+    try:
+        report = await asyncio.wait_for(asyncio.shield(task), wait_s)
+    except TimeoutError:
+        return {"ok": None, "pending": True, "warnings": []}
+    return report.as_dict()
+
+
+def admin_lines(report: YtdlpReport) -> list[str]:
+    """Plain lines for the admin's ``/health`` message."""
+    if not report.installed:
+        return [f"yt-dlp: does not run ({report.error})"]
+    age = f" ({report.age_days} days old)" if report.age_days is not None else ""
+    lines = [
+        f"yt-dlp: {report.version}{age}",
+        f"JS runtime: {report.js_runtime or 'none'}",
+        f"EJS solver: {report.ejs_version or 'missing'}"
+        + ("" if report.ejs_available else " (no provider available)"),
+        f"Impersonation: {report.impersonation or 'unavailable'}",
+    ]
+    return lines + [f"⚠ {w}" for w in report.warnings]
 
 
 def clear_cache() -> None:

@@ -1,4 +1,9 @@
-"""``GET /health``: database, disk, workers, aria2c; 200 or 503, no key, no secrets."""
+"""``GET /health``: database, disk, workers, aria2c; 200 or 503, no key, no secrets.
+
+Also reports yt-dlp's readiness (version and age, JS runtime, EJS solver,
+impersonation) with ``warnings`` (e.g. yt-dlp older than 60 days); those inform
+and never turn the status to 503.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from sqlalchemy import func, select, text
 from mediaferry import __version__
 from mediaferry.app import Services
 from mediaferry.db.models import WorkerRecord, utcnow
+from mediaferry.transfer.ytdlp_health import ytdlp_summary
 
 __all__ = ["check_health", "router"]
 
@@ -71,7 +77,16 @@ async def check_health(services: Services) -> dict[str, Any]:
     )
     checks = {"database": database, "disk": disk, "workers": workers, "aria2c": aria2c}
     ok = all(c["ok"] for c in checks.values())
-    return {"status": "ok" if ok else "fail", "version": __version__, "checks": checks}
+    # yt-dlp's readiness informs (version, age, JS runtime, warnings); it does not
+    # make the service unhealthy: an old yt-dlp still serves most sites
+    ytdlp = await ytdlp_summary(services.settings)
+    return {
+        "status": "ok" if ok else "fail",
+        "version": __version__,
+        "checks": checks,
+        "ytdlp": ytdlp,
+        "warnings": list(ytdlp.get("warnings") or []),
+    }
 
 
 @router.get("/health")
