@@ -381,6 +381,11 @@ async def test_repeated_random_id_returns_the_earlier_message(
         )
         assert dm.id == 1
         assert dm_again.updates[0].id == dm_dup.updates[0].id == 2
+        # Bots read messages by id only; history, search and dialogs are refused to them.
+        (mine,) = await client.get_messages(types.InputPeerUser(user.id, 0), ids=[1])
+        assert mine.message == "hi" and mine.out
+        with pytest.raises(errors.BotMethodInvalidError):
+            await client.get_messages("outchan", limit=1)
         # Re-send by id with an outdated reference is refused.
         world.expire_reference(doc)
         with pytest.raises(errors.FileReferenceExpiredError):

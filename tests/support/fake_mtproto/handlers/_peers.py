@@ -9,7 +9,13 @@ from telethon.tl import types
 from ..dispatch import CallContext, RpcFail
 from ..world import FakeChannel, FakeUser
 
-__all__ = ["chats_and_users", "resolve_channel", "resolve_peer", "resolve_user"]
+__all__ = ["chats_and_users", "no_bots", "resolve_channel", "resolve_peer", "resolve_user"]
+
+
+def no_bots(ctx: CallContext) -> None:
+    """Telegram refuses history, search and dialogs to bots: 400 BOT_METHOD_INVALID."""
+    if ctx.me().bot:
+        raise RpcFail(400, "BOT_METHOD_INVALID")
 
 
 def resolve_user(ctx: CallContext, peer: Any) -> FakeUser:

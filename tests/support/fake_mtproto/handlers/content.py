@@ -13,7 +13,7 @@ from telethon.tl.tlobject import TLObject
 
 from ..dispatch import CallContext, RpcFail, handles
 from ..world import FakeChannel, FakeMessage, FakeUser
-from ._peers import chats_and_users, resolve_channel, resolve_peer
+from ._peers import chats_and_users, no_bots, resolve_channel, resolve_peer
 
 _USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 MAX_PAGE = 100
@@ -77,6 +77,7 @@ def _answer(
 
 @handles(functions.messages.GetHistoryRequest)
 def get_history(ctx: CallContext, req: functions.messages.GetHistoryRequest) -> TLObject:
+    no_bots(ctx)
     target = resolve_peer(ctx, req.peer)
     msgs = _box_messages(ctx, target)
     return _answer(ctx, target, _page(msgs, req), len(msgs))
@@ -139,6 +140,7 @@ def _text_of(m: FakeMessage) -> str:
 
 @handles(functions.messages.SearchRequest)
 def search(ctx: CallContext, req: functions.messages.SearchRequest) -> TLObject:
+    no_bots(ctx)
     target = resolve_peer(ctx, req.peer)
     keep = _FILTERS.get(type(req.filter))
     if keep is None:
@@ -210,6 +212,7 @@ def _dialog_order(entry: tuple[FakeUser | FakeChannel, FakeMessage | None]) -> t
 
 @handles(functions.messages.GetDialogsRequest)
 def get_dialogs(ctx: CallContext, req: functions.messages.GetDialogsRequest) -> TLObject:
+    no_bots(ctx)
     me = ctx.me()
     world = ctx.world
     entries: list[tuple[FakeUser | FakeChannel, FakeMessage | None]] = []
