@@ -413,6 +413,21 @@ async def test_dropped_connection_mid_download_resumes_and_completes(
     assert len(fake_mtproto.stats.connections) >= 2  # the client reconnected
 
 
+async def test_dropped_connection_mid_upload_resends_and_completes(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    world = fake_mtproto.world
+    user = world.add_user("Uploader")
+    channel = world.add_channel("Up", username="upchan", members=[user])
+    payload = os.urandom(3 * MiB)
+    async with telethon(fake_mtproto, user=user) as client:
+        fake_mtproto.faults.drop_after_bytes(MiB, incoming=True)
+        sent = await client.send_file("upchan", payload, force_document=True)
+    assert fake_mtproto.faults.drops_done == 1
+    assert sum(c.dropped for c in fake_mtproto.stats.connections) == 1
+    assert channel.messages[sent.id].document.content() == payload  # type: ignore[union-attr]
+
+
 async def test_expired_file_reference_once_then_refetched(fake_mtproto: FakeMTProtoServer) -> None:
     world = fake_mtproto.world
     user = world.add_user("Archivist")

@@ -87,9 +87,11 @@ class Stats:
 class Faults:
     """One-shot failures and a throughput cap.
 
-    - ``drop_after_bytes(n, file_bytes_only=False)``: the connection whose outgoing bytes
-      push the total past ``n`` (counted from now, over all connections; with
+    - ``drop_after_bytes(n, file_bytes_only=False, incoming=False)``: the connection whose
+      outgoing bytes push the total past ``n`` (counted from now, over all connections; with
       ``file_bytes_only`` only ``upload.getFile`` payload counts) is cut mid-packet, once.
+      With ``incoming`` it counts what clients send (uploads): the packet that crosses ``n``
+      is thrown away unprocessed and the connection cut.
     - ``expire_file_reference(doc_id)``: the next ``upload.getFile`` of that document fails
       with ``FILE_REFERENCE_EXPIRED`` and the document gets a new reference, once.
     - ``flood_wait(method, seconds)``: the next call of ``method`` (TL name such as
@@ -102,6 +104,7 @@ class Faults:
         self.throughput_cap: int | None = None
         self._drop_budget: int | None = None
         self._drop_file_only = False
+        self._drop_incoming = False
         self._expire_refs: set[int] = set()
         self._floods: dict[str, list[int]] = {}
         self.drops_done = 0
@@ -109,10 +112,13 @@ class Faults:
         self.references_expired: list[int] = []
 
     # -- arming ---------------------------------------------------------------------------
-    def drop_after_bytes(self, n: int, *, file_bytes_only: bool = False) -> None:
+    def drop_after_bytes(
+        self, n: int, *, file_bytes_only: bool = False, incoming: bool = False
+    ) -> None:
         with self._lock:
             self._drop_budget = n
             self._drop_file_only = file_bytes_only
+            self._drop_incoming = incoming
 
     def expire_file_reference(self, document_id: int) -> None:
         with self._lock:
@@ -134,10 +140,10 @@ class Faults:
     def drop_counts_file_bytes(self) -> bool:
         return self._drop_file_only
 
-    def take_drop(self, nbytes: int) -> int | None:
-        """How many of ``nbytes`` may still be written before the cut, or None for no cut."""
+    def take_drop(self, nbytes: int, *, incoming: bool = False) -> int | None:
+        """How many of ``nbytes`` may still pass before the cut, or None for no cut."""
         with self._lock:
-            if self._drop_budget is None:
+            if self._drop_budget is None or incoming != self._drop_incoming:
                 return None
             if nbytes <= self._drop_budget:
                 self._drop_budget -= nbytes

@@ -95,6 +95,12 @@ class Connection:
             while not self._closed:
                 packet = await self.codec.read_packet(self.reader)
                 self.stats.bytes_in += len(packet)
+                if self.server.faults.take_drop(len(packet), incoming=True) is not None:
+                    self.stats.dropped = True
+                    log.info(
+                        "fake MTProto: dropping connection %d (fault switch)", self.stats.number
+                    )
+                    raise _Closed
                 await self._throttle_read(len(packet))
                 await self._on_packet(packet)
         except (asyncio.IncompleteReadError, ConnectionError, _Closed):
