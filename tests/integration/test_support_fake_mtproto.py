@@ -275,15 +275,25 @@ async def test_get_file_refuses_what_telegram_refuses(
             await client(functions.upload.GetFileRequest(stale, offset=0, limit=4096))
 
 
+@pytest.fixture
+def jpeg_thumb(tmp_path: Path) -> bytes:
+    """A real 160x90 JPEG made by ffmpeg."""
+    path = tmp_path / "thumb.jpg"
+    source = "color=c=blue:s=160x90"
+    args = ["-loglevel", "error", "-f", "lavfi", "-i", source, "-frames:v", "1", "-y", str(path)]
+    subprocess.run(["ffmpeg", *args], check=True)
+    return path.read_bytes()
+
+
 async def test_send_file_over_10_mb_uses_big_parts_and_round_trips(
-    fake_mtproto: FakeMTProtoServer, tmp_path: Any
+    fake_mtproto: FakeMTProtoServer, tmp_path: Any, jpeg_thumb: bytes
 ) -> None:
     world = fake_mtproto.world
     bot = world.add_bot("uploader")
     channel = world.add_channel("Drop", username="dropzone", members=[bot])
     source = tmp_path / "big.mp4"
     source.write_bytes(os.urandom(11 * MiB + 777))
-    thumb = os.urandom(3000)
+    thumb = jpeg_thumb
     async with telethon(fake_mtproto, bot=bot) as client:
         sent = await client.send_file(
             "dropzone",
@@ -304,7 +314,8 @@ async def test_send_file_over_10_mb_uses_big_parts_and_round_trips(
     assert fake_mtproto.stats.requests["upload.saveBigFilePart"] == 89
     assert fake_mtproto.stats.requests["upload.saveFilePart"] == 1  # the thumbnail
     stored = channel.messages[1].document
-    assert stored is not None and stored.thumb is not None and stored.thumb[2] == thumb
+    assert stored is not None and stored.thumb == (160, 90, thumb)
+    assert [(t.w, t.h, t.size) for t in sent.document.thumbs] == [(160, 90, len(thumb))]
 
 
 async def test_upload_part_rules_are_enforced(fake_mtproto: FakeMTProtoServer) -> None:

@@ -18,7 +18,26 @@ from ..world import FakeChannel, FakeDocument, FakeMessage, FakePhoto, FakeUser,
 from ._peers import chats_and_users, resolve_peer
 from .upload import assemble
 
-_EXCLUDED = (types.DocumentAttributeFilename,)
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's SOF marker (Telegram sizes thumbnails from the image)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(data[i + 5 : i + 7], "big")
+            w = int.from_bytes(data[i + 7 : i + 9], "big")
+            return w, h
+        i += 2 + length
+    return None
 
 
 def _media_from_input(ctx: CallContext, media: Any) -> Media:
@@ -30,8 +49,9 @@ def _media_from_input(ctx: CallContext, media: Any) -> Media:
             attributes.append(types.DocumentAttributeFilename(file.name or "file"))
         thumb = None
         if media.thumb is not None:
-            t = assemble(ctx, media.thumb)
-            thumb = (320, 320, t.data or b"")
+            data = assemble(ctx, media.thumb).data or b""
+            w, h = jpeg_size(data) or (90, 90)
+            thumb = (w, h, data)
         doc = world.add_document(
             file.data,
             path=file.path,
