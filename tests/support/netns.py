@@ -50,6 +50,26 @@ def bring_up_loopback() -> None:
         fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP))
 
 
+# A globally reachable address (by the IANA table) that exists only inside the
+# namespace, on lo: a server bound to it is "the public internet" for the URL policy,
+# so tests can check redirects from a public host to a private one end to end.
+PUBLIC_TEST_ADDRESS = "93.184.216.34"
+_SIOCSIFADDR = 0x8916
+_SIOCSIFNETMASK = 0x891C
+
+
+def add_public_test_address() -> None:
+    """``ip addr add 93.184.216.34/32 dev lo`` (as the alias ``lo:1``), in the namespace."""
+
+    def ifreq_in(name: bytes, address: str) -> bytes:
+        sockaddr = struct.pack("H2s4s8s", socket.AF_INET, b"", socket.inet_aton(address), b"")
+        return struct.pack("16s16s", name, sockaddr)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s, _SIOCSIFADDR, ifreq_in(b"lo:1", PUBLIC_TEST_ADDRESS))
+        fcntl.ioctl(s, _SIOCSIFNETMASK, ifreq_in(b"lo:1", "255.255.255.255"))
+
+
 def only_loopback() -> bool:
     return [name for _index, name in socket.if_nameindex()] == ["lo"]
 
@@ -177,6 +197,7 @@ def pytest_configure(config: pytest.Config) -> None:
         bring_up_loopback()
         if not only_loopback():
             pytest.exit("MEDIAFERRY_TEST_NETNS is set but interfaces besides lo exist", 3)
+        add_public_test_address()
         if os.environ.get(REPORT_ENV):
             config.pluginmanager.register(_Recorder(Path(os.environ[REPORT_ENV])), "netns-recorder")
 

@@ -10,8 +10,11 @@ URL policy: aria2c cannot use our SSRF-safe client, so before adding an HTTP(S)
 download its host is resolved and checked, and the redirect chain is followed with
 the safe client (a HEAD); aria2c is handed the final URL. Torrent web seeds and HTTP
 trackers are checked too (:func:`aria2_torrent.check_torrent_urls`); DHT/LPD/PEX
-are off by default. What remains is a host re-resolving differently between the
-check and aria2c's own connection.
+are off by default. Then aria2c itself connects only through the guarding proxy
+(:mod:`mediaferry.net.guard_proxy`, ``all-proxy`` with per-download credentials), which
+resolves and checks every host it is asked for (redirects, web seeds, HTTP trackers)
+and connects to the checked address. BitTorrent peer connections do not go through
+it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from mediaferry.errors import (
     UrlRejected,
 )
 from mediaferry.net.classify import classify_aria2
+from mediaferry.net.guard_proxy import GuardProxy, ProxySession
 from mediaferry.net.http import HTTPX_ERRORS, make_client, map_httpx_error
 from mediaferry.net.torrent import check_torrent_urls, magnet_info
 from mediaferry.transfer.aria2_daemon import Aria2Daemon, Aria2RpcError
@@ -62,18 +66,53 @@ class Aria2Transfer(Transfer):
     def __init__(self, settings: Settings, daemon: Aria2Daemon | None = None) -> None:
         self.settings = settings
         self.daemon = daemon or Aria2Daemon(settings)
+        self._guard: GuardProxy | None = None
 
     async def close(self) -> None:
         await self.daemon.close()
+        if self._guard is not None:
+            await self._guard.close()
+            self._guard = None
+
+    async def _proxy_session(self) -> ProxySession | None:
+        """Unless private networks are allowed, aria2c connects through the guarding
+        proxy, so redirects, web seeds and trackers are checked at connect time."""
+        if self._allow_private:
+            return None
+        if self._guard is None:
+            self._guard = GuardProxy(connect_timeout=self.settings.http_connect_timeout_s)
+        await self._guard.start()
+        return self._guard.session()
 
     async def fetch(
         self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink
+    ) -> TransferResult:
+        session = await self._proxy_session()
+        try:
+            return await self._fetch(plan, dest_dir, progress, session)
+        except JobError as exc:
+            if session is None or not session.refused or isinstance(exc, UnsupportedSource):
+                raise
+            reason = session.refused[0]
+            raise UnsupportedSource(
+                f"a connection was refused by the URL policy ({reason})"
+            ) from exc
+        finally:
+            if session is not None and self._guard is not None:
+                self._guard.end(session)
+
+    async def _fetch(
+        self,
+        plan: MediaPlan,
+        dest_dir: Path,
+        progress: ProgressSink,
+        session: ProxySession | None,
     ) -> TransferResult:
         dest_dir.mkdir(parents=True, exist_ok=True)
         before = set(dest_dir.iterdir())
         gids: list[str] = []
         try:
-            gid, generation = await self._add(plan, dest_dir)
+            gid, generation = await self._add(plan, dest_dir, session)
             gids.append(gid)
             return await self._follow(plan, gids, generation, progress)
         except asyncio.CancelledError:
@@ -102,8 +141,14 @@ class Aria2Transfer(Transfer):
             opts["load-cookies"] = str(plan.cookie_file)
         return opts
 
-    async def _add(self, plan: MediaPlan, dest_dir: Path) -> tuple[str, int]:
+    async def _add(
+        self, plan: MediaPlan, dest_dir: Path, session: ProxySession | None = None
+    ) -> tuple[str, int]:
         opts = self._options(plan, dest_dir)
+        if session is not None and self._guard is not None:
+            opts["all-proxy"] = self._guard.url
+            opts["all-proxy-user"] = session.user
+            opts["all-proxy-passwd"] = session.password
         torrent_b64 = plan.extra.get("torrent_b64")
         if plan.protocol == "torrent" and torrent_b64:
             method, params = "aria2.addTorrent", [torrent_b64, [], opts]

@@ -1,0 +1,159 @@
+"""The URL policy at connect time, end to end: a server on a public address redirects
+to private ones, and every client (httpx, aria2c through the guarding proxy, yt-dlp's
+child) refuses the second hop while the first works.
+
+Runs under ``unshare --net``: the "public" server listens on 93.184.216.34, an address
+that exists only on the namespace's loopback (see tests.support.netns), so nothing here
+can reach a real network whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import pytest_asyncio
+
+from mediaferry.config import Settings
+from mediaferry.errors import JobError, UnsupportedSource
+from mediaferry.net.guard_proxy import GuardProxy
+from mediaferry.net.ytdlp_process import run_ytdlp_child
+from mediaferry.plan import MediaPlan
+from mediaferry.transfer.aria2 import Aria2Transfer
+from mediaferry.transfer.http import HttpTransfer
+from tests.support.media_server import MediaServer, sha256_of
+from tests.support.netns import PUBLIC_TEST_ADDRESS, in_netns
+
+pytestmark = [pytest.mark.netns, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest.fixture(scope="module")
+def public(media_dir: Path) -> Iterator[MediaServer]:
+    assert in_netns()
+    with MediaServer(media_dir, host=PUBLIC_TEST_ADDRESS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        allow_private_networks=False,
+        data_dir=tmp_path_factory.mktemp("strict"),
+        torrent_timeout_s=4,
+        http_connect_timeout_s=3,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def aria2(strict: Settings) -> AsyncIterator[Aria2Transfer]:
+    transfer = Aria2Transfer(strict)
+    yield transfer
+    await transfer.close()
+
+
+def _to(public: MediaServer, target: str) -> str:
+    return public.url(f"/redirect?to={quote(target, safe='')}")
+
+
+def _private_targets(media_server: MediaServer) -> list[str]:
+    return [
+        media_server.media_url("audio.mp3"),  # 127.0.0.1: reachable, must not be reached
+        "http://192.0.0.192/latest/meta-data/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/",
+        "http://2130706433/x",
+    ]
+
+
+def nothing(progress: object) -> None:
+    pass
+
+
+async def test_httpx_follows_public_and_refuses_private_hops(
+    public: MediaServer, media_server: MediaServer, strict: Settings, tmp_path: Path
+) -> None:
+    transfer = HttpTransfer(strict)
+    try:
+        ok = await transfer.fetch(
+            MediaPlan(url=public.media_url("audio.mp3")), tmp_path / "ok", nothing
+        )
+        assert ok.size == (public.root / "audio.mp3").stat().st_size
+        before = media_server.hits("/media/audio.mp3")
+        for target in _private_targets(media_server):
+            with pytest.raises(JobError, match=r"private or local|not a valid"):
+                await transfer.fetch(MediaPlan(url=_to(public, target)), tmp_path / "x", nothing)
+        assert media_server.hits("/media/audio.mp3") == before
+    finally:
+        await transfer.close()
+
+
+async def test_aria2c_connects_only_through_the_guard(
+    aria2: Aria2Transfer, public: MediaServer, media_server: MediaServer, tmp_path: Path
+) -> None:
+    plan = MediaPlan(url=public.media_url("audio.mp3"), protocol="aria2")
+    ok = await aria2.fetch(plan, tmp_path / "ok", nothing)
+    assert sha256_of(ok.path) == sha256_of(public.root / "audio.mp3")
+    # a web seed on the public host that redirects to loopback: the pre-checks pass
+    # (the seed itself is public); aria2c's own request for the redirect target is
+    # refused by the proxy
+    before = media_server.hits("/media/audio.mp3")
+    seed = _to(public, media_server.media_url("audio.mp3"))
+    torrent = public.torrent_bytes("audio.mp3", seed=seed)
+    plan = MediaPlan(
+        url=public.url("/torrent/audio.mp3.torrent"),
+        protocol="torrent",
+        extra={"torrent_b64": base64.b64encode(torrent).decode()},
+    )
+    with pytest.raises(UnsupportedSource, match="refused by the URL policy"):
+        await aria2.fetch(plan, tmp_path / "t", nothing)
+    assert media_server.hits("/media/audio.mp3") == before
+
+
+async def test_ytdlp_child_refuses_private_hops(
+    public: MediaServer, media_server: MediaServer
+) -> None:
+    request = {"mode": "extract", "opts": {}, "allow_private": False}
+    info = await run_ytdlp_child({**request, "url": public.media_url("h264_aac.mp4")})
+    assert info["info"]["ext"] == "mp4"
+    before = media_server.hits("/media/h264_aac.mp4")
+    target = media_server.media_url("h264_aac.mp4")
+    with pytest.raises(UnsupportedSource, match="private"):
+        await run_ytdlp_child({**request, "url": _to(public, target)})
+    assert media_server.hits("/media/h264_aac.mp4") == before
+
+
+async def _proxy_status(proxy: GuardProxy, request: bytes) -> bytes:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        return (await reader.readline()).strip()
+    finally:
+        writer.close()
+
+
+async def test_the_guard_is_no_open_proxy_and_remembers_refusals(
+    public: MediaServer, media_server: MediaServer
+) -> None:
+    proxy = GuardProxy(connect_timeout=3)
+    await proxy.start()
+    try:
+        session = proxy.session()
+        auth = base64.b64encode(f"{session.user}:{session.password}".encode())
+        private = f"127.0.0.1:{media_server.port}".encode()
+        open_ = f"{PUBLIC_TEST_ADDRESS}:{public.port}".encode()
+        assert b" 407 " in await _proxy_status(proxy, b"CONNECT " + open_ + b" HTTP/1.1\r\n\r\n")
+        with_auth = b"Proxy-Authorization: Basic " + auth + b"\r\n\r\n"
+        line = await _proxy_status(proxy, b"CONNECT " + private + b" HTTP/1.1\r\n" + with_auth)
+        assert b" 403 " in line and "127.0.0.0/8" in session.refused[0]
+        line = await _proxy_status(proxy, b"CONNECT " + open_ + b" HTTP/1.1\r\n" + with_auth)
+        assert b" 200 " in line
+        proxy.end(session)
+        assert b" 407 " in await _proxy_status(
+            proxy, b"CONNECT " + open_ + b" HTTP/1.1\r\n" + with_auth
+        )
+    finally:
+        await proxy.close()
