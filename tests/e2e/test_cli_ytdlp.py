@@ -4,17 +4,29 @@ against a throwaway environment and wheels built in the test (never the project'
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.test_cli import cli_env, mf
+from tests.e2e.test_cli import (
+    cli_env,
+    job_json,
+    mf,
+    running_owners,
+    spawn_worker,
+    wait_job,
+    workers,
+)
 from tests.integration.test_ytdlp_update import NEW, OLD, closed_port, old_env
 from tests.support.media_server import MediaServer
 from tests.support.wheels import build_ytdlp_wheel, isolated_pip_env
+
+__all__ = ["workers"]  # the fixture, shared with test_cli
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +118,45 @@ def test_bad_settings_stop_with_one_line(
     assert len(lines) == 1 and lines[0].startswith(f"error: invalid setting {name}:")
     assert says in lines[0]
     assert not os.path.exists(env["MEDIAFERRY_DATA_DIR"])  # nothing was started or made
+
+
+def test_a_running_worker_uses_the_updated_yt_dlp_for_its_next_job(
+    env: dict[str, str],
+    wheels: dict[str, Path],
+    tmp_path: Path,
+    media_server: MediaServer,
+    workers: list[subprocess.Popen[bytes]],
+) -> None:
+    python = old_env(tmp_path / "venv", wheels)
+    env.update(
+        MEDIAFERRY_YTDLP_PYTHON=python,
+        MEDIAFERRY_UPDATE_INDEX_URL="none",
+        MEDIAFERRY_UPDATE_FIND_LINKS=str(wheels["new"]),
+    )
+    worker = spawn_worker(env, tmp_path / "worker.log")
+    workers.append(worker)
+
+    def run_job(n: int) -> dict[str, Any]:
+        url = media_server.url(f"/pages/hls.html?n={n}")  # a page only yt-dlp reads
+        out = mf(env, "add", "--json", url)
+        assert out.returncode == 0, out.stderr
+        job = wait_job(env, json.loads(out.stdout)["jobs"][0]["id"], "COMPLETED", "FAILED")
+        assert job["status"] == "COMPLETED", job
+        return job
+
+    first = run_job(1)
+    out = mf(env, "update", timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == f"yt-dlp {OLD} → {NEW}", out.stderr
+    second = run_job(2)
+    assert worker.poll() is None  # the same worker process, never restarted
+    owners = running_owners(env, [first["id"], second["id"]])
+    assert len({took[0] for took in owners.values()}) == 1, owners
+    versions = [
+        next(
+            e["data"]["version"]
+            for e in job_json(env, job["id"])["events"]
+            if e["type"] == "DOWNLOADED"
+        )
+        for job in (first, second)
+    ]
+    assert versions == [f"yt-dlp {OLD}", f"yt-dlp {NEW}"]

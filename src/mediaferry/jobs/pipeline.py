@@ -206,7 +206,10 @@ class Pipeline:
             auth.guard(lambda: transfer.fetch(plan, work / "download", ctl.progress)),
         )
         await auth.succeeded()  # auth profiles
-        await ctl.event("DOWNLOADED", {"bytes": fetched.size, "downloader": fetched.downloader})
+        downloaded: dict[str, object] = {"bytes": fetched.size, "downloader": fetched.downloader}
+        if fetched.tool_version:
+            downloaded["version"] = fetched.tool_version
+        await ctl.event("DOWNLOADED", downloaded)
         job_type: Literal["video", "audio"] = "audio" if job.job_type == "audio" else "video"
         thumb = next(
             (f for f in fetched.extra_files if f.suffix in (".jpg", ".png", ".webp")), None

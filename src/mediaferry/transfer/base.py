@@ -45,6 +45,7 @@ class TransferResult:
     extra_files: tuple[Path, ...] = ()  # e.g. a thumbnail written next to the media
     # the sha256 of ``path`` computed while it was written, if the backend could
     digest: FileDigest | None = None
+    tool_version: str | None = None  # e.g. the yt-dlp version that fetched it
 
 
 class Transfer(ABC):

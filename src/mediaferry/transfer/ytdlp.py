@@ -94,9 +94,13 @@ class YtdlpTransfer(Transfer):
             "allow_private": self.settings.allow_private_networks,
         }
 
+        version: list[str] = []
+
         def on_event(event: dict[str, Any]) -> None:
             if event.get("event") == "progress":
                 progress(_progress(event, plan))
+            elif event.get("event") == "ready":
+                version.append(str(event.get("version")))
 
         try:
             final = await run_ytdlp_child(
@@ -114,7 +118,12 @@ class YtdlpTransfer(Transfer):
         _remove_partials(dest_dir, before, keep=path)
         size = path.stat().st_size
         progress(Progress(bytes_done=size, bytes_total=size, speed=None, eta=0))
-        return TransferResult(path=path, size=size, downloader=self.name)
+        return TransferResult(
+            path=path,
+            size=size,
+            downloader=self.name,
+            tool_version=f"yt-dlp {version[0]}" if version else None,
+        )
 
 
 def _remove_partials(dest_dir: Path, before: set[Path], keep: Path) -> None:
