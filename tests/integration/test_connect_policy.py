@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -19,12 +20,14 @@ import pytest
 import pytest_asyncio
 
 from mediaferry.config import Settings
-from mediaferry.errors import JobError, UnsupportedSource
+from mediaferry.errors import JobError, UnsupportedSource, UrlRejected
 from mediaferry.net.guard_proxy import GuardProxy
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.plan import MediaPlan
+from mediaferry.sources.browser import sniff_media
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.http import HttpTransfer
+from mediaferry.urls import check_url
 from tests.support.media_server import MediaServer, sha256_of
 from tests.support.netns import PUBLIC_TEST_ADDRESS, in_netns
 
@@ -157,3 +160,27 @@ async def test_the_guard_is_no_open_proxy_and_remembers_refusals(
         )
     finally:
         await proxy.close()
+
+
+async def test_chromium_requests_to_private_addresses_are_aborted(
+    public: MediaServer, media_server: MediaServer, strict: Settings
+) -> None:
+    key = uuid.uuid4().hex[:10]
+    html = (
+        "<html><body>"
+        f'<video src="{public.media_url("h264_aac.mp4")}?k={key}"></video>'
+        f'<video src="{media_server.media_url("noaudio.mp4")}?k={key}"></video>'
+        f'<img src="http://192.0.0.192/latest/meta-data/?k={key}">'
+        f'<script>fetch("{media_server.media_url("audio.mp3")}?k={key}")</script>'
+        "</body></html>"
+    )
+    page = public.add_page(f"mixed-{key}.html", html)
+    settings = strict.model_copy(update={"browser_settle_s": 1.0, "browser_timeout_s": 20})
+    found = {s.url for s in await sniff_media(page, settings)}
+    assert f"{public.media_url('h264_aac.mp4')}?k={key}" in found
+    # Chromium never reached the loopback server: the route guard aborted the requests
+    assert not [r for r in media_server.requests() if key in r.path]
+    # what the DOM names but was never fetched is refused before any download
+    for url in found - {f"{public.media_url('h264_aac.mp4')}?k={key}"}:
+        with pytest.raises(UrlRejected, match="private or local"):
+            check_url(url)
