@@ -6,18 +6,23 @@ offline (the player script is built locally, extraction hits the local media ser
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from mediaferry.app import Services
 from mediaferry.config import Settings
+from mediaferry.logging import JsonFormatter
 from mediaferry.net.ytdlp_env import base_opts, js_runtimes
 from mediaferry.plan import JobRequest, MediaPlan
 from mediaferry.sources._ytdlp import extract_info, extract_opts
 from mediaferry.transfer.ytdlp import download_opts
 from mediaferry.transfer.ytdlp_health import ytdlp_report
+from mediaferry.web.health import check_health
 from tests.support.media_server import MediaServer
 
 
@@ -98,3 +103,30 @@ async def test_extractor_args_reach_the_extractor(
     info = await extract_info(url, configured, request)
     assert info.get("live_status") == "is_live"
     assert os.environ["MEDIAFERRY_YTDLP_EXTRACTOR_ARGS"]  # read from the environment
+
+
+async def test_health_reports_ytdlp_readiness(services: Services) -> None:
+    report = await check_health(services)
+    ytdlp = report["ytdlp"]
+    if ytdlp.get("pending"):  # a slow machine: the probe answers the next call
+        await ytdlp_report(services.settings)
+        ytdlp = (await check_health(services))["ytdlp"]
+    assert ytdlp["ok"] is True and ytdlp["js_runtime"].startswith("deno ")
+    assert ytdlp["ejs"] and ytdlp["impersonation"].startswith("curl_cffi")
+    assert isinstance(ytdlp["age_days"], int) and ytdlp["version"]
+    assert report["warnings"] == ytdlp["warnings"]
+    assert "/" not in json.dumps(ytdlp)  # no paths on the unauthenticated page
+
+
+async def test_po_tokens_are_kept_out_of_logs(tmp_path: Path) -> None:
+    token = "SECRETPOTOKEN1234567890"
+    settings = Settings(
+        data_dir=tmp_path,
+        ytdlp_extractor_args=f"youtube:player_client=web;po_token=web.gvs+{token}",  # type: ignore[arg-type]
+    )
+    services = await Services.create(settings, start_bus=False)
+    try:
+        record = logging.LogRecord("t", logging.INFO, "", 0, "fetching ...&pot=%s", (token,), None)
+        assert token not in JsonFormatter().format(record)
+    finally:
+        await services.close()

@@ -162,7 +162,7 @@ async def ytdlp_report(
     return report
 
 
-async def ytdlp_summary(settings: Settings, *, wait_s: float = 10.0) -> dict[str, Any]:
+async def ytdlp_summary(settings: Settings, *, wait_s: float = 2.0) -> dict[str, Any]:
     """The report as JSON for ``/health``, waiting at most ``wait_s``: a probe still
     running then goes on in the background and answers the next call."""
     task = asyncio.ensure_future(ytdlp_report(settings))
