@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ class Archiver:
         total = len(processed.parts)
         for number, part in enumerate(processed.parts, start=1):
             if not _inside(part.path, self.storage.archive_root):
-                title = _part_title(processed.title, number, total)
+                title = _title_of(processed, part, number, total)
                 named = templated_path(job, processed, part.path.suffix)  # issue 10
                 dest = (
                     self.storage.archive_path_relative(named)
@@ -96,12 +97,27 @@ class Archiver:
                 part.path = await asyncio.to_thread(self.storage.move_into_archive, part.path, dest)
                 log.info("archived %s", dest, extra={"job_id": job.id})
                 await self._keep_thumbnail(part)
+        await self._keep_extras(job, processed, when)
         items = await self._record(job, processed)
-        return Delivery(
-            "ARCHIVED",
-            {"paths": [i.path for i in items], "items": [i.id for i in items]},
-            moved=not in_archive,
-        )
+        data: dict[str, Any] = {"paths": [i.path for i in items], "items": [i.id for i in items]}
+        if processed.extras:
+            data["extras"] = [str(extra) for extra in processed.extras]
+        return Delivery("ARCHIVED", data, moved=not in_archive)
+
+    async def _keep_extras(self, job: Job, processed: Processed, when: datetime) -> None:
+        """The download's other files (a torrent's cover, notes) go into the archive too,
+        named after the result: nothing of it is silently dropped."""
+        kept: list[Path] = []
+        for extra in processed.extras:
+            if _inside(extra, self.storage.archive_root) or not extra.is_file():
+                kept.append(extra)
+                continue
+            dest = self.storage.archive_path_for(
+                job.source_type, f"{processed.title or 'untitled'} - {extra.stem}",
+                job.media_id, extra.suffix or ".bin", when,
+            )  # fmt: skip
+            kept.append(await asyncio.to_thread(self.storage.move_into_archive, extra, dest))
+        processed.extras = kept
 
     async def _keep_thumbnail(self, part: Part) -> None:
         """The part's thumbnail goes beside it as ``<name>.jpg`` (what media servers look
@@ -145,8 +161,8 @@ class Archiver:
             job_id=job.id,
             job_key=job.job_key,
             path=str(part.path),
-            title=_part_title(processed.title, number, len(processed.parts)),
-            performer=processed.performer,
+            title=_title_of(processed, part, number, len(processed.parts)),
+            performer=part.performer or processed.performer,
             album=processed.album,
             duration=part.duration if part.duration is not None else _duration(info),
             container=info.format_name.split(",")[0][:32] if info else None,
@@ -260,6 +276,14 @@ def thumbnail_beside(path: Path) -> Path | None:
     if path.suffix.lower() in {".jpg", ".jpeg"}:
         return None
     return path.with_suffix(".jpg")
+
+
+def _title_of(processed: Processed, part: Part, number: int, total: int) -> str | None:
+    """A collection's parts (an album's tracks) have their own titles; a split file's
+    parts are numbered."""
+    if processed.collection and part.title:
+        return part.title
+    return _part_title(processed.title, number, total)
 
 
 def _part_title(title: str | None, number: int, total: int) -> str | None:

@@ -131,6 +131,15 @@ def _reply(message_id: int | None) -> ReplyParameters | None:
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
 
 
+def _part_caption(processed: Processed, part: Part, url: str, number: int, total: int) -> str:
+    """A split file's parts are numbered; a collection's parts (the tracks of an album)
+    carry their own titles. The first part lists the download's other files."""
+    also = [extra.name for extra in processed.extras] if number == 1 else []
+    if processed.collection:
+        return caption(part.title or processed.title, url, None, also)
+    return caption(processed.title, url, (number, total) if total > 1 else None, also)
+
+
 def _dur(value: float | None) -> int | None:
     return round(value) if value else None
 
@@ -221,7 +230,7 @@ class TelegramDeliverer:
         while index < total:
             chunk = parts[index : index + ALBUM_MAX]
             if len(chunk) == 1:
-                cap = caption(processed.title, job.url, (index + 1, total) if total > 1 else None)
+                cap = _part_caption(processed, chunk[0], job.url, index + 1, total)
                 msg = await self._send_one(processed, chunk[0], chat_id, reply_to, cap)
                 ids.append(file_id_of(msg))
             else:
@@ -267,8 +276,8 @@ class TelegramDeliverer:
                 chat_id,
                 part.path,
                 duration=_dur(part.duration),
-                title=processed.title,
-                performer=processed.performer,
+                title=part.title or processed.title,
+                performer=part.performer or processed.performer,
                 thumbnail=thumb,
                 **common,
             )
@@ -293,7 +302,7 @@ class TelegramDeliverer:
         n: tuple[int, int],
         files: contextlib.ExitStack,
     ) -> InputMedia:
-        cap = caption(processed.title, job.url, n)
+        cap = _part_caption(processed, part, job.url, *n)
         thumb = (
             self._file(part.thumbnail, files)
             if part.thumbnail and part.thumbnail.is_file()
@@ -319,8 +328,8 @@ class TelegramDeliverer:
             return InputMediaAudio(
                 media,
                 duration=_dur(part.duration),
-                title=processed.title,
-                performer=processed.performer,
+                title=part.title or processed.title,
+                performer=part.performer or processed.performer,
                 thumbnail=thumb,
                 **common,
             )

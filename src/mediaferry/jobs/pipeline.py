@@ -23,7 +23,8 @@ from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
 from mediaferry.jobs.states import Stage
-from mediaferry.media.postprocess import postprocess, validate
+from mediaferry.media.collection import postprocess_download
+from mediaferry.media.postprocess import validate
 from mediaferry.media.result import Processed, processed_from_meta, processed_to_meta
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.base import Source
@@ -211,19 +212,16 @@ class Pipeline:
             downloaded["version"] = fetched.tool_version
         await ctl.event("DOWNLOADED", downloaded)
         job_type: Literal["video", "audio"] = "audio" if job.job_type == "audio" else "video"
-        thumb = next(
-            (f for f in fetched.extra_files if f.suffix in (".jpg", ".png", ".webp")), None
-        )
         processed = await self._stage(
             ctl,
             Stage.POSTPROCESS,
-            lambda: postprocess(
+            lambda: postprocess_download(  # one file, or each media file of a torrent
                 fetched.path,
+                fetched.extra_files,
                 job_type=job_type,
                 plan=plan,
                 work_dir=work,
                 settings=settings,
-                thumbnail_file=thumb,
             ),
         )
         checked = await self._stage(
@@ -242,7 +240,8 @@ class Pipeline:
             part.probe = valid.probe or part.probe
         meta["processed"] = processed_to_meta(processed)
         meta["sha256"] = checked[0].sha256
-        if fetched.path.exists() and all(p.path != fetched.path for p in processed.parts):
+        kept = {p.path for p in processed.parts} | set(processed.extras)
+        if fetched.path.exists() and fetched.path not in kept:
             fetched.path.unlink(missing_ok=True)
         # file_path/file_size/sha256 are written once, by the final transition
         await ctl.save(meta=meta, final_title=processed.title)
