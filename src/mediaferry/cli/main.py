@@ -46,6 +46,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
         "doctor",
         "Check the external tools and the database; say what is missing and how to install it.",
     ),
+    ("update", "Upgrade yt-dlp (with its extras) in Mediaferry's environment; print old → new."),
     ("version", "Print the version."),
     ("db", "Database maintenance."),
     ("auth", "Cookie profiles per source (for sites that need a login)."),
