@@ -20,6 +20,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParam
 from telegram import error as tg
 
 from mediaferry.bot import texts
+from mediaferry.bot.callbacks import cancel_data
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, TelegramWaiter
 from mediaferry.delivery.ratelimit import Priority, SendDropped, send_priority
@@ -39,7 +40,7 @@ BACKOFF_MAX_S = 30.0
 
 def cancel_markup(job_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton("✖️ Cancel", callback_data=f"cancel:{job_id}")]]
+        [[InlineKeyboardButton("✖️ Cancel", callback_data=cancel_data(job_id))]]
     )
 
 
