@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -184,3 +185,20 @@ async def test_chromium_requests_to_private_addresses_are_aborted(
     for url in found - {f"{public.media_url('h264_aac.mp4')}?k={key}"}:
         with pytest.raises(UrlRejected, match="private or local"):
             check_url(url)
+
+
+async def test_the_ytdlp_guard_leaves_no_handler_that_resolves_in_c() -> None:
+    # curl_cffi (impersonation) resolves inside libcurl, past the getaddrinfo guard
+    code = (
+        "from mediaferry.net.ytdlp_child import install_url_guard\n"
+        "from yt_dlp.networking.common import _REQUEST_HANDLERS\n"
+        "install_url_guard()\n"
+        "print(sorted(_REQUEST_HANDLERS))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await proc.communicate()
+    assert proc.returncode == 0
+    handlers = stdout.decode()
+    assert "Urllib" in handlers and "curl" not in handlers.lower()

@@ -19,7 +19,8 @@ in this process. yt-dlp's networking (urllib, requests, websockets handlers) res
 every host, including redirect targets and each HLS/DASH fragment host, through it
 and connects to the addresses it returned, so a host resolving to a loopback,
 private, link-local or multicast address fails before any connection is made (DNS
-rebinding included). Proxies are disabled, external downloaders are not used, and
+rebinding included). Handlers that resolve in C (curl_cffi) are unregistered, so
+they cannot bypass it. Proxies are disabled, external downloaders are not used, and
 yt-dlp's ``file://`` handler stays off (its default).
 """
 
@@ -53,6 +54,18 @@ def install_url_guard() -> None:
         return infos
 
     socket.getaddrinfo = guarded  # type: ignore[assignment]
+    _drop_native_resolvers()
+
+
+def _drop_native_resolvers() -> None:
+    """Request handlers that resolve in C (curl_cffi's libcurl, when installed) would
+    bypass the guard: unregister them, so yt-dlp falls back to the Python ones."""
+    try:
+        from yt_dlp.networking.common import _REQUEST_HANDLERS
+    except ImportError:  # an older or newer yt-dlp: nothing to unregister
+        return
+    for key in [k for k in _REQUEST_HANDLERS if "curl" in str(k).lower()]:
+        _REQUEST_HANDLERS.pop(key, None)
 
 
 class _Logger:
