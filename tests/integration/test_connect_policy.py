@@ -179,6 +179,9 @@ async def test_chromium_requests_to_private_addresses_are_aborted(
     settings = strict.model_copy(update={"browser_settle_s": 1.0, "browser_timeout_s": 20})
     found = {s.url for s in await sniff_media(page, settings)}
     assert f"{public.media_url('h264_aac.mp4')}?k={key}" in found
+    # Chromium went through the guarding proxy (it forwards with Connection: close)
+    page_requests = public.requests(f"/pages/mixed-{key}.html")
+    assert page_requests and page_requests[0].headers.get("connection") == "close"
     # Chromium never reached the loopback server: the route guard aborted the requests
     assert not [r for r in media_server.requests() if key in r.path]
     # what the DOM names but was never fetched is refused before any download

@@ -30,6 +30,7 @@ from mediaferry.errors import (
     UrlRejected,
 )
 from mediaferry.net.cookies import browser_cookies, cookie_headers
+from mediaferry.net.guard_proxy import GuardProxy
 from mediaferry.net.page import Probe, fetch_page
 from mediaferry.plan import Cookie, JobRequest, MediaPlan, SourceType
 from mediaferry.sources._html import media_kind, parse_media_page
@@ -143,10 +144,27 @@ async def sniff_media(
     from playwright.async_api import async_playwright
 
     recorder = _Recorder()
+    guard: GuardProxy | None = None
+    launch: dict[str, Any] = {}
+    if not settings.allow_private_networks:
+        # every connection Chromium makes (page, media, websockets, any redirect) goes
+        # through the guarding proxy, which resolves, checks and pins the address, so a
+        # name re-resolving between the route check and Chromium's connect gains nothing
+        guard = GuardProxy(connect_timeout=settings.http_connect_timeout_s)
+        await guard.start()
+        session = guard.session()
+        launch["proxy"] = {
+            "server": guard.url,
+            "username": session.user,
+            "password": session.password,
+        }
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
-                executable_path=settings.chromium_path, args=CHROMIUM_ARGS, headless=True
+                executable_path=settings.chromium_path,
+                args=CHROMIUM_ARGS,
+                headless=True,
+                **launch,
             )
             try:
                 await _load(browser, url, settings, recorder, cookies)
@@ -154,6 +172,9 @@ async def sniff_media(
                 await browser.close()
     except PlaywrightError as exc:
         raise _browser_error(exc) from exc
+    finally:
+        if guard is not None:
+            await guard.close()
     return list(recorder.found.values())
 
 
