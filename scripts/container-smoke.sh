@@ -210,7 +210,7 @@ podman run -d --name "$CTR" --network host --health-interval disable \
   -e MEDIAFERRY_WEB_HOST=127.0.0.1 -e MEDIAFERRY_WEB_PORT="$PORT" \
   -e MEDIAFERRY_API_KEY="$KEY" -e MEDIAFERRY_ALLOW_PRIVATE_NETWORKS=true \
   -e MEDIAFERRY_MIN_FREE_GB=0 -e MEDIAFERRY_LOG_LEVEL=INFO \
-  "$IMAGE" >/dev/null || fail "podman run failed"
+  "$IMAGE" >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "podman run failed"; }
 
 logs() { timeout 30 podman logs --tail 30 "$CTR" 2>&1 | sed 's/^/    /' >&2 || true; }
 api() {  # api METHOD PATH [JSON] -> body on stdout
@@ -268,7 +268,7 @@ user=$(timeout 30 podman exec "$CTR" id -un)
 [ -n "$uid" ] && [ "$uid" != 0 ] || fail "the service runs as root (uid $uid)"
 say "service runs as $user (uid $uid), not root"
 
-timeout 60 podman stop -t 30 "$CTR" >/dev/null || fail "podman stop failed"
+timeout 60 podman stop -t 30 "$CTR" >/dev/null 2>&1 || fail "podman stop failed"
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$CTR")
 [ "$exit_code" = 0 ] || { logs; fail "the service exited $exit_code on SIGTERM"; }
 
