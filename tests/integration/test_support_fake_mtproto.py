@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -621,3 +622,27 @@ def test_script_serves_a_world_from_a_spec_and_answers_commands(tmp_path: Any) -
     finally:
         proc.stdin.close()
         assert proc.wait(timeout=20) == 0
+
+
+async def test_raw_protocol_errors_are_answered_like_telegram(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    # An auth key the server does not know: transport error -404, then the connection closes.
+    reader, writer = await asyncio.open_connection(fake_mtproto.host, fake_mtproto.port)
+    packet = struct.pack("<Q", 0x1234567890) + os.urandom(16) + os.urandom(32)
+    writer.write(b"\xee\xee\xee\xee" + struct.pack("<i", len(packet)) + packet)
+    (length,) = struct.unpack("<i", await reader.readexactly(4))
+    assert struct.unpack("<i", await reader.readexactly(length)) == (-404,)
+    assert await reader.read() == b""
+    writer.close()
+    # Bytes that fit no transport (e.g. an obfuscated header): closed without an answer.
+    reader, writer = await asyncio.open_connection(fake_mtproto.host, fake_mtproto.port)
+    writer.write(b"\x7f\xff\xff\xff" + os.urandom(60))
+    assert await reader.read() == b""
+    writer.close()
+    # A full-transport frame with a broken CRC32: closed.
+    reader, writer = await asyncio.open_connection(fake_mtproto.host, fake_mtproto.port)
+    body = struct.pack("<qqi", 0, 0, 0)
+    writer.write(struct.pack("<ii", len(body) + 12, 0) + body + b"\0\0\0\0")
+    assert await reader.read() == b""
+    writer.close()

@@ -21,7 +21,7 @@ from telethon.errors import TypeNotFoundError
 from telethon.extensions import BinaryReader
 from telethon.tl import functions, types
 from telethon.tl.core import GzipPacked, MessageContainer
-from telethon.tl.tlobject import TLObject
+from telethon.tl.tlobject import TLObject, TLRequest
 
 from . import dispatch
 from .crypto import decrypt_client_message, encrypt_server_message
@@ -181,7 +181,7 @@ class Connection:
             log.warning("fake MTProto: unknown constructor %08x", exc.invalid_constructor_id)
             await self._send_rpc_error(msg_id, 400, "INPUT_CONSTRUCTOR_INVALID")
             return
-        await self._on_message(msg_id, obj)
+        await self._on_message(msg_id, seqno, obj)
 
     async def _on_plain(self, packet: bytes) -> None:
         _msg_id, length = struct.unpack("<qi", packet[8:20])
@@ -210,14 +210,24 @@ class Connection:
             return 17
         return 0
 
-    async def _on_message(self, msg_id: int, obj: TLObject) -> None:
+    async def _on_message(self, msg_id: int, seqno: int, obj: TLObject) -> None:
+        if isinstance(obj, GzipPacked):
+            with BinaryReader(obj.data) as reader:
+                obj = reader.tgread_object()
+        # Requests are content-related (odd seqno); acks and containers are not (even).
+        content_related = isinstance(obj, TLRequest)
+        if content_related != bool(seqno % 2):
+            code = 35 if content_related else 34
+            await self._send(
+                types.BadMsgNotification(bad_msg_id=msg_id, bad_msg_seqno=seqno, error_code=code),
+                content_related=False,
+                response=True,
+            )
+            return
         if isinstance(obj, MessageContainer):
             self.stats.containers_in += 1
             for inner in obj.messages:
-                await self._on_message(inner.msg_id, inner.obj)
-        elif isinstance(obj, GzipPacked):
-            with BinaryReader(obj.data) as reader:
-                await self._on_message(msg_id, reader.tgread_object())
+                await self._on_message(inner.msg_id, inner.seq_no, inner.obj)
         elif isinstance(obj, types.MsgsAck | types.MsgsStateReq | types.MsgResendReq):
             pass
         elif isinstance(obj, functions.PingRequest | functions.PingDelayDisconnectRequest):
