@@ -117,6 +117,7 @@ def run_mediaferry(
         MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="true",
         MEDIAFERRY_MIN_FREE_GB="0",
         MEDIAFERRY_LOG_LEVEL="WARNING",
+        MEDIAFERRY_MAX_FILE_SIZE_MB="1000000",  # --size-mb 4096 is over the 4000 MB default
         **extra_env,
     )
     samples: list[tuple[float, int]] = []

@@ -35,11 +35,10 @@ HEAVY = {
     "mutagen", "asyncpg", "aiosqlite", "asyncio",
 }  # fmt: skip
 # ``add`` creates a job: settings, the job service, detection (yt-dlp's URL patterns).
-# (click and rich still arrive through httpx's own command line, mutagen through
-# yt-dlp's optional-dependency table, and media/ through the TELEGRAM source's
-# media.original and media/__init__'s re-exports: see the report in bench/cli.py.)
+# (mutagen still arrives through yt-dlp's optional-dependency table.)
 NEVER_FOR_ADD = {
-    "typer", "fastapi", "starlette", "uvicorn", "telegram", "playwright", "alembic",
+    "typer", "click", "rich", "fastapi", "starlette", "uvicorn", "telegram", "playwright",
+    "alembic", "mediaferry.media",
     "mediaferry.app", "mediaferry.jobs.worker", "mediaferry.jobs.pipeline",
     "mediaferry.transfer.registry", "mediaferry.web.server", "mediaferry.delivery",
     "mediaferry.cli._render", "mediaferry.cli.app",

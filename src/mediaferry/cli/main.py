@@ -95,6 +95,10 @@ def _job(args: Sequence[str]) -> int | None:
 
 
 def _add(args: Sequence[str]) -> int | None:
+    # httpx imports its own command-line client (click, rich, pygments) whenever it is
+    # imported and they are installed; this process never runs it. A ``None`` entry is
+    # Python's way to make that one import fail, and httpx then skips it.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     from mediaferry.cli.add import main as add_main  # settings, job service, detection
 
     return add_main(args)
