@@ -128,6 +128,11 @@ async def test_add_imports_no_interface_or_engine_it_does_not_use(
     assert code == 0, out
     assert json.loads(out)["jobs"][0]["status"] == "PENDING"
     assert not tops(names) & NEVER_FOR_ADD, sorted(tops(names) & NEVER_FOR_ADD)
+    # a link recognised before any yt-dlp site: no extractor table
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=Lectures"
+    names, out, code = imported(env, tmp_path, "add", magnet, "--json")
+    assert code == 0 and json.loads(out)["jobs"][0]["source_type"] == "TORRENT", out
+    assert "yt_dlp" not in tops(names)
 
 
 async def test_fast_json_is_what_the_job_service_says(
