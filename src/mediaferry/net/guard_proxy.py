@@ -34,6 +34,7 @@ __all__ = ["GuardProxy", "ProxySession"]
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+_BUFFER = 1 << 20  # stream buffer: bulk downloads pass in large chunks, not 64 KiB ones
 _HOP_HEADERS = (b"proxy-authorization", b"proxy-connection", b"connection", b"keep-alive")
 
 
@@ -64,7 +65,7 @@ class GuardProxy:
 
     async def start(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, limit=_BUFFER)
 
     async def close(self) -> None:
         server, self._server = self._server, None
@@ -175,7 +176,7 @@ class GuardProxy:
         for address in addresses:
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    return await asyncio.open_connection(address, port)
+                    return await asyncio.open_connection(address, port, limit=_BUFFER)
             except (OSError, TimeoutError):
                 continue
         return None
@@ -194,7 +195,7 @@ async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> Non
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        while chunk := await reader.read(1 << 18):
+        while chunk := await reader.read(_BUFFER):
             writer.write(chunk)
             await writer.drain()
     except OSError:
