@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from mediaferry.plan import MediaPlan
 from mediaferry.transfer.ytdlp import YtdlpTransfer
 from mediaferry.transfer.ytdlp_health import ytdlp_report
 from tests.support.media_server import MediaServer
-from tests.support.wheels import build_ytdlp_wheel, isolated_pip_env, make_venv
+from tests.support.wheels import build_ytdlp_wheel, isolated_pip_env, venv_with_ytdlp
 
 OLD, NEW = "2025.1.1", "2099.1.1"
 
@@ -53,18 +52,11 @@ def pip_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     yield env
 
 
-def old_env(root: Path, wheelhouse: dict[str, Path]) -> str:
-    """A throwaway environment with yt-dlp OLD installed from the local folder."""
-    python = make_venv(root)
-    links = ["--no-index", "--find-links", str(wheelhouse["old"])]
-    subprocess.run(
-        [str(python), "-m", "pip", "install", *links, "yt-dlp[default,curl-cffi,deno]"],
-        check=True,
-        env=isolated_pip_env(),
-        capture_output=True,
-    )
-    assert not str(python).startswith(sys.prefix)
-    return str(python)
+def old_env(root: Path, wheelhouse: dict[str, Path] | None = None) -> str:
+    """A throwaway environment with yt-dlp OLD installed (as pip installs it)."""
+    python = venv_with_ytdlp(root, OLD)
+    assert not python.startswith(sys.prefix)
+    return python
 
 
 @pytest.fixture

@@ -10,11 +10,14 @@ imports through a ``.pth`` file, never the project's site-packages.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import yt_dlp
 
 import mediaferry
 
-__all__ = ["build_ytdlp_wheel", "isolated_pip_env", "make_venv"]
+__all__ = ["build_ytdlp_wheel", "isolated_pip_env", "make_venv", "venv_with_ytdlp"]
 
 _EXTRAS = ("default", "curl-cffi", "deno")
 
@@ -79,6 +82,46 @@ def isolated_pip_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _site_packages(python: Path) -> Path:
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _installed_template(version: str) -> Path:
+    """yt-dlp ``version`` installed once by pip (``--target``) into a folder of its own."""
+    if version not in _TEMPLATES:
+        root = Path(tempfile.mkdtemp(prefix="mf-ytdlp-template-"))
+        atexit.register(shutil.rmtree, root, True)
+        wheel = build_ytdlp_wheel(root / "wheels", version)
+        target = root / "site"
+        pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"]
+        subprocess.run(
+            [*pip, "--target", str(target), str(wheel)],
+            check=True,
+            env=isolated_pip_env(),
+            capture_output=True,
+        )
+        _TEMPLATES[version] = target
+    return _TEMPLATES[version]
+
+
+def venv_with_ytdlp(root: Path, version: str) -> str:
+    """A fresh venv with yt-dlp ``version`` installed (pip's files and dist-info, copied
+    from a pip installation made once per test session); its python."""
+    python = make_venv(root)
+    site = _site_packages(python)
+    for item in _installed_template(version).iterdir():
+        if item.is_dir():
+            shutil.copytree(item, site / item.name)
+        else:
+            shutil.copy2(item, site / item.name)
+    return str(python)
+
+
 def make_venv(root: Path) -> Path:
     """A fresh venv that can run pip and Mediaferry's yt-dlp child; its python.
 
@@ -86,14 +129,7 @@ def make_venv(root: Path) -> Path:
     ``idna`` are reached through a ``.pth`` file; pip installs into the venv."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     python = root / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    site = _site_packages(python)
     shared = root / "mediaferry-src"
     shared.mkdir()
     (shared / "idna").symlink_to(Path(idna.__file__).parent)
