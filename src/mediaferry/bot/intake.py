@@ -154,6 +154,10 @@ async def submit_url(
         return Submitted(url, "resent", job)
     if job.status in ACTIVE_STATUSES and job.chat_id != chat_id:
         await add_waiter(rt, job, user_id, chat_id, message_id, announce=progress)
+        # the job may have been delivered while we were adding ourselves
+        fresh = await jobs.get(job.id)
+        if fresh.status == JobStatus.COMPLETED and fresh.telegram_file_id:
+            await rt.deliverer.send_to_waiters(fresh)
     return Submitted(url, "duplicate", job)
 
 

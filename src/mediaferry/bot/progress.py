@@ -24,6 +24,7 @@ from mediaferry.bot.callbacks import cancel_data
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, TelegramWaiter
 from mediaferry.delivery.ratelimit import Priority, SendDropped, send_priority
+from mediaferry.delivery.telegram import TelegramDeliverer
 from mediaferry.errors import JobNotFound
 from mediaferry.jobs.bus import Event, EventBus, Subscription
 from mediaferry.jobs.service import JobService
@@ -66,9 +67,17 @@ class ProgressTracker:
     """Listens to the bus and keeps each Telegram job's progress message current."""
 
     def __init__(
-        self, bot: Bot, bus: EventBus, jobs: JobService, db: Database, interval: float = 3.0
+        self,
+        bot: Bot,
+        bus: EventBus,
+        jobs: JobService,
+        db: Database,
+        interval: float = 3.0,
+        deliverer: TelegramDeliverer | None = None,
     ) -> None:
         self.bot = bot
+        self.deliverer = deliverer
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.bus = bus
         self.jobs = jobs
         self.db = db
@@ -84,6 +93,7 @@ class ProgressTracker:
 
     async def stop(self) -> None:
         tasks = [v.task for v in self.views.values() if v.task is not None]
+        tasks.extend(self._side_tasks)
         if self._loop is not None:
             tasks.append(self._loop)
         for task in tasks:
@@ -183,6 +193,11 @@ class ProgressTracker:
         elif status == JobStatus.COMPLETED:
             playlist = (job.meta or {}).get("playlist")
             view.final = texts.playlist(playlist) if playlist else ""
+            if self.deliverer is not None and job.telegram_file_id:
+                # chats that started waiting after the deliverer served the waiters
+                task = asyncio.create_task(self.deliverer.send_to_waiters(job))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
         elif status == JobStatus.FAILED:
             view.final = texts.failed(job.error_type)
             await self._tell_waiters(job, view.final)

@@ -83,7 +83,9 @@ def build_application(services: Services) -> BotApp:
         .read_timeout(settings.telegram_timeout_s)
         .write_timeout(settings.telegram_timeout_s)
         .media_write_timeout(600)
-        .connection_pool_size(32)
+        # enough connections that a call granted a slot never queues for one (which
+        # would bunch messages up behind the send path's back)
+        .connection_pool_size(128)
         .get_updates_connection_pool_size(2)
         .local_mode(settings.telegram_local_mode)
         .rate_limiter(BotApiRateLimiter(services.send_limiter))
@@ -136,7 +138,12 @@ async def start(services: Services, *, progress_interval: float = 3.0) -> Stoppe
     app = build_application(services)
     deliverer = TelegramDeliverer(app.bot, services.db, services.settings, services.waiters)
     tracker = ProgressTracker(
-        app.bot, services.bus, services.jobs, services.db, interval=progress_interval
+        app.bot,
+        services.bus,
+        services.jobs,
+        services.db,
+        interval=progress_interval,
+        deliverer=deliverer,
     )
     runtime = BotRuntime(services, tracker, deliverer)
     app.bot_data["runtime"] = runtime
@@ -187,7 +194,7 @@ async def start_delivery(services: Services) -> Stopper:
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
         request=HTTPXRequest(
-            connection_pool_size=8,
+            connection_pool_size=64,
             connect_timeout=min(10.0, timeout),
             read_timeout=timeout,
             write_timeout=timeout,

@@ -80,3 +80,20 @@ class Waiters:
             await session.execute(
                 update(TelegramWaiter).where(TelegramWaiter.id == waiter_id).values(delivered=True)
             )
+
+    async def claim(self, waiter_id: int) -> bool:
+        """Mark one waiter served before its copy is sent; False if another did."""
+        return await self._flip(waiter_id, delivered=True)
+
+    async def release(self, waiter_id: int) -> None:
+        """Its copy could not be sent: hand the waiter back."""
+        await self._flip(waiter_id, delivered=False)
+
+    async def _flip(self, waiter_id: int, *, delivered: bool) -> bool:
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TelegramWaiter)
+                .where(TelegramWaiter.id == waiter_id, TelegramWaiter.delivered.is_(not delivered))
+                .values(delivered=delivered)
+            )
+            return bool(getattr(result, "rowcount", 0))

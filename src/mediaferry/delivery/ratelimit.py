@@ -4,12 +4,14 @@ Every call that sends or edits something in Telegram (Bot API through
 python-telegram-bot, MTProto through any other client) goes through one
 :class:`SendLimiter`. It knows nothing about the library making the call:
 
-- ``await limiter.acquire(chat_id, priority, cost)`` waits for a slot in the chat's
-  budget (about 1 message/s in a private chat, 20 a minute in a group, supergroup or
+- ``async with limiter.slot(chat_id, priority, cost): <the call>`` waits for a slot
+  in the chat's budget (about 1 message/s in a private chat, 20 a minute in a group, supergroup or
   channel: a negative or ``@name`` chat id) and in the global budget (about 25/s for the
-  whole bot), then returns. A :data:`Priority.PROGRESS` call that would wait longer
-  than ``progress_max_wait_s`` raises :class:`SendDropped` instead and uses nothing:
-  progress edits give way to results, and the caller keeps only its latest text.
+  whole bot) and runs the call inside; one call per chat is in flight at a time and
+  its slot counts from its answer. A :data:`Priority.PROGRESS` call that would wait
+  longer than ``progress_max_wait_s``, or finds its chat busy, raises
+  :class:`SendDropped` instead and uses nothing: progress edits give way to results,
+  and the caller keeps only its latest text.
 - ``limiter.flood(chat_id, seconds)`` records a flood wait (HTTP 429 ``retry_after`` or
   ``FLOOD_WAIT_X``): nothing is sent to that chat (``None``: to anyone) before it ends.
 - ``await limiter.call(send, chat_id=…, priority=…, cost=…, flood_wait_of=…)`` does both:
@@ -20,8 +22,7 @@ python-telegram-bot, MTProto through any other client) goes through one
   call gives way (its caller sends the latest text later) and a result goes back to its
   job, whose retry policy waits out the flood (the hold stays) and counts an attempt.
 
-Budgets are GCRA token buckets (a burst of ``burst`` messages, then the steady rate);
-a slot is reserved when granted, so concurrent callers are spaced, not stampeded.
+Budgets are GCRA token buckets (a burst of ``burst`` messages, then the steady rate).
 The current priority can also come from :func:`send_priority` (a context variable),
 for libraries whose call sites cannot pass it.
 """
@@ -32,10 +33,12 @@ import asyncio
 import contextlib
 import contextvars
 import enum
+import heapq
+import itertools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -119,15 +122,23 @@ def current_priority() -> Priority:
 
 
 class _Cell:
-    """One budget: GCRA with ``interval`` s per message and a burst of ``burst``."""
+    """One budget: GCRA with ``interval`` s per message and a burst of ``burst``.
 
-    __slots__ = ("burst", "hold_until", "interval", "tat")
+    A chat's cell is also a gate: one call to a chat is in flight at a time, handed
+    over by priority, and its slot is counted when the call has been answered. Telegram
+    counts a message when it arrives, which is never later than the answer; so however
+    late a call leaves (a busy loop, a slow upload), the next one cannot crowd it.
+    """
+
+    __slots__ = ("burst", "busy", "hold_until", "interval", "tat", "waiters")
 
     def __init__(self, interval: float, burst: int) -> None:
         self.interval = interval
         self.burst = max(1, burst)
         self.tat = 0.0  # theoretical arrival time; <= now means the bucket is full
         self.hold_until = 0.0
+        self.busy = False
+        self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
 
     def earliest(self, now: float, cost: int, reserve: int) -> float:
         burst = max(1, self.burst - reserve)
@@ -137,8 +148,11 @@ class _Cell:
     def take(self, at: float, cost: int) -> None:
         self.tat = max(self.tat, at) + min(cost, self.burst) * self.interval
 
+    def answered(self, when: float, cost: int) -> None:
+        self.tat = max(self.tat, when + min(cost, self.burst) * self.interval)
+
     def idle(self, now: float) -> bool:
-        return self.tat <= now and self.hold_until <= now
+        return self.tat <= now and self.hold_until <= now and not self.busy
 
 
 def is_group(chat_id: ChatId) -> bool:
@@ -155,12 +169,17 @@ class SendLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        in_flight: int = 8,
     ) -> None:
         self.budgets = b = budgets or SendBudgets()
         self._clock = clock
         self._sleep = sleep
         self._global = _Cell(1.0 / b.global_per_s, b.global_burst)
+        # calls granted but not yet answered are not yet counted exactly: keep them
+        # few, well inside the margin between our budgets and Telegram's limits
+        self._in_flight = asyncio.Semaphore(in_flight)
         self._chats: dict[ChatId, _Cell] = {}
+        self._seq = itertools.count()
         self._grants = 0
         self.floods = 0  # flood waits Telegram imposed (should stay 0)
         self.dropped = 0  # progress calls that gave way
@@ -176,37 +195,111 @@ class SendLimiter:
     def _prune(self, now: float) -> None:
         self._grants += 1
         if self._grants % 1024 == 0:
-            for key in [k for k, c in self._chats.items() if c.idle(now)]:
+            for key in [k for k, c in self._chats.items() if c.idle(now) and not c.waiters]:
                 del self._chats[key]
 
+    def _drop(self, retry_in: float) -> SendDropped:
+        self.dropped += 1
+        return SendDropped(retry_in)
+
+    @contextlib.asynccontextmanager
+    async def slot(
+        self, chat_id: ChatId | None, priority: Priority | None = None, cost: int = 1
+    ) -> AsyncIterator[None]:
+        """Wait for a slot in the chat's and the global budget; make the call inside.
+
+        Raises :class:`SendDropped` (before anything is used) for a progress call that
+        would wait longer than ``progress_max_wait_s`` or find its chat busy.
+        """
+        prio = current_priority() if priority is None else priority
+        cell = None if chat_id is None else self._chat(chat_id)
+        if cell is not None:
+            await self._chat_turn(cell, prio, cost)
+        try:
+            async with self._in_flight:
+                await self._global_turn(prio, cost)
+                try:
+                    yield
+                finally:
+                    done = self._clock()
+                    self._global.answered(done, cost)
+                    if cell is not None:
+                        cell.take(done, cost)
+        finally:
+            if cell is not None:
+                self._leave(cell)
+
     async def acquire(
-        self, chat_id: ChatId | None, priority: Priority = Priority.REPLY, cost: int = 1
+        self, chat_id: ChatId | None, priority: Priority | None = None, cost: int = 1
     ) -> None:
-        """Wait for a slot in the chat's and the global budget (see the module doc)."""
-        cells = [self._global] if chat_id is None else [self._chat(chat_id), self._global]
-        progress = priority >= Priority.PROGRESS
+        """Wait for a slot and count it now (for a call that cannot be wrapped)."""
+        async with self.slot(chat_id, priority, cost):
+            pass
+
+    async def _chat_turn(self, cell: _Cell, prio: Priority, cost: int) -> None:
+        """Return holding the chat's gate with its slot due (see :class:`_Cell`)."""
+        progress = prio >= Priority.PROGRESS
+        reserve = 1 if progress else 0  # progress leaves a message of the burst to others
+        while True:
+            now = self._clock()
+            wait = cell.earliest(now, cost, reserve) - now
+            if wait > 0:
+                if progress and wait > self.budgets.progress_max_wait_s:
+                    raise self._drop(wait)
+                await self._sleep(wait)
+                continue
+            if not cell.busy and not cell.waiters:
+                cell.busy = True
+            elif progress:
+                raise self._drop(cell.interval)  # the chat is busy: results first
+            else:
+                await self._queue(cell, prio)
+            now = self._clock()
+            if cell.earliest(now, cost, reserve) <= now:
+                return
+            self._leave(cell)  # another call went first: wait for the next slot
+
+    async def _queue(self, cell: _Cell, prio: Priority) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (int(prio), next(self._seq), fut)
+        heapq.heappush(cell.waiters, entry)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self._leave(cell)  # handed the gate while being cancelled: pass it on
+            else:
+                fut.cancel()
+                with contextlib.suppress(ValueError):
+                    cell.waiters.remove(entry)
+                    heapq.heapify(cell.waiters)
+            raise
+
+    def _leave(self, cell: _Cell) -> None:
+        while cell.waiters:
+            _, _, fut = heapq.heappop(cell.waiters)
+            if not fut.done():
+                fut.set_result(None)  # the gate passes on, still busy
+                return
+        cell.busy = False
+
+    async def _global_turn(self, prio: Priority, cost: int) -> None:
+        g = self._global
+        progress = prio >= Priority.PROGRESS
         now = self._clock()
-        # progress leaves one message of each chat's burst and half the global burst
-        # to results and replies
-        at = max(
-            c.earliest(now, cost, (c.burst // 2 if c is self._global else 1) * progress)
-            for c in cells
-        )
+        # progress leaves half the global burst to results and replies
+        at = g.earliest(now, cost, g.burst // 2 if progress else 0)
         wait = at - now
         if progress and wait > self.budgets.progress_max_wait_s:
-            self.dropped += 1
-            raise SendDropped(wait)
-        for c in cells:
-            c.take(at, cost)
+            raise self._drop(wait)
+        g.take(at, cost)
         self._prune(now)
         if wait > 0:
             await self._sleep(wait)
-        # a flood wait recorded while we slept holds us too
-        held = max(c.hold_until for c in cells) - self._clock()
+        held = g.hold_until - self._clock()
         if held > 0:
             if progress and held > self.budgets.progress_max_wait_s:
-                self.dropped += 1
-                raise SendDropped(held)
+                raise self._drop(held)
             await self._sleep(held)
 
     def flood(self, chat_id: ChatId | None, seconds: float) -> None:
@@ -231,13 +324,15 @@ class SendLimiter:
         cost: int = 1,
         flood_wait_of: Callable[[BaseException], float | None],
     ) -> T:
-        """Acquire, ``send()``, and retry after flood waits (see the module doc)."""
+        """A slot, ``send()``, and retries after flood waits (see the module doc)."""
         prio = current_priority() if priority is None else priority
         retries = 0
         while True:
-            await self.acquire(chat_id, prio, cost)
             try:
-                return await send()
+                async with self.slot(chat_id, prio, cost):
+                    return await send()
+            except SendDropped:
+                raise
             except Exception as exc:
                 wait = flood_wait_of(exc)
                 if wait is None:

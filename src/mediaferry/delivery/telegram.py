@@ -12,6 +12,7 @@ retries from DELIVER without downloading again), a refused request is final.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from telegram import error as tg
 from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent
-from mediaferry.db.waiters import Waiters
+from mediaferry.db.waiters import Waiter, Waiters
 from mediaferry.delivery.base import Delivery, EventLog
 from mediaferry.delivery.caption import PARSE_MODE, caption
 from mediaferry.delivery.ratelimit import Priority, send_priority
@@ -51,6 +52,7 @@ OUTCOME_EVENT = "DELIVERY_OUTCOME"
 # attempts whose outcome is unknown (the answer was lost) after which one more is allowed:
 # the Bot API has no idempotency key, so at most one duplicate per job
 MAX_UNCERTAIN = 1
+WAITER_TRIES = 3  # a waiting chat's re-send, tried again after flood waits
 # transport failures that mean the request never reached Telegram in full
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout,
              httpx.WriteError)  # fmt: skip
@@ -390,16 +392,34 @@ class TelegramDeliverer:
 
     # -- other chats waiting on the same job ----------------------------------------
     async def send_to_waiters(self, job: Job) -> None:
-        """Best effort: a waiter that cannot be reached does not fail the job."""
+        """Best effort: a waiter that cannot be reached does not fail the job.
+
+        Safe to call more than once and from several places (the deliverer, the bot
+        when the job completes, a chat that started waiting just then): each waiter is
+        claimed before its copy is sent, so it gets exactly one.
+        """
         for waiter in await self.waiters.pending(job.id):
+            if not await self.waiters.claim(waiter.id):
+                continue  # someone else is sending it
+            if not await self._resend_to_waiter(job, waiter):
+                await self.waiters.release(waiter.id)
+
+    async def _resend_to_waiter(self, job: Job, waiter: Waiter) -> bool:
+        """Re-send to one waiting chat; a flood wait is waited out (a few times)."""
+        for attempt in range(WAITER_TRIES):
             try:
                 await self.resend(job, waiter.chat_id, waiter.message_id)
-                if waiter.progress_message_id:
-                    await self._delete(waiter.chat_id, waiter.progress_message_id)
             except JobError as exc:
-                log.warning("could not send to waiting chat: %s", exc, extra={"job_id": job.id})
+                flood = isinstance(exc.__cause__, tg.RetryAfter) and exc.retry_after
+                if not flood or attempt == WAITER_TRIES - 1:
+                    log.warning("could not send to waiting chat: %s", exc, extra={"job_id": job.id})
+                    return False
+                await asyncio.sleep(min(float(exc.retry_after or 1.0), 60.0))
                 continue
-            await self.waiters.mark_delivered(waiter.id)
+            if waiter.progress_message_id:
+                await self._delete(waiter.chat_id, waiter.progress_message_id)
+            return True
+        return False
 
     async def _delete(self, chat_id: int, message_id: int) -> None:
         try:

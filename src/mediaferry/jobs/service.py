@@ -187,6 +187,10 @@ class JobService:
                     )
                     return CreateResult(existing, created=False)
                 if enforce_limits:
+                    if tx.is_postgres:
+                        # counts and insert as one step, or concurrent creates all see
+                        # room under a cap (SQLite's writer lock already does this)
+                        await tx.one("SELECT pg_advisory_xact_lock(hashtext('mf:limits'))", {})
                     await self._check_limits(tx, user_id, chat_id)
                 now = utcnow()
                 values: dict[str, Any] = {
