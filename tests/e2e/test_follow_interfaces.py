@@ -92,3 +92,20 @@ async def test_follow_rest_api(
     assert (await web.client.delete(f"/api/follows/{follow['id']}")).status_code == 204
     assert (await web.client.get(f"/api/follows/{follow['id']}")).status_code == 404
     assert (await web.client.get("/api/follows")).json()["follows"] == []
+
+
+def test_a_malformed_notification_url_stops_the_start(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MEDIAFERRY_DATA_DIR": str(tmp_path / "data"),
+        "MEDIAFERRY_NOTIFY_URLS": "tgram://,not-an-apprise-url",
+    }
+    env.pop("MEDIAFERRY_TELEGRAM_TOKEN", None)
+    exe = Path(sys.executable).with_name("mediaferry")
+    done = subprocess.run([str(exe), "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: invalid setting MEDIAFERRY_NOTIFY_URLS: tgram://… is not a notification URL "
+        "Apprise understands"
+    ]
+    assert "not-an-apprise-url" not in done.stdout + done.stderr

@@ -117,7 +117,10 @@ def run(
     from mediaferry.cli.service import run_service
 
     settings = _settings(service=True)
-    asyncio.run(run_service(settings, workers=not no_workers, bot=True, web=True))
+    try:
+        asyncio.run(run_service(settings, workers=not no_workers, bot=True, web=True))
+    except ConfigError as exc:  # found while starting (e.g. a notification URL)
+        fail(exc.message)
 
 
 @app.command()
@@ -128,7 +131,12 @@ def worker(
     from mediaferry.cli.service import run_service
 
     settings = _settings(service=True)
-    asyncio.run(run_service(settings, workers=True, bot=False, web=False, concurrency=concurrency))
+    try:
+        asyncio.run(
+            run_service(settings, workers=True, bot=False, web=False, concurrency=concurrency)
+        )
+    except ConfigError as exc:
+        fail(exc.message)
 
 
 # --------------------------------------------------------------------------- jobs

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from mediaferry.app import Services
 from mediaferry.cli.app import resume_gc
 from mediaferry.config import Settings
+from mediaferry.delivery.notify import Notifier
 from mediaferry.files.cleanup import cleanup_tmp
 
 __all__ = ["run_service"]
@@ -47,18 +48,18 @@ async def _cleanup_loop(services: Services, pool_ids: Callable[[], set[int]]) ->
         await asyncio.sleep(every)
 
 
-async def _start_follows_and_notifications(services: Services) -> list[Stopper]:
+async def _start_follows_and_notifications(
+    services: Services, notifier: Notifier | None
+) -> list[Stopper]:
     """The follow scheduler (in every worker process: a due follow is claimed by one) and
     the operator's notification sink (when ``NOTIFY_URLS`` is set)."""
-    from mediaferry.delivery.notify import Notifier
     from mediaferry.follows.scheduler import FollowScheduler
 
     stoppers: list[Stopper] = []
     scheduler = FollowScheduler(services.follows)
     scheduler.start()
     stoppers.append(scheduler.stop)
-    if services.settings.notify_urls:
-        notifier = Notifier(services.settings)
+    if notifier is not None:
         sub = services.bus.subscribe(kinds=("notify",))
 
         async def relay() -> None:
@@ -86,6 +87,8 @@ async def run_service(
     web: bool = True,
     concurrency: int | None = None,
 ) -> None:
+    # a notification URL Apprise does not understand stops the start before anything runs
+    notifier = Notifier(settings) if settings.notify_urls and workers else None
     services = await Services.create(settings)
     resume_gc()
     stop = asyncio.Event()
@@ -114,7 +117,7 @@ async def run_service(
             if stopper is not None:
                 stoppers.append(stopper)
         if workers:
-            stoppers.extend(await _start_follows_and_notifications(services))
+            stoppers.extend(await _start_follows_and_notifications(services, notifier))
             pool = services.worker_pool(concurrency=concurrency)
             await pool.start()
             running = pool.running

@@ -44,8 +44,12 @@ def build_apprise(urls: list[str]) -> Any:
     """An ``apprise.Apprise`` with every URL, or ConfigError naming the variable."""
     import apprise
 
+    # Apprise logs refused URLs and send failures with the URL in them: our own lines
+    # say what failed without the secret
+    logging.getLogger("apprise").setLevel(logging.CRITICAL)
     sink = apprise.Apprise()
     for url in urls:
+        add_secret(url)
         rest = url.partition("://")[2]
         if rest:
             add_secret(rest)

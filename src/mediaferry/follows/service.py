@@ -364,26 +364,32 @@ class FollowService:
             result.not_modified = True
         else:
             await self._take(follow, listing.entries, result)
-        async with self.db.session() as session:
-            row = await session.get(Follow, follow.id)
-            if row is not None:
-                row.last_check_at = row.last_ok_at = utcnow()
-                row.failures = 0
-                row.last_error = None
-                row.primed = True
-                row.last_new = result.new
-                row.items_queued += result.new
-                row.title = row.title or listing.title
-                if result.remaining:  # more to take from this very document next time
-                    row.etag = row.last_modified = None
-                elif not listing.not_modified:
-                    row.etag, row.last_modified = listing.etag, listing.last_modified
-                row.next_check_at = (
-                    utcnow() + timedelta(seconds=5)
-                    if result.remaining
-                    else self._next_check(row.every_s)
-                )
-                row.claimed_by = row.claimed_until = None
+        now = utcnow()
+        values: dict[str, Any] = {
+            "id": follow.id,
+            "now": now,
+            "new": result.new,
+            "title": listing.title,
+            "next": now + timedelta(seconds=5)
+            if result.remaining
+            else self._next_check(follow.every_s),
+        }
+        cache = ""
+        if result.remaining:  # more to take from this very document next time
+            cache = ", etag = NULL, last_modified = NULL"
+        elif not listing.not_modified:
+            cache = ", etag = :etag, last_modified = :modified"
+            values.update(etag=listing.etag, modified=listing.last_modified)
+        # one statement: a check with nothing new costs three short transactions in all
+        async with self.db.tx() as tx:
+            await tx.run(
+                "UPDATE follows SET last_check_at = :now, last_ok_at = :now, failures = 0,"
+                " last_error = NULL, primed = :yes, last_new = :new,"
+                " items_queued = items_queued + :new, title = COALESCE(title, :title),"
+                " next_check_at = :next, claimed_by = NULL, claimed_until = NULL,"
+                f" updated_at = :now{cache} WHERE id = :id",
+                {**values, "yes": True},
+            )
         if result.new and self.notify is not None:
             name = follow.title or listing.title or follow.url
             self.notify("follow_new", f"Follow #{follow.id} ({name}): {result.new} new item(s)")
