@@ -218,3 +218,12 @@ async def test_auto_update_off_does_nothing(tmp_path: Path) -> None:
     assert settings.ytdlp_auto_update == "off"  # tests/conftest.py
     await asyncio.wait_for(auto_update_loop(settings, first_delay_s=0), 1)
     assert not state_path(settings).exists()
+
+
+async def test_index_credentials_stay_out_of_the_message(kept_venv: str, tmp_path: Path) -> None:
+    index = f"http://mirror-user:s3cr3t-token@127.0.0.1:{closed_port()}/simple"
+    settings = settings_for(kept_venv, tmp_path, update_index_url=index)
+    with pytest.raises(UpdateFailed) as err:
+        await update_ytdlp(settings)
+    assert "s3cr3t-token" not in err.value.message and "mirror-user" not in err.value.message
+    assert "could not be reached (http://***@127.0.0.1:" in err.value.message

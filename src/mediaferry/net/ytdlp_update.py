@@ -22,6 +22,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from mediaferry.errors import UpdateFailed
 from mediaferry.net.ytdlp_env import (
@@ -138,12 +139,21 @@ async def _latest(settings: Settings) -> tuple[bool, str]:
     return code == 0, out
 
 
+def _no_userinfo(url: str) -> str:
+    """``https://user:token@host/simple`` → ``https://***@host/simple`` (for messages)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
 def _where(settings: Settings) -> str:
     index = settings.update_index_url.strip()
     links = settings.update_find_links.strip()
     if index.lower() == "none":
-        return links or "no index"
-    return index or links or "pip's configured index"
+        return _no_userinfo(links) or "no index"
+    return _no_userinfo(index or links) or "pip's configured index"
 
 
 def _why(output: str, settings: Settings) -> str:
