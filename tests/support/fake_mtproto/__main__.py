@@ -69,50 +69,36 @@ def _payload(spec: dict[str, Any], storage: Path) -> dict[str, Any]:
 def _media(world: World, item: dict[str, Any], storage: Path) -> Media | None:
     if "audio" in item:
         spec = item["audio"]
-        doc = world.add_audio(
-            b"",
+        return world.add_audio(
+            **_payload(spec, storage),
             title=spec.get("title"),
             performer=spec.get("performer"),
             duration=int(spec.get("duration", 60)),
             file_name=spec.get("file_name", "audio.mp3"),
         )
-        _fill(doc, spec, storage)
-        return doc
     if "voice" in item:
-        doc = world.add_voice(b"", duration=int(item["voice"].get("duration", 5)))
-        _fill(doc, item["voice"], storage)
-        return doc
+        spec = item["voice"]
+        return world.add_voice(**_payload(spec, storage), duration=int(spec.get("duration", 5)))
     if "video" in item:
         spec = item["video"]
-        doc = world.add_video(
-            b"",
+        return world.add_video(
+            **_payload(spec, storage),
             duration=float(spec.get("duration", 10)),
             w=int(spec.get("w", 640)),
             h=int(spec.get("h", 360)),
             supports_streaming=bool(spec.get("supports_streaming", True)),
             file_name=spec.get("file_name", "video.mp4"),
         )
-        _fill(doc, spec, storage)
-        return doc
     if "document" in item:
         spec = item["document"]
-        doc = world.add_document(
-            b"",
+        return world.add_document(
+            **_payload(spec, storage),
             mime_type=spec.get("mime_type", "application/octet-stream"),
             file_name=spec.get("file_name", "file.bin"),
         )
-        _fill(doc, spec, storage)
-        return doc
     if "photo" in item:
         return world.add_photo(os.urandom(int(item["photo"].get("size", 2000))))
     return None
-
-
-def _fill(doc: Any, spec: dict[str, Any], storage: Path) -> None:
-    payload = _payload(spec, storage)
-    doc.data = payload.get("data")
-    doc.path = payload.get("path")
-    doc.size = len(doc.data) if doc.data is not None else doc.path.stat().st_size
 
 
 def build_world(spec: dict[str, Any], server: FakeMTProtoServer, storage: Path) -> dict[str, Any]:

@@ -30,10 +30,6 @@ class RpcFail(Exception):
         self.message = message
 
 
-def bad_request(message: str) -> RpcFail:
-    return RpcFail(400, message)
-
-
 @dataclass
 class CallContext:
     server: FakeMTProtoServer

@@ -70,6 +70,8 @@ class FakeMTProtoServer:
         self.stats = Stats()
         self.auth_keys: dict[int, AuthState] = {}
         self.exported_auth: dict[int, tuple[int, bytes]] = {}  # id -> (user id, bytes)
+        # Upload parts not yet used in a message, by (account id, client file_id).
+        self.pending_uploads: dict[tuple[int, int], Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None

@@ -88,9 +88,6 @@ class FakeDocument:
     def content(self) -> bytes:
         return self.read(0, self.size)
 
-    def rotate_reference(self) -> None:
-        self.file_reference = os.urandom(20)
-
     def tl(self) -> types.Document:
         thumbs = None
         if self.thumb is not None:
@@ -371,8 +368,9 @@ class World:
 
     def add_audio(
         self,
-        data: bytes,
+        data: bytes | None = None,
         *,
+        path: Path | None = None,
         title: str | None = None,
         performer: str | None = None,
         duration: int = 60,
@@ -384,11 +382,17 @@ class World:
             duration=duration, voice=voice or None, title=title, performer=performer
         )
         return self.add_document(
-            data, mime_type=mime_type, file_name=None if voice else file_name, attributes=[attr]
+            data,
+            path=path,
+            mime_type=mime_type,
+            file_name=None if voice else file_name,
+            attributes=[attr],
         )
 
-    def add_voice(self, data: bytes, *, duration: int = 5) -> FakeDocument:
-        return self.add_audio(data, duration=duration, voice=True, mime_type="audio/ogg")
+    def add_voice(
+        self, data: bytes | None = None, *, path: Path | None = None, duration: int = 5
+    ) -> FakeDocument:
+        return self.add_audio(data, path=path, duration=duration, voice=True, mime_type="audio/ogg")
 
     def add_video(
         self,

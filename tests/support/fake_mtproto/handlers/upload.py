@@ -38,7 +38,7 @@ class PendingUpload:
 
 
 def _uploads(ctx: CallContext) -> dict[tuple[int, int], PendingUpload]:
-    store: dict[tuple[int, int], PendingUpload] = ctx.server.__dict__.setdefault("uploads", {})
+    store: dict[tuple[int, int], PendingUpload] = ctx.server.pending_uploads
     return store
 
 
