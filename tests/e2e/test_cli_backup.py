@@ -251,13 +251,13 @@ def test_backup_over_an_existing_file_needs_force(
 
 @pytest.fixture
 def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB file system (tmpfs), too small for any backup."""
+    """A real file system of one 4 KiB page (tmpfs), too small for any backup."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)],
         capture_output=True,
         check=False,
     )
@@ -269,15 +269,20 @@ def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_backup_without_space_is_refused_and_leaves_nothing(
-    tmp_path: Path, sqlite_env: dict[str, str], tiny_filesystem: Path
+async def test_backup_without_space_is_refused_and_leaves_nothing(
+    db_url: str, tmp_path: Path, tiny_filesystem: Path
 ) -> None:
-    before = db_file(tmp_path).read_bytes()
-    out = mf(sqlite_env, "db", "backup", str(tiny_filesystem / "backup.db"))
-    assert out.returncode == 2
-    assert "not enough space" in one_error_line(out.stderr)
+    env = cli_env(tmp_path / "data", MEDIAFERRY_DATABASE_URL=db_url)
+    code, _, err = await run_mf(env, "db", "upgrade")
+    assert code == 0, err
+    before = await snapshot(db_url)
+    # SQLite: refused up front (its size is known); PostgreSQL: pg_dump hits the full
+    # disk, and the partial file is removed
+    code, _, err = await run_mf(env, "db", "backup", str(tiny_filesystem / "backup.db"))
+    assert code == 2
+    assert "not enough space" in one_error_line(err)
     assert list(tiny_filesystem.iterdir()) == []
-    assert db_file(tmp_path).read_bytes() == before
+    assert await snapshot(db_url) == before
 
 
 def test_restore_refuses_files_that_are_not_backups(

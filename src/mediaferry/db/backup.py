@@ -432,7 +432,7 @@ async def create_backup(
     except BaseException as exc:
         _remove(tmp, Path(f"{tmp}-journal"))
         if _no_space(exc):
-            raise BackupFailed(
+            raise BackupRefused(
                 f"not enough space in {dest.parent} for the backup; nothing was written"
             ) from None
         if isinstance(exc, sqlite3.Error):
