@@ -318,3 +318,27 @@ async def test_follow_jobs_go_to_the_followers_chat(
     assert isinstance(services.follows, FollowService) and isinstance(services.jobs, JobService)
     async with services.db.session() as session:
         assert (await session.get(Follow, follow.id)) is not None
+
+
+async def test_huge_feeds_are_capped(services: Services, feed_server: FeedServer) -> None:
+    # 100,000 entries: only the newest window is read, the rest is never downloaded
+    follow = await services.follows.add(feed_server.url("/huge.xml?entries=100000"))
+    result = await services.follows.check(follow.id)
+    assert result.error is None and result.new == 0 and result.skipped == 100
+    one_document = sum(
+        len(
+            f"<item><title>Item {n}</title><guid>huge-{n}</guid>"
+            f"<link>http://127.0.0.1:9/huge/{n}.mp3</link><description></description></item>"
+        )
+        for n in range(1, 100_001)
+    )
+    # three requests (sniff, detection, check) together sent less than one whole feed
+    # (what was sent is mostly socket buffers: the reader stopped after 100 entries)
+    assert feed_server.huge_bytes_sent < one_document
+    # a 50 MB feed whose every entry is 500 KB: refused past FOLLOW_MAX_FEED_MB
+    big = await services.follows.add(
+        feed_server.url("/huge.xml?entries=100&pad=500000"), every="1h"
+    )
+    result = await services.follows.check(big.id)
+    assert result.error is not None and "larger than 20 MB" in result.error
+    assert (await services.follows.get(big.id)).failures == 1

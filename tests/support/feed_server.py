@@ -5,6 +5,8 @@ plus a receiver for Apprise's ``json://`` notifications (127.0.0.1, random ports
   Last-Modified; a matching ``If-None-Match`` / ``If-Modified-Since`` gets 304.
 - ``GET /playlist.xspf``: the same entries as an XSPF playlist (yt-dlp reads it).
 - ``GET /page.html``: a page that is neither a feed nor a playlist.
+- ``GET /huge.xml?entries=N&pad=BYTES``: an RSS feed of N generated entries (each padded
+  with BYTES of description), streamed; ``huge_bytes_sent`` counts what went out.
 - ``mode``: ``"ok"`` or ``"500"``, ``"429"`` (Retry-After: ``retry_after``),
   ``"garbage"`` (not XML) for every feed request.
 Every request is counted in ``hits`` (path → count) and ``conditional`` (304s sent).
@@ -45,6 +47,7 @@ class FeedServer:
         self.retry_after = 120
         self.hits: Counter[str] = Counter()
         self.conditional = 0
+        self.huge_bytes_sent = 0
         self._lock = threading.Lock()
         self._changed = datetime(2026, 1, 1, tzinfo=UTC)
         server = self
@@ -143,6 +146,9 @@ class FeedServer:
         path = req.path.split("?", 1)[0]
         with self._lock:
             self.hits[path] += 1
+            if path == "/huge.xml":
+                self._huge(req)
+                return
             if path == "/page.html":
                 self._send(req, 200, b"<html><body><p>Just a page.</p></body></html>", "text/html")
                 return
@@ -175,6 +181,33 @@ class FeedServer:
                 "/playlist.xspf": (self._xspf, "application/xspf+xml"),
             }[path]
             self._send(req, 200, body().encode(), ctype, {"ETag": etag, "Last-Modified": modified})
+
+    def _huge(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        query = dict(p.split("=", 1) for p in req.path.partition("?")[2].split("&") if "=" in p)
+        count, pad = int(query.get("entries", "100000")), int(query.get("pad", "0"))
+        req.send_response(200)
+        req.send_header("Content-Type", "application/rss+xml")
+        req.end_headers()
+        head = '<?xml version="1.0"?><rss version="2.0"><channel><title>Huge</title>'
+        chunks = [head.encode()]
+        filler = "x" * pad
+        try:
+            for n in range(count, 0, -1):
+                chunks.append(
+                    f"<item><title>Item {n}</title><guid>huge-{n}</guid>"
+                    f"<link>http://127.0.0.1:9/huge/{n}.mp3</link>"
+                    f"<description>{filler}</description></item>".encode()
+                )
+                if len(chunks) >= 64:
+                    data = b"".join(chunks)
+                    req.wfile.write(data)
+                    self.huge_bytes_sent += len(data)
+                    chunks = []
+            data = b"".join(chunks) + b"</channel></rss>"
+            req.wfile.write(data)
+            self.huge_bytes_sent += len(data)
+        except OSError:  # the client stopped reading: what a capped reader does
+            pass
 
     @staticmethod
     def _send(
