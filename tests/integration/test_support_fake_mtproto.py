@@ -649,3 +649,60 @@ async def test_raw_protocol_errors_are_answered_like_telegram(
     writer.write(struct.pack("<ii", len(body) + 12, 0) + body + b"\0\0\0\0")
     assert await reader.read() == b""
     writer.close()
+
+
+def _rsa_pad(key: Any, data: bytes) -> bytes:
+    """RSA_PAD as newer clients send p_q_inner_data (core.telegram.org/mtproto/auth_key)."""
+    from hashlib import sha256
+
+    from telethon.crypto import AES
+
+    data_with_padding = data + os.urandom(192 - len(data))
+    while True:
+        temp_key = os.urandom(32)
+        data_with_hash = data_with_padding[::-1] + sha256(temp_key + data_with_padding).digest()
+        aes_encrypted = AES.encrypt_ige(data_with_hash, temp_key, bytes(32))
+        digest = sha256(aes_encrypted).digest()
+        block = bytes(a ^ b for a, b in zip(temp_key, digest, strict=True)) + aes_encrypted
+        value = int.from_bytes(block, "big")
+        if value < key.public.n:
+            return pow(value, key.public.e, key.public.n).to_bytes(256, "big")
+
+
+def test_key_exchange_accepts_rsa_pad_too() -> None:
+    from telethon.crypto import Factorization
+
+    from tests.support.fake_mtproto.handshake import HandshakeError, KeyExchange
+    from tests.support.fake_mtproto.server import shared_rsa_key
+
+    key = shared_rsa_key()
+    for corrupt in (False, True):
+        exchange = KeyExchange(key)
+        nonce = int.from_bytes(os.urandom(16), "little", signed=True)
+        res_pq = exchange.handle(functions.ReqPqMultiRequest(nonce))
+        pq = int.from_bytes(res_pq.pq, "big")
+        p, q = Factorization.factorize(pq)
+        p_b, q_b = (x.to_bytes((x.bit_length() + 7) // 8, "big") for x in (p, q))
+        inner = bytes(
+            types.PQInnerDataDc(
+                pq=res_pq.pq,
+                p=p_b,
+                q=q_b,
+                nonce=nonce,
+                server_nonce=res_pq.server_nonce,
+                new_nonce=int.from_bytes(os.urandom(32), "little", signed=True),
+                dc=2,
+            )
+        )
+        encrypted = _rsa_pad(key, inner)
+        if corrupt:
+            encrypted = _rsa_pad(key, inner[:-4] + b"\0\0\0\0")[:-1] + b"\1"
+        request = functions.ReqDHParamsRequest(
+            nonce, res_pq.server_nonce, p_b, q_b, key.fingerprint, encrypted
+        )
+        if corrupt:
+            with pytest.raises((HandshakeError, ValueError)):
+                exchange.handle(request)
+        else:
+            answer = exchange.handle(request)
+            assert isinstance(answer, types.ServerDHParamsOk) and answer.nonce == nonce

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from hashlib import sha1
+from hashlib import sha1, sha256
 from typing import TYPE_CHECKING
 
 from telethon.extensions import BinaryReader
@@ -32,6 +32,38 @@ class HandshakeError(Exception):
 
 def _int128() -> int:
     return int.from_bytes(os.urandom(16), "little", signed=True)
+
+
+def _decode_inner_data(plain: bytes) -> TLObject:
+    """p_q_inner_data from the RSA block, in either padding the protocol allows.
+
+    Telethon 1.45 sends the original scheme: SHA1(data) + data + random bytes, 255 bytes in
+    all (so the 256-byte block starts with a zero byte). Newer clients send RSA_PAD:
+    temp_key_xor (32) + AES-256-IGE(reversed(data + padding to 192) + SHA256(temp_key +
+    data + padding), temp_key, zero IV) (224), with temp_key_xor = temp_key XOR
+    SHA256(the AES part).
+    """
+    if plain[0] == 0:
+        payload = plain[1:]
+        try:
+            with BinaryReader(payload[20:]) as reader:
+                inner = reader.tgread_object()
+                used = reader.tell_position()
+        except Exception:  # not this scheme after all (an RSA_PAD block may start with 0)
+            used = -1
+        if used > 0 and sha1(payload[20 : 20 + used]).digest() == payload[:20]:
+            return inner
+    temp_key_xor, aes_encrypted = plain[:32], plain[32:]
+    temp_key = bytes(
+        a ^ b for a, b in zip(temp_key_xor, sha256(aes_encrypted).digest(), strict=True)
+    )
+    data_with_hash = AES.decrypt_ige(aes_encrypted, temp_key, bytes(32))
+    data_with_padding = data_with_hash[:192][::-1]
+    if sha256(temp_key + data_with_padding).digest() != data_with_hash[192:]:
+        raise HandshakeError("p_q_inner_data hash mismatch (neither padding scheme)")
+    with BinaryReader(data_with_padding) as reader:
+        decoded: TLObject = reader.tgread_object()
+    return decoded
 
 
 class KeyExchange:
@@ -73,16 +105,7 @@ class KeyExchange:
             raise HandshakeError("unknown RSA key fingerprint")
         if int.from_bytes(req.p, "big") != self._p or int.from_bytes(req.q, "big") != self._q:
             raise HandshakeError("wrong factorisation of pq")
-        # Telethon 1.45 sends SHA1(data) + data + random padding to 255 bytes, RSA'd raw.
-        plain = self._rsa.decrypt_raw(req.encrypted_data)
-        if plain[0] != 0:
-            raise HandshakeError("RSA payload longer than 255 bytes")
-        payload = plain[1:]
-        with BinaryReader(payload[20:]) as reader:
-            inner = reader.tgread_object()
-            used = reader.tell_position()
-        if sha1(payload[20 : 20 + used]).digest() != payload[:20]:
-            raise HandshakeError("p_q_inner_data hash mismatch")
+        inner = _decode_inner_data(self._rsa.decrypt_raw(req.encrypted_data))
         if not isinstance(inner, types.PQInnerData | types.PQInnerDataDc):
             raise HandshakeError(f"unexpected {type(inner).__name__} in req_DH_params")
         self._check_nonces(inner.nonce, inner.server_nonce)
