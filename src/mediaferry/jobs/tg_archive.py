@@ -122,28 +122,50 @@ async def _remember_chat(db: Database, chat: Chat) -> int:
         return int(row.last_message_id or 0)
 
 
-async def _record(db: Database, chat: Chat, media: MediaMessage, job: Job, created: bool) -> None:
+async def _record(db: Database, chat: Chat, done: list[tuple[MediaMessage, Job, bool]]) -> None:
+    """One transaction per listed page: which job each message became, and the
+    documents first seen (dedup by document id)."""
+    if not done:
+        return
+    ids = [media.message_id for media, _, _ in done]
+    docs = {media.document_id for media, _, created in done if created}
     async with db.session() as session:
         found = await session.scalars(
             select(ChannelMessage).where(
-                ChannelMessage.channel_id == chat.id,
-                ChannelMessage.message_id == media.message_id,
+                ChannelMessage.channel_id == chat.id, ChannelMessage.message_id.in_(ids)
             )
         )
-        row = found.first()
-        if row is None:
-            session.add(ChannelMessage(
-                channel_id=chat.id, message_id=media.message_id,
-                file_unique_id=str(media.document_id), size=media.size,
-                mime=(media.mime or "")[:128] or None, state="QUEUED", job_id=job.id,
-            ))  # fmt: skip
-        else:
-            row.job_id = job.id
-        if created and await session.get(TelegramDocument, media.document_id) is None:
-            session.add(TelegramDocument(
-                document_id=media.document_id, access_hash=media.access_hash, size=media.size,
-                job_id=job.id, chat_id=chat.id, message_id=media.message_id,
-            ))  # fmt: skip
+        rows = {row.message_id: row for row in found.all()}
+        known = (
+            set(
+                (
+                    await session.scalars(
+                        select(TelegramDocument.document_id).where(
+                            TelegramDocument.document_id.in_(docs)
+                        )
+                    )
+                ).all()
+            )
+            if docs
+            else set()
+        )
+        for media, job, created in done:
+            row = rows.get(media.message_id)
+            if row is None:
+                session.add(ChannelMessage(
+                    channel_id=chat.id, message_id=media.message_id,
+                    file_unique_id=str(media.document_id), size=media.size,
+                    mime=(media.mime or "")[:128] or None, state="QUEUED", job_id=job.id,
+                ))  # fmt: skip
+            else:
+                row.job_id = job.id
+            if created and media.document_id not in known:
+                known.add(media.document_id)
+                session.add(TelegramDocument(
+                    document_id=media.document_id, access_hash=media.access_hash,
+                    size=media.size, job_id=job.id, chat_id=chat.id,
+                    message_id=media.message_id,
+                ))  # fmt: skip
 
 
 async def _earlier_jobs(db: Database, chat: Chat, below: int) -> list[Job]:
@@ -206,6 +228,7 @@ async def archive_chat(
         client, chat, kind=kind, search=options.search, since=options.since,
         until=options.until, min_id=min_id, limit=options.limit,
     ):  # fmt: skip
+        done: list[tuple[MediaMessage, Job, bool]] = []
         for media in page:
             result.listed += 1
             highest = max(highest, media.message_id)
@@ -232,7 +255,8 @@ async def archive_chat(
             result.jobs.append(created.job)
             result.created += int(created.created)
             result.duplicates += int(not created.created)
-            await _record(db, chat, media, created.job, created.created)
+            done.append((media, created.job, created.created))
+        await _record(db, chat, done)
     if min_id:
         known = {j.id for j in result.jobs}
         earlier = [j for j in await _earlier_jobs(db, chat, min_id) if j.id not in known]

@@ -3,6 +3,7 @@ sleep between pages, server-side filters), fetch one message again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["audio", "voice", "video", "document", "all"]
 KINDS: tuple[str, ...] = ("audio", "video", "voice", "document", "all")
 PAGE = 100
+WINDOW = 4  # pages asked at once (add_offset): Telegram answers one while we read another
 
 _FILTERS: dict[str, Any] = {
     "audio": types.InputMessagesFilterMusic,
@@ -254,61 +256,64 @@ async def iter_media(
     until_dt = _day_start(until + timedelta(days=1)) if until else None
     server_filter = _FILTERS.get(kind)
     use_search = server_filter is not None or bool(search)
-    offset_id = 0
-    found = 0
     what = f"chat {chat.display}"
-    while True:
+
+    def request(offset_id: int, add_offset: int) -> Any:
         if use_search:
-            request: Any = functions.messages.SearchRequest(
+            return functions.messages.SearchRequest(
                 peer=chat.peer, q=search or "",
                 filter=(server_filter or types.InputMessagesFilterEmpty)(),
-                min_date=since_dt, max_date=until_dt, offset_id=offset_id, add_offset=0,
-                limit=PAGE, max_id=0, min_id=min_id, hash=0,
+                min_date=since_dt, max_date=until_dt, offset_id=offset_id,
+                add_offset=add_offset, limit=PAGE, max_id=0, min_id=min_id, hash=0,
             )  # fmt: skip
-        else:
-            request = functions.messages.GetHistoryRequest(
-                peer=chat.peer, offset_id=offset_id,
-                offset_date=until_dt if offset_id == 0 else None, add_offset=0,
-                limit=PAGE, max_id=0, min_id=min_id, hash=0,
-            )  # fmt: skip
-        result = await call(client, request, what=what, on_wait=on_wait)
-        messages = [m for m in result.messages if isinstance(m, types.Message)]
-        if not result.messages:
-            return
-        page: list[MediaMessage] = []
-        stop = False
-        for message in messages:
-            if message.id <= min_id:
-                stop = True
-                break
-            when = message.date if message.date.tzinfo else message.date.replace(tzinfo=UTC)
-            if since_dt is not None and when < since_dt:
-                stop = True
-                break
-            if until_dt is not None and when >= until_dt:
-                continue
-            item = media_of(message, chat.id)
-            if item is None or (kind != "all" and item.kind != kind):
-                continue
-            if search and search.lower() not in _searchable(item):
-                continue
-            page.append(item)
-            found += 1
-            if limit is not None and found >= limit:
-                stop = True
-                break
-        if page:
-            yield page
-        lowest = min(int(m.id) for m in result.messages)
-        if stop or lowest <= max(min_id, 1) or (offset_id and lowest >= offset_id):
-            return
-        offset_id = lowest
+        return functions.messages.GetHistoryRequest(
+            peer=chat.peer, offset_id=offset_id,
+            offset_date=until_dt if offset_id == 0 else None, add_offset=add_offset,
+            limit=PAGE, max_id=0, min_id=min_id, hash=0,
+        )  # fmt: skip
 
-
-def _searchable(item: MediaMessage) -> str:
-    return " ".join(
-        p for p in (item.caption, item.title, item.performer, item.file_name) if p
-    ).lower()
+    found = 0
+    offset_id = 0
+    window = 1  # the first page alone; then WINDOW pages at once below the last one seen
+    while True:
+        results = await asyncio.gather(
+            *(
+                call(client, request(offset_id, k * PAGE), what=what, on_wait=on_wait)
+                for k in range(window)
+            )
+        )
+        window = WINDOW
+        for result in results:
+            if not result.messages:
+                return
+            page: list[MediaMessage] = []
+            stop = False
+            for message in result.messages:
+                if not isinstance(message, types.Message):
+                    continue
+                if message.id <= min_id:
+                    stop = True
+                    break
+                when = message.date if message.date.tzinfo else message.date.replace(tzinfo=UTC)
+                if since_dt is not None and when < since_dt:
+                    stop = True
+                    break
+                if until_dt is not None and when >= until_dt:
+                    continue
+                item = media_of(message, chat.id)
+                if item is None or (kind != "all" and item.kind != kind):
+                    continue
+                page.append(item)
+                found += 1
+                if limit is not None and found >= limit:
+                    stop = True
+                    break
+            if page:
+                yield page
+            lowest = min(int(m.id) for m in result.messages)
+            if stop or lowest <= max(min_id, 1) or (offset_id and lowest >= offset_id):
+                return
+            offset_id = lowest
 
 
 async def fetch_message(

@@ -111,8 +111,11 @@ class _Job:
         self.next_index += 1
         return index
 
-    def done(self, index: int, data: bytes) -> None:
-        os.pwrite(self.fd, data, index * CHUNK)
+    async def done(self, index: int, data: bytes) -> None:
+        # written from a thread: the event loop keeps reading the other connections
+        await asyncio.get_running_loop().run_in_executor(
+            None, os.pwrite, self.fd, data, index * CHUNK
+        )
         self.finished.add(index)
         self.on_disk += len(data)
         self.fetched += len(data)
@@ -189,7 +192,7 @@ async def _worker(job: _Job, sender: Any) -> None:
                     f"Telegram sent {len(result.bytes)} bytes at offset {index * CHUNK}, "
                     f"expected {expected}"
                 )
-            job.done(index, result.bytes)
+            await job.done(index, result.bytes)
             break
         else:
             raise TelegramError("Telegram kept refusing one part of the file")
