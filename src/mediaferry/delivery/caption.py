@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-__all__ = ["MAX_CAPTION", "PARSE_MODE", "caption"]
+__all__ = ["MAX_CAPTION", "PARSE_MODE", "caption", "plain_caption"]
 
 PARSE_MODE = "HTML"
 MAX_CAPTION = 1024
@@ -50,3 +50,10 @@ def caption(
     room = MAX_CAPTION - len(link) - len(suffix) - len(extra) - 10
     head = f"<b>{_esc(_clip(title, max(room, 20)))}</b>{_esc(suffix)}\n" if title else ""
     return f"{head}{extra}{link}"
+
+
+def plain_caption(title: str | None, url: str) -> str:
+    """Title and source link as plain text (MTProto sends carry no HTML parse mode)."""
+    link = _clip(url, 300)
+    room = MAX_CAPTION - len(link) - 10
+    return f"{_clip(title, max(room, 20))}\n{link}" if title else link

@@ -37,7 +37,8 @@ from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent
 from mediaferry.db.waiters import Waiter, Waiters
 from mediaferry.delivery.base import Delivery, EventLog
-from mediaferry.delivery.caption import PARSE_MODE, caption
+from mediaferry.delivery.caption import PARSE_MODE, caption, plain_caption
+from mediaferry.delivery.mtproto import RANDOM_IDS_EVENT, MtprotoRoute, is_mtproto_id
 from mediaferry.delivery.ratelimit import Priority, send_priority
 from mediaferry.errors import JobError, SizeLimitExceeded, TelegramError
 from mediaferry.media.result import Part, Processed
@@ -106,10 +107,13 @@ class _History:
     def __init__(self, events: Sequence[JobEvent]) -> None:
         attempts: dict[int, str | None] = {}
         self.sent_ids: list[str] | None = None
+        self.random_ids: list[int] | None = None  # MTProto route (issue 10)
         for ev in events:
             data = ev.data or {}
             n = int(data.get("attempt") or 0)
-            if ev.event_type == ATTEMPT_EVENT:
+            if ev.event_type == RANDOM_IDS_EVENT:
+                self.random_ids = [int(i) for i in data.get("random_ids") or []]
+            elif ev.event_type == ATTEMPT_EVENT:
                 attempts[n] = None
             elif ev.event_type == OUTCOME_EVENT:
                 attempts[n] = str(data.get("outcome"))
@@ -118,6 +122,8 @@ class _History:
         self.attempts = max(attempts, default=0)
         # no outcome written (the process died mid-send) counts as unknown
         self.uncertain = sum(1 for o in attempts.values() if o in (None, "unknown"))
+        if self.random_ids:  # MTProto sends are idempotent (random_id): never uncertain
+            self.uncertain = 0
 
 
 def file_id_of(message: Message) -> str:
@@ -157,9 +163,12 @@ class TelegramDeliverer:
         db: Database,
         settings: Settings | None = None,
         waiters: Waiters | None = None,
+        mtproto: MtprotoRoute | None = None,
     ) -> None:
         self.bot = bot
         self.db = db
+        # issue 10: files over the Bot API's limit go whole through the bot's MTProto session
+        self.mtproto = mtproto
         self.waiters = waiters or Waiters(db)
         self.upload_timeout = settings.telegram_upload_timeout_s if settings else 300.0
         # only a local Bot API server (--local) reads files by path (file:// URIs)
@@ -181,6 +190,8 @@ class TelegramDeliverer:
                     "already be in the chat, so it is not sent again"
                 )
             n = history.attempts + 1
+            if self.mtproto is not None and self.mtproto.wanted(processed):
+                return await self._via_mtproto(job, processed, events, history, n)
             await events.event(
                 ATTEMPT_EVENT, {"attempt": n, "route": "botapi", "uncertain": history.uncertain}
             )
@@ -193,6 +204,33 @@ class TelegramDeliverer:
                 )
                 raise translate_error(exc, job.attempts) from exc
             await events.event(OUTCOME_EVENT, {"attempt": n, "outcome": "sent", "file_ids": ids})
+        return await self._sent(job, ids)
+
+    async def _via_mtproto(
+        self, job: Job, processed: Processed, events: EventLog, history: _History, n: int
+    ) -> Delivery:
+        """Whole, over the bot's MTProto session; random_ids recorded before the first
+        send make a retry safe (Telegram refuses the duplicate), so no attempt is
+        "uncertain" here."""
+        assert self.mtproto is not None and job.chat_id is not None
+        randoms = self.mtproto.random_ids(processed, history.random_ids)
+        if randoms != history.random_ids:
+            await events.event(RANDOM_IDS_EVENT, {"random_ids": randoms})
+        await events.event(ATTEMPT_EVENT, {"attempt": n, "route": "mtproto"})
+        cap = plain_caption(processed.title, job.url)
+        try:
+            with send_priority(Priority.RESULT):
+                ids = await self.mtproto.send(job, processed, job.chat_id, randoms, cap)
+        except JobError as exc:
+            failed = {"attempt": n, "outcome": "failed", "error": exc.error_type.value}
+            await events.event(OUTCOME_EVENT, failed)
+            raise
+        await events.event(
+            OUTCOME_EVENT, {"attempt": n, "outcome": "sent", "route": "mtproto", "file_ids": ids}
+        )
+        return await self._sent(job, ids)
+
+    async def _sent(self, job: Job, ids: list[str]) -> Delivery:
         file_ids = "\n".join(ids)
         job.telegram_file_id = file_ids
         with send_priority(Priority.RESULT):
@@ -209,7 +247,7 @@ class TelegramDeliverer:
                 select(JobEvent)
                 .where(
                     JobEvent.job_id == job_id,
-                    JobEvent.event_type.in_((ATTEMPT_EVENT, OUTCOME_EVENT)),
+                    JobEvent.event_type.in_((ATTEMPT_EVENT, OUTCOME_EVENT, RANDOM_IDS_EVENT)),
                 )
                 .order_by(JobEvent.id)
             )
@@ -345,6 +383,12 @@ class TelegramDeliverer:
             raise TelegramRejected("nothing was delivered for this job yet")
         kind = str(((job.meta or {}).get("processed") or {}).get("kind") or "document")
         title = job.final_title or job.title
+        if any(is_mtproto_id(i) for i in ids):  # sent over MTProto: re-sent the same way
+            if self.mtproto is None:
+                raise TelegramRejected("this file was sent over MTProto, which is off now")
+            with send_priority(Priority.RESULT):
+                await self.mtproto.resend(ids, chat_id, plain_caption(title, job.url))
+            return
         try:
             with send_priority(Priority.RESULT):
                 await self._resend_ids(ids, kind, title, job.url, chat_id, reply_to)

@@ -100,8 +100,11 @@ class Pipeline:
         return result
 
     def _for_job(self, job: Job) -> Settings:
-        """Telegram's upload limit applies only to jobs delivered to Telegram."""
+        """Telegram's upload limit applies only to jobs delivered to Telegram (2000 MB
+        when the bot sends big files whole over MTProto, issue 10)."""
         if job.chat_id is not None:
+            if self.settings.mtproto_enabled and self.settings.telegram_token is not None:
+                return self.settings.model_copy(update={"telegram_upload_limit_mb": 2000})
             return self.settings
         return self.settings.model_copy(
             update={"telegram_upload_limit_mb": self.settings.max_file_size_mb}

@@ -95,7 +95,9 @@ class TelegramSource(Source):
     def media_id(self, url: str) -> str | None:
         match = self.pattern.search(url) if self.pattern else None
         if match and match.group("msg"):
-            return f"{match.group('chat').lower()}/{match.group('msg')}"
+            # one item of an album (?single) is not the album its message stands for
+            single = "?single" if re.search(r"[?&]single(?:[=&]|$)", url) else ""
+            return f"{match.group('chat').lower()}/{match.group('msg')}{single}"
         return None
 
     async def describe(self, request: JobRequest) -> MediaPlan:

@@ -11,7 +11,7 @@ import logging
 import mimetypes
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "BIG_FILE",
     "PART",
     "SentDocument",
+    "bot_peer",
     "new_random_id",
     "resend_document",
     "send_file",
@@ -68,6 +69,16 @@ class SentDocument:
             int(data["access_hash"]),
             bytes.fromhex(data.get("file_reference") or ""),
         )
+
+
+def bot_peer(chat_id: int) -> Any:
+    """The InputPeer a bot addresses a Bot API chat id with (access hash 0, which
+    Telegram accepts from bots): a user, a basic group, or a channel (-100<id>)."""
+    if chat_id > 0:
+        return types.InputPeerUser(chat_id, 0)
+    if chat_id < -1_000_000_000_000:
+        return types.InputPeerChannel(-chat_id - 1_000_000_000_000, 0)
+    return types.InputPeerChat(-chat_id)
 
 
 def new_random_id() -> int:
@@ -196,6 +207,7 @@ async def send_file(
     connections: int = 4,
     progress: UploadProgress | None = None,
     on_wait: WaitHook | None = None,
+    before_send: Callable[[], Awaitable[None]] | None = None,
 ) -> SentDocument | None:
     """Upload ``path`` whole and send it to ``peer`` as video/audio/document.
 
@@ -214,6 +226,8 @@ async def send_file(
                                duration=duration, width=width, height=height),
         force_file=kind == "document", nosound_video=False,
     )  # fmt: skip
+    if before_send is not None:  # e.g. a slot in the send path's budgets
+        await before_send()
     return await _send_media(client, peer, media, caption, random_id, on_wait)
 
 
