@@ -1,0 +1,308 @@
+"""Telegram over MTProto end to end: the real CLI (separate processes, real Telethon)
+against the fake MTProto server on loopback, real SQLite, ffprobe and mutagen.
+
+Covers issue 10's archive path: ``tg archive`` of a channel (exact jobs, identical
+bytes, tags, library rows), a second run (nothing downloaded), the same document in
+another channel (not downloaded again), resume after a dropped connection, an expired
+file reference, a flood wait, t.me links through ``add``, and bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mutagen.id3 import ID3, TIT2, TPE1
+
+from tests.support.fake_mtproto import FakeChannel, FakeMTProtoServer, FakeUser
+
+MF = str(Path(sys.executable).with_name("mediaferry"))
+API_ID, API_HASH = "611335", "d524b414d21f4d37f08684c1df41ac9c"
+MiB = 1024 * 1024
+
+
+def sha(data: bytes | Path) -> str:
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass
+class Tg:
+    server: FakeMTProtoServer
+    me: FakeUser
+    env: dict[str, str]
+    data_dir: Path
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MF, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        out = self.run(*args, "--json")
+        assert out.returncode == code, out.stderr[-2000:]
+        return json.loads(out.stdout)
+
+    def events(self, job_id: int) -> list[dict[str, Any]]:
+        data = self.json("job", str(job_id))
+        events: list[dict[str, Any]] = data["events"]
+        return events
+
+
+@pytest.fixture
+def tg(fake_mtproto: FakeMTProtoServer, mtproto_public_key: Path, tmp_path: Path) -> Tg:
+    me = fake_mtproto.world.add_user("Reader", username="reader", phone="+15550001")
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFERRY_")}
+    env.update(
+        MEDIAFERRY_DATA_DIR=str(data_dir),
+        MEDIAFERRY_MIN_FREE_GB="0",
+        MEDIAFERRY_RETRY_BASE_S="0.1",
+        MEDIAFERRY_RETRY_MAX_S="0.5",
+        MEDIAFERRY_PROGRESS_INTERVAL_S="0.2",
+        MEDIAFERRY_LOG_FORMAT="json",
+        MEDIAFERRY_TELEGRAM_API_ID=API_ID,
+        MEDIAFERRY_TELEGRAM_API_HASH=API_HASH,
+        MEDIAFERRY_TELEGRAM_MTPROTO_SERVER=fake_mtproto.address,
+        MEDIAFERRY_TELEGRAM_MTPROTO_PUBLIC_KEY=str(mtproto_public_key),
+        MEDIAFERRY_TELEGRAM_USER_SESSION=fake_mtproto.session_string(me),
+    )
+    return Tg(fake_mtproto, me, env, data_dir)
+
+
+def tagged_mp3(media_dir: Path, dest: Path, title: str, artist: str) -> bytes:
+    shutil.copy(media_dir / "audio.mp3", dest)
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=[title]))
+    tags.add(TPE1(encoding=3, text=[artist]))
+    tags.save(dest, v2_version=3)
+    return dest.read_bytes()
+
+
+def lectures(tg: Tg, media_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """A channel with music (attributes; tags only; neither), voice, video, a document,
+    a photo and text."""
+    w = tg.server.world
+    chan = w.add_channel("Friday Lectures", username="lectures", members=[tg.me])
+    w.post(chan, "welcome")
+    tagged = tagged_mp3(media_dir, tmp_path / "t.mp3", "Patience", "Sheikh Tagged")
+    untagged = (media_dir / "audio.mp3").read_bytes()
+    video = (media_dir / "h264_aac.mp4").read_bytes()
+    pdf = os.urandom(3 * MiB + 17)
+    docs = {
+        "attr": w.add_audio(tagged, title="On Patience", performer="Sheikh A", duration=4),
+        "tags": w.add_audio(
+            tagged, title=None, performer=None, duration=4, file_name="lecture.mp3"
+        ),
+        "bare": w.add_audio(
+            untagged, title=None, performer=None, duration=4, file_name="Sheikh B - Gratitude.mp3"
+        ),
+        "voice": w.add_voice((media_dir / "audio.opus").read_bytes(), duration=4),
+        "video": w.add_video(video, duration=5, w=320, h=240, file_name="clip.mp4"),
+        "doc": w.add_document(pdf, file_name="notes.pdf", mime_type="application/pdf"),
+    }
+    msgs = {k: w.post(chan, f"caption {k}", media=d).id for k, d in docs.items()}
+    w.post(chan, "a picture", media=w.add_photo(os.urandom(2000)))
+    return {"chan": chan, "docs": docs, "msgs": msgs, "bytes": {
+        "attr": tagged, "tags": tagged, "bare": untagged, "video": video,
+        "voice": (media_dir / "audio.opus").read_bytes(), "doc": pdf,
+    }}  # fmt: skip
+
+
+def test_tg_archive_of_a_channel_then_again_then_elsewhere(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, raw = world["msgs"], world["bytes"]
+
+    out = tg.json("tg", "archive", "@lectures", "--wait")
+    jobs = {j["message_id"]: j for j in out["jobs"]}
+    assert out["refused"] == []
+    # exactly one job per media message: no text, no photo
+    assert set(jobs) == set(msgs.values())
+    assert all(j["status"] == "COMPLETED" and j["source_type"] == "TELEGRAM" for j in jobs.values())
+    assert all(j["chat"] == "Friday Lectures" for j in jobs.values())
+    by = {k: jobs[m] for k, m in msgs.items()}
+    # files with tags, video, voice and documents: byte for byte
+    for key in ("attr", "tags", "voice", "video", "doc"):
+        path = Path(by[key]["file_path"])
+        assert path.read_bytes() == raw[key], key
+        assert by[key]["sha256"] == sha(raw[key])
+        assert path.is_relative_to(tg.data_dir / "archive" / "Friday Lectures")
+    # metadata: audio attributes first, else the file's own tags, else the file name
+    assert (by["attr"]["title"], by["attr"]["performer"]) == ("On Patience", "Sheikh A")
+    assert Path(by["attr"]["file_path"]).name == "Sheikh A - On Patience.mp3"
+    assert (by["tags"]["title"], by["tags"]["performer"]) == ("Patience", "Sheikh Tagged")
+    # an MP3 without any tags gets them written (the audio frames stay the same)
+    bare = Path(by["bare"]["file_path"])
+    assert by["bare"]["title"] == "Sheikh B - Gratitude"
+    assert str(ID3(bare)["TIT2"].text[0]) == "Sheikh B - Gratitude"
+    assert bare.read_bytes().endswith(raw["bare"])
+    assert by["bare"]["sha256"] == sha(bare)
+    # the library has them, searchable by chat
+    found = tg.json("search", "patience", "--chat", "@lectures")
+    assert {i["path"] for i in found} == {by["attr"]["file_path"], by["tags"]["file_path"]}
+    assert tg.json("search", "patience", "--chat", "@nowhere") == []
+    served = tg.server.stats.requests["upload.getFile"]
+
+    # again: the same jobs, as duplicates, and nothing downloaded
+    again = tg.json("tg", "archive", "@lectures")
+    assert sorted(j["id"] for j in again["jobs"]) == sorted(j["id"] for j in jobs.values())
+    assert tg.server.stats.requests["upload.getFile"] == served
+
+    # the same document reposted in another channel: its job, not a new download
+    w = tg.server.world
+    other = w.add_channel("Reposts", username="reposts", members=[tg.me])
+    repost = w.post(other, "repost", media=world["docs"]["attr"])
+    third = tg.json("tg", "archive", "@reposts", "--kind", "audio", "--wait")
+    assert [j["id"] for j in third["jobs"]] == [by["attr"]["id"]]
+    assert third["jobs"][0]["status"] == "COMPLETED"
+    assert tg.server.stats.requests["upload.getFile"] == served
+    assert repost.id >= 1
+
+
+def test_kind_search_and_limit_filter_server_side(tg: Tg, media_dir: Path, tmp_path: Path) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs = world["msgs"]
+    voice = tg.json("tg", "archive", "lectures", "--kind", "voice")
+    assert [j["message_id"] for j in voice["jobs"]] == [msgs["voice"]]
+    music = tg.json("tg", "archive", "https://t.me/lectures", "--kind", "audio", "--limit", "2")
+    assert [j["message_id"] for j in music["jobs"]] == [msgs["bare"], msgs["tags"]]
+    found = tg.json("tg", "archive", "@lectures", "--search", "caption doc")
+    assert [j["message_id"] for j in found["jobs"]] == [msgs["doc"]]
+    assert tg.server.stats.requests["messages.search"] >= 3
+
+
+def big_channel(tg: Tg, size: int) -> tuple[FakeChannel, Any, bytes]:
+    w = tg.server.world
+    chan = w.add_channel("Big", username="bigfiles", members=[tg.me])
+    data = os.urandom(size)
+    doc = w.add_document(data, file_name="big.bin")
+    w.post(chan, "big", media=doc)
+    return chan, doc, data
+
+
+def test_a_dropped_connection_resumes_from_an_offset(tg: Tg) -> None:
+    _, _, data = big_channel(tg, 24 * MiB + 5)
+    tg.server.faults.drop_after_bytes(9 * MiB, file_bytes_only=True)
+    out = tg.json("tg", "archive", "@bigfiles", "--wait", "--parallel", "4")
+    job = out["jobs"][0]
+    assert job["status"] == "COMPLETED"
+    assert Path(job["file_path"]).read_bytes() == data
+    assert tg.server.faults.drops_done == 1
+    assert tg.server.stats.file_bytes_served < 1.4 * len(data)
+    # parallel parts over several connections, each offset on Telegram's grid
+    assert tg.server.stats.connections_serving_files() > 1
+    assert all(off % (4096) == 0 and MiB % lim == 0 for _, off, lim in
+               tg.server.stats.get_file_offsets)  # fmt: skip
+
+
+def test_an_expired_reference_and_a_flood_wait_are_handled(tg: Tg) -> None:
+    _, doc, data = big_channel(tg, 3 * MiB + 1)
+    tg.server.faults.expire_file_reference(doc.id)
+    tg.server.faults.flood_wait("upload.getFile", 2)
+    out = tg.json("tg", "archive", "@bigfiles", "--wait")
+    job = out["jobs"][0]
+    assert job["status"] == "COMPLETED", job
+    assert Path(job["file_path"]).read_bytes() == data
+    assert tg.server.faults.references_expired == [doc.id]
+    assert tg.server.faults.floods_done == [("upload.getFile", 2)]
+    waits = [e for e in tg.events(job["id"]) if e["type"] == "WAITING"]
+    assert [e["data"]["message"] for e in waits] == ["Telegram asks to wait 2 s"]
+
+
+def test_t_me_links_through_add(tg: Tg, media_dir: Path, tmp_path: Path) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, raw = world["msgs"], world["bytes"]
+    chan = world["chan"]
+    one = tg.json("add", f"https://t.me/lectures/{msgs['video']}", "--wait")["jobs"][0]
+    assert one["status"] == "COMPLETED"
+    assert Path(one["file_path"]).read_bytes() == raw["video"]
+    by_id = tg.json("add", f"https://t.me/c/{chan.id}/{msgs['doc']}", "--wait")["jobs"][0]
+    assert Path(by_id["file_path"]).read_bytes() == raw["doc"]
+
+    # an album: one job per item; ?single: only that one
+    w = tg.server.world
+    first, second = b"first" * 1000, b"second" * 1000
+    a = w.post(chan, "album 1", media=w.add_document(first, file_name="a1.bin"), grouped_id=777)
+    b = w.post(chan, "album 2", media=w.add_document(second, file_name="a2.bin"), grouped_id=777)
+    album = tg.json("add", f"https://t.me/lectures/{a.id}", "--wait")["jobs"]
+    assert album[0]["status"] == "COMPLETED"
+    children = [j for j in album if j["url"].endswith("?single")]
+    assert sorted(Path(c["file_path"]).read_bytes() for c in children) == [first, second]
+    single = tg.json("add", f"https://t.me/lectures/{b.id}?single", "--wait")["jobs"][0]
+    assert Path(single["file_path"]).read_bytes() == second
+
+    # a message without media, and a private channel: clear error types
+    text = tg.json("add", "https://t.me/lectures/1", "--wait", code=1)["jobs"][0]
+    assert text["error_type"] == "FORMAT_NOT_FOUND"
+    assert "has no file" in text["error_message"]
+    secret = w.add_channel("Secret", public=False)
+    w.post(secret, "x", media=w.add_document(b"x" * 100, file_name="x.bin"))
+    private = tg.json("add", f"https://t.me/c/{secret.id}/1", "--wait", code=1)["jobs"][0]
+    assert private["error_type"] == "AUTH_ERROR"
+    assert "cannot see" in private["error_message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["tg", "archive", "@nosuchchannel"], "no such chat"),
+        (["tg", "archive", "@lectures", "--since", "2024/01/01"], "--since must be a date"),
+        (["tg", "archive", "@lectures", "--template", "../{title}.{ext}"], "'..'"),
+        (["tg", "archive", "@lectures", "--template", "/etc/{title}"], "relative path"),
+        (["tg", "archive", "@lectures", "--kind", "pictures"], "unknown --kind"),
+        (["tg", "archive", "https://t.me/"], "not a Telegram chat"),
+        (["add", "https://t.me/c/abc/5"], "refused"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tg: Tg, media_dir: Path, tmp_path: Path, args: list[str], needle: str
+) -> None:
+    lectures(tg, media_dir, tmp_path)
+    out = tg.run(*args)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+    assert API_HASH not in out.stderr + out.stdout
+    assert tg.env["MEDIAFERRY_TELEGRAM_USER_SESSION"] not in out.stderr + out.stdout
+
+
+def test_session_and_settings_problems(tg: Tg) -> None:
+    env = dict(tg.env)
+    # an API id that is not a number
+    bad = subprocess.run([MF, "tg", "whoami"], env={**env, "MEDIAFERRY_TELEGRAM_API_ID": "12ab"},
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "MEDIAFERRY_TELEGRAM_API_ID" in bad.stderr
+    # without API id/hash: off, in one line
+    off = {k: v for k, v in env.items() if "API_" not in k}
+    out = subprocess.run([MF, "tg", "whoami"], env=off, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 2 and "MTProto is off" in out.stderr
+    # a corrupt session file
+    no_string = {k: v for k, v in env.items() if k != "MEDIAFERRY_TELEGRAM_USER_SESSION"}
+    session = tg.data_dir / "telegram" / "user.session"
+    session.parent.mkdir(parents=True, exist_ok=True)
+    session.write_bytes(b"this is not sqlite" * 100)
+    out = subprocess.run([MF, "tg", "whoami"], env=no_string, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 2 and "corrupt" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    # who am I, with the string session (no phone number shown)
+    me = tg.json("tg", "whoami")
+    assert (me["id"], me["username"]) == (tg.me.id, "reader")
+    assert "15550001" not in json.dumps(me)
+    # a revoked session (the server forgot the key): log in again, exit 2
+    for auth in tg.server.sessions_of(tg.me.id):
+        auth.user_id = None
+    out = tg.run("tg", "whoami")
+    assert out.returncode == 2 and "tg login" in out.stderr
