@@ -6,6 +6,7 @@ session, a bad ``--template`` or date) is one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -76,6 +77,9 @@ def login() -> None:
     settings = _settings()
 
     def ask(prompt: str) -> str:
+        if not sys.stdin.isatty():  # piped answers (scripts, tests): one per line
+            render.err_console.print(f"{prompt}: ", end="")
+            return sys.stdin.readline().rstrip("\n")
         answer: str = typer.prompt(prompt, hide_input=True, err=True)
         return answer
 
