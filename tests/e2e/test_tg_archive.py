@@ -306,3 +306,79 @@ def test_session_and_settings_problems(tg: Tg) -> None:
         auth.user_id = None
     out = tg.run("tg", "whoami")
     assert out.returncode == 2 and "tg login" in out.stderr
+
+
+def _login(tg: Tg, answers: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in tg.env.items() if k != "MEDIAFERRY_TELEGRAM_USER_SESSION"}
+    return subprocess.run(
+        [MF, "tg", "login"], env=env, input=answers, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_login_with_code_and_password_then_logout(tg: Tg) -> None:
+    tg.server.world.add_user(
+        "Owner", username="owner", phone="+15550002", password="s3cret-pass", login_code="24680"
+    )
+    wrong = _login(tg, "+15550002\n11111\n")
+    assert wrong.returncode == 2 and "wrong code" in wrong.stderr
+    bad_password = _login(tg, "+15550002\n24680\nnot-it\n")
+    assert bad_password.returncode == 2 and "wrong password" in bad_password.stderr
+    out = _login(tg, "+15550002\n24680\ns3cret-pass\n")
+    assert out.returncode == 0, out.stderr
+    assert "logged in as @owner" in out.stdout
+    for secret in ("15550002", "24680", "s3cret-pass"):
+        assert secret not in out.stdout + out.stderr  # nothing echoed or logged
+    session = tg.data_dir / "telegram" / "user.session"
+    assert session.stat().st_mode & 0o777 == 0o600
+    env = {k: v for k, v in tg.env.items() if k != "MEDIAFERRY_TELEGRAM_USER_SESSION"}
+    who = subprocess.run([MF, "tg", "whoami", "--json"], env=env, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert json.loads(who.stdout)["username"] == "owner"
+    bye = subprocess.run([MF, "tg", "logout"], env=env, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert bye.returncode == 0 and "logged out" in bye.stdout
+    assert not session.exists()
+    again = subprocess.run([MF, "tg", "whoami"], env=env, capture_output=True, text=True,
+                           check=False)  # fmt: skip
+    assert again.returncode == 2 and "tg login" in again.stderr
+
+
+def test_kill_9_mid_file_resumes_from_the_part_file(tg: Tg) -> None:
+    import signal
+    import time
+
+    _, _, data = big_channel(tg, 40 * MiB + 3)
+    tg.server.faults.throughput_cap = 2 * MiB  # per connection: ~8 MB/s with 4
+    env = {**tg.env, "MEDIAFERRY_HEARTBEAT_S": "0.5", "MEDIAFERRY_STALE_AFTER_S": "2"}
+    first = subprocess.Popen(
+        [MF, "tg", "archive", "@bigfiles", "--wait", "--json"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    part: Path | None = None
+    while time.monotonic() < deadline:
+        found = list((tg.data_dir / "tmp").rglob("*.part"))
+        if found and found[0].stat().st_size >= 12 * MiB:
+            part = found[0]
+            break
+        time.sleep(0.05)
+    assert part is not None, "the download never got going"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    served_before = tg.server.stats.file_bytes_served
+    assert served_before < len(data)
+    asked_before = len(tg.server.stats.get_file_offsets)
+    tg.server.faults.throughput_cap = None
+    out = subprocess.run(
+        [MF, "tg", "archive", "@bigfiles", "--wait", "--json"], env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    job = json.loads(out.stdout)["jobs"][0]
+    assert job["status"] == "COMPLETED"
+    assert Path(job["file_path"]).read_bytes() == data
+    # resumed from an offset, not from zero
+    assert tg.server.stats.file_bytes_served < 1.4 * len(data)
+    resumed = [o for _, o, _ in tg.server.stats.get_file_offsets[asked_before:]]
+    assert resumed and min(resumed) >= 8 * MiB
