@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +372,22 @@ def test_kill_9_mid_file_resumes_from_the_part_file(tg: Tg) -> None:
     assert served_before < len(data)
     asked_before = len(tg.server.stats.get_file_offsets)
     tg.server.faults.throughput_cap = None
+    # a restart after the crash: once the dead worker's heartbeat is old enough that the
+    # next command runs the job itself (add --wait / tg archive --wait count a worker
+    # with a heartbeat in the last 5 s as alive)
+    db = sqlite3.connect(tg.data_dir / "mediaferry.db")
+    try:
+        while True:
+            (beat,) = db.execute("SELECT max(heartbeat_at) FROM workers").fetchone()
+            last = datetime.fromisoformat(beat) if beat else None
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=UTC)
+            if last is None or datetime.now(UTC) - last > timedelta(seconds=5.5):
+                break
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.1)
+    finally:
+        db.close()
     out = subprocess.run(
         [MF, "tg", "archive", "@bigfiles", "--wait", "--json"], env=env, capture_output=True,
         text=True, timeout=120, check=False,
