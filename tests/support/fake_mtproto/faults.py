@@ -41,6 +41,8 @@ class Stats:
         self.get_file_offsets: list[tuple[int, int, int]] = []  # (doc/photo id, offset, limit)
         self.file_bytes_by_document: Counter[int] = Counter()  # bytes served per doc/photo id
         self.in_flight_get_file = 0
+        self.unimplemented: Counter[str] = Counter()  # methods the fake does not answer
+        self.crashes: list[str] = []  # methods whose handler raised (a bug in the fake)
         self.max_in_flight_get_file = 0
 
     def new_connection(self) -> ConnectionStats:

@@ -20,6 +20,8 @@ def fake_mtproto(tmp_path: Path) -> Iterator[FakeMTProtoServer]:
         yield server
     finally:
         server.stop()
+    # A handler that raised is a bug in the fake, not in the client: say so loudly.
+    assert not server.stats.crashes, f"fake MTProto handlers crashed: {server.stats.crashes}"
 
 
 @pytest.fixture

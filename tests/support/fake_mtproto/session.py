@@ -269,6 +269,7 @@ class Connection:
             handler = dispatch.lookup(request)
             if handler is None:
                 log.warning("fake MTProto: %s is not implemented", name)
+                self.server.stats.unimplemented[name] += 1
                 raise dispatch.RpcFail(400, "METHOD_NOT_IMPLEMENTED_BY_FAKE_SERVER")
             with self.server.world.lock:
                 result = handler(ctx, request)
@@ -278,6 +279,7 @@ class Connection:
         except Exception:
             # A bug in the fake: answer like a Telegram server error, never leave it hanging.
             log.exception("fake MTProto: handler for %s crashed", name)
+            self.server.stats.crashes.append(name)
             await self._send_rpc_error(msg_id, 500, "INTERNAL_SERVER_ERROR")
             return
         finally:
