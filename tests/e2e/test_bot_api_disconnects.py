@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 
+from mediaferry.db.models import Job
+from mediaferry.jobs.control import JobControl, RunResult
+from mediaferry.jobs.pipeline import processed_to_meta
+from mediaferry.jobs.worker import WorkerPool
+from mediaferry.media.result import Part, Processed
 from tests.e2e._bot_harness import USER, Bot, running_bot, unique
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.load import InstantRunner
 from tests.support.media_server import MediaServer
 
 FAST = {"telegram_timeout_s": 2.0, "telegram_upload_timeout_s": 2.0}
@@ -124,3 +130,43 @@ async def test_update_loop_survives_broken_get_updates(
         await _help_is_answered(bot, fake_telegram)
         helps = [m for m in fake_telegram.messages_to(USER) if m.kind == "text"]
         assert len(helps) == 3  # each /help answered once, none lost, none twice
+
+
+class _ElevenParts(InstantRunner):
+    """A no-op source whose result is 11 small documents: an album of 10, then one."""
+
+    async def run(self, job: Job, ctl: JobControl) -> RunResult:
+        if "processed" not in (job.meta or {}):
+            parts = []
+            for i in range(11):
+                path = self.folder / f"job-{job.id}-{i:02d}.txt"
+                path.write_bytes(f"part {i}\n".encode() * 100)
+                parts.append(Part(path, path.stat().st_size))
+            done = Processed("document", parts, title=f"parts {job.id}")
+            job.meta = {**(job.meta or {}), "processed": processed_to_meta(done)}
+        return await self.pipeline.run(job, ctl)
+
+
+async def test_retry_after_a_failed_second_album_sends_only_what_is_missing(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.fail_next("sendDocument", times=1, kind="500")
+    async with running_bot(tmp_path, fake_telegram, workers=False, **FAST) as bot:
+        s = bot.services
+        pool = WorkerPool(
+            s.db, s.settings, _ElevenParts(s.pipeline, tmp_path / "parts"), s.bus, disk_guard=s.disk
+        )
+        await pool.start()
+        try:
+            fake_telegram.user_sends_text(USER, "/video http://127.0.0.1:9/eleven.bin")
+            job_id = (await bot.wait_jobs(1))[0].id
+            job = await bot.job_status(job_id, "COMPLETED", timeout=60)
+        finally:
+            await pool.stop(grace=0.5)
+        assert job.attempts == 1
+        # the album of 10 went once; only the 11th part was sent again
+        assert len([c for c in fake_telegram.calls("sendMediaGroup") if c.ok]) == 1
+        assert [c.status for c in fake_telegram.calls("sendDocument")] == [500, 200]
+        docs = [m for m in fake_telegram.chat(USER) if m.kind == "document"]
+        assert len(docs) == 11
+        assert len((job.telegram_file_id or "").split()) == 11

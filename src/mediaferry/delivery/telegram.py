@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 InputMedia = InputMediaVideo | InputMediaAudio | InputMediaDocument
 ALBUM_MAX = 10
 ATTEMPT_EVENT = "DELIVERY_ATTEMPT"
+CHUNK_EVENT = "DELIVERY_CHUNK"  # one album (or single part) of several confirmed
 OUTCOME_EVENT = "DELIVERY_OUTCOME"
 # attempts whose outcome is unknown (the answer was lost) after which one more is allowed:
 # the Bot API has no idempotency key, so at most one duplicate per job
@@ -107,11 +108,14 @@ class _History:
     def __init__(self, events: Sequence[JobEvent]) -> None:
         attempts: dict[int, str | None] = {}
         self.sent_ids: list[str] | None = None
+        self.chunks: dict[int, list[str]] = {}  # first part index → ids Telegram confirmed
         self.random_ids: list[int] | None = None  # MTProto route (issue 10)
         for ev in events:
             data = ev.data or {}
             n = int(data.get("attempt") or 0)
-            if ev.event_type == RANDOM_IDS_EVENT:
+            if ev.event_type == CHUNK_EVENT:
+                self.chunks[int(data.get("start") or 0)] = [str(i) for i in data["file_ids"]]
+            elif ev.event_type == RANDOM_IDS_EVENT:
                 self.random_ids = [int(i) for i in data.get("random_ids") or []]
             elif ev.event_type == ATTEMPT_EVENT:
                 attempts[n] = None
@@ -195,8 +199,22 @@ class TelegramDeliverer:
             await events.event(
                 ATTEMPT_EVENT, {"attempt": n, "route": "botapi", "uncertain": history.uncertain}
             )
+
+            async def confirmed(start: int, chunk_ids: list[str]) -> None:
+                # a retry skips what Telegram already confirmed (several albums)
+                await events.event(
+                    CHUNK_EVENT, {"attempt": n, "start": start, "file_ids": chunk_ids}
+                )
+
             try:
-                ids = await self.send_processed(job, processed, job.chat_id, job.message_id)
+                ids = await self.send_processed(
+                    job,
+                    processed,
+                    job.chat_id,
+                    job.message_id,
+                    done=history.chunks,
+                    on_chunk=confirmed,
+                )
             except tg.TelegramError as exc:
                 outcome = delivery_outcome(exc)
                 await events.event(
@@ -247,7 +265,9 @@ class TelegramDeliverer:
                 select(JobEvent)
                 .where(
                     JobEvent.job_id == job_id,
-                    JobEvent.event_type.in_((ATTEMPT_EVENT, OUTCOME_EVENT, RANDOM_IDS_EVENT)),
+                    JobEvent.event_type.in_(
+                        (ATTEMPT_EVENT, OUTCOME_EVENT, RANDOM_IDS_EVENT, CHUNK_EVENT)
+                    ),
                 )
                 .order_by(JobEvent.id)
             )
@@ -255,13 +275,28 @@ class TelegramDeliverer:
 
     # -- sending files -----------------------------------------------------------
     async def send_processed(
-        self, job: Job, processed: Processed, chat_id: int, reply_to: int | None
+        self,
+        job: Job,
+        processed: Processed,
+        chat_id: int,
+        reply_to: int | None,
+        *,
+        done: dict[int, list[str]] | None = None,
+        on_chunk: Callable[[int, list[str]], Awaitable[None]] | None = None,
     ) -> list[str]:
+        """Send every part (albums of up to 10); ``done`` holds chunks already sent
+        (by first part index), ``on_chunk`` hears of each chunk Telegram confirms."""
         with send_priority(Priority.RESULT):
-            return await self._send_parts(job, processed, chat_id, reply_to)
+            return await self._send_parts(job, processed, chat_id, reply_to, done, on_chunk)
 
     async def _send_parts(
-        self, job: Job, processed: Processed, chat_id: int, reply_to: int | None
+        self,
+        job: Job,
+        processed: Processed,
+        chat_id: int,
+        reply_to: int | None,
+        done: dict[int, list[str]] | None,
+        on_chunk: Callable[[int, list[str]], Awaitable[None]] | None,
     ) -> list[str]:
         parts = processed.parts
         total = len(parts)
@@ -269,6 +304,12 @@ class TelegramDeliverer:
         index = 0
         while index < total:
             chunk = parts[index : index + ALBUM_MAX]
+            earlier = (done or {}).get(index)
+            if earlier is not None and len(earlier) == len(chunk):
+                ids.extend(earlier)
+                index += len(chunk)
+                continue
+            start = len(ids)
             if len(chunk) == 1:
                 cap = _part_caption(processed, chunk[0], job.url, index + 1, total)
                 msg = await self._send_one(processed, chunk[0], chat_id, reply_to, cap)
@@ -286,6 +327,8 @@ class TelegramDeliverer:
                     read_timeout=self.upload_timeout,
                 )
                 ids.extend(file_id_of(m) for m in msgs)
+            if on_chunk is not None and total > len(chunk):
+                await on_chunk(index, ids[start:])
             index += len(chunk)
         return ids
 
