@@ -106,7 +106,7 @@ class Services:
             db=db,
             bus=bus,
             jobs=jobs,
-            follows=FollowService(db, settings, jobs, notify=notify),
+            follows=FollowService(db, settings, jobs, notify=notify, telegram=telegram),
             storage=storage,
             transfers=transfers,
             pipeline=Pipeline(

@@ -69,6 +69,10 @@ def add(
     audio: Annotated[bool, typer.Option("--audio", help="Fetch audio.")] = False,
     video: Annotated[bool, typer.Option("--video", help="Fetch video (default).")] = False,
     quality: Annotated[str, typer.Option(help="e.g. best, 720p, worst.")] = "best",
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Telegram chats: audio, video, voice, document or all (default)."),
+    ] = None,
     every: Annotated[str | None, typer.Option(help="How often: 30m, 6h, 1d.")] = None,
     start: Annotated[
         str, typer.Option("--from", help="First check: now (only what appears later).")
@@ -111,6 +115,7 @@ def add(
             archive=archive,  # without a chat, results always land in the library
             keep_last=keep_last,
             keep_days=keep_days,
+            tg_kind=kind,
         )
         out = follow_to_dict(follow)
         if check:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,15 +35,20 @@ from mediaferry.errors import (
 from mediaferry.follows.rules import compile_filter, parse_date, parse_every, title_matches
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.states import JobType
+from mediaferry.jobs.tg_archive import job_args_for
 from mediaferry.jobs.transition import add_event
 from mediaferry.net.feed import FeedEntry, FeedListing
 from mediaferry.sources.listing import Detected, detect_kind, list_entries
+from mediaferry.telegram.chats import KINDS, Chat, iter_media, resolve_chat
+from mediaferry.telegram.clients import TelegramClients
+from mediaferry.telegram.links import message_url, parse_chat
 from mediaferry.urls import check_url
 
 __all__ = ["CheckResult", "FollowNotFound", "FollowService", "follow_to_dict"]
 
 log = logging.getLogger(__name__)
 
+_TELEGRAM_REF = re.compile(r"^(?:@|-?\d{1,19}$|(?:https?://)?(?:t\.me|telegram\.me)/)")
 STOP_RUN = 3  # this many already-seen entries in a row end a check's walk
 FOLLOW_PRIORITY = -10  # follow jobs give way to what people ask for directly
 LIST_WINDOW = 100  # entries read per check (the newest)
@@ -79,6 +85,7 @@ def follow_to_dict(follow: Follow) -> dict[str, Any]:
         "title": follow.title,
         "job_type": follow.job_type,
         "quality": follow.quality,
+        "tg_kind": follow.tg_kind,
         "include": follow.include_re,
         "exclude": follow.exclude_re,
         "min_duration_s": follow.min_duration_s,
@@ -115,10 +122,12 @@ class FollowService:
         detector: Detector = detect_kind,
         notify: Notify | None = None,
         rng: random.Random | None = None,
+        telegram: TelegramClients | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.jobs = jobs
+        self.telegram = telegram
         self.lister = lister
         self.detector = detector
         self.notify = notify
@@ -178,7 +187,7 @@ class FollowService:
             and (min_duration_s > max_duration_s)
         ):
             raise UrlRejected("the minimum duration is longer than the maximum")
-        if not url.startswith("@") and "t.me/" not in url:
+        if not _TELEGRAM_REF.match(url):
             url = check_url(
                 url,
                 allow_private=self.settings.allow_private_networks,
@@ -194,11 +203,11 @@ class FollowService:
                     f"you already follow {count} sources (the limit is "
                     f"{self.settings.max_follows_per_user}); remove one first"
                 )
+        if tg_kind is not None and tg_kind not in KINDS:
+            raise UrlRejected(f"unknown kind {tg_kind!r}; use {', '.join(KINDS)}")
         detected = await self.detector(url, self.settings)
         if detected.kind == "telegram":
-            raise UrlRejected(
-                "following Telegram chats needs the Telegram reader, which is not set up here"
-            )
+            detected = await self._detect_telegram(url, chat_id)
         now = utcnow()
         follow = Follow(
             url=detected.url,
@@ -236,6 +245,52 @@ class FollowService:
         if self.on_added is not None:
             self.on_added()
         return follow
+
+    async def _telegram_chat(self, text: str) -> Chat:
+        if self.telegram is None or not self.telegram.enabled:
+            raise UrlRejected(
+                "following a Telegram chat needs MEDIAFERRY_TELEGRAM_API_ID/_API_HASH and a "
+                "logged-in account (mediaferry tg login)"
+            )
+        client = await self.telegram.user()
+        return await resolve_chat(client, parse_chat(text))
+
+    async def _detect_telegram(self, url: str, chat_id: int | None) -> Detected:
+        chat = await self._telegram_chat(url)
+        # the Bot API names a channel -100<id>, a basic group -<id>
+        if chat_id is not None and chat_id in (chat.id, -chat.id, -(10**12 + chat.id)):
+            raise UrlRejected("a follow cannot watch the chat it delivers into")
+        ref = f"@{chat.username}" if chat.username else f"-100{chat.id}"
+        return Detected("telegram", ref, chat.title)
+
+    async def _list_telegram(self, follow: Follow) -> FeedListing:
+        """A chat's media messages newer than the follow's high-water mark (one
+        ``messages.getHistory``/``search`` page when nothing is new)."""
+        chat = await self._telegram_chat(follow.url)
+        client = await self.telegram.user()  # type: ignore[union-attr]
+        entries: list[FeedEntry] = []
+        cursor = follow.high_water or 0
+        async for page in iter_media(
+            client,
+            chat,
+            kind=follow.tg_kind or "all",  # type: ignore[arg-type]
+            min_id=follow.high_water or 0,
+            limit=LIST_WINDOW,
+        ):
+            for media in page:
+                cursor = max(cursor, media.message_id)
+                args = job_args_for(chat, media)
+                entries.append(
+                    FeedEntry(
+                        id=f"tg:{chat.id}:{media.message_id}",
+                        url=message_url(chat.ref, media.message_id),
+                        title=args["title"] or media.file_name or media.caption[:200] or None,
+                        published=media.date,
+                        duration=media.duration,
+                        job_args=args,
+                    )
+                )
+        return FeedListing(title=chat.title, entries=entries, cursor=cursor)
 
     async def get(self, follow_id: int, *, user_id: int | None = None) -> Follow:
         async with self.db.session() as session:
@@ -350,14 +405,17 @@ class FollowService:
         follow = await self.get(follow_id)
         result = CheckResult(follow_id)
         try:
-            listing = await self.lister(
-                follow.kind,
-                follow.url,
-                self.settings,
-                limit=LIST_WINDOW,
-                etag=follow.etag,
-                last_modified=follow.last_modified,
-            )
+            if follow.kind == "telegram":
+                listing = await self._list_telegram(follow)
+            else:
+                listing = await self.lister(
+                    follow.kind,
+                    follow.url,
+                    self.settings,
+                    limit=LIST_WINDOW,
+                    etag=follow.etag,
+                    last_modified=follow.last_modified,
+                )
         except MediaferryError as exc:
             return await self._failed(follow, result, exc)
         if listing.not_modified:
@@ -375,10 +433,13 @@ class FollowService:
             else self._next_check(follow.every_s),
         }
         cache = ""
+        if listing.cursor is not None and not result.remaining:
+            cache += ", high_water = :cursor"
+            values["cursor"] = listing.cursor
         if result.remaining:  # more to take from this very document next time
-            cache = ", etag = NULL, last_modified = NULL"
+            cache += ", etag = NULL, last_modified = NULL"
         elif not listing.not_modified:
-            cache = ", etag = :etag, last_modified = :modified"
+            cache += ", etag = :etag, last_modified = :modified"
             values.update(etag=listing.etag, modified=listing.last_modified)
         # one statement: a check with nothing new costs three short transactions in all
         async with self.db.tx() as tx:
@@ -497,18 +558,22 @@ class FollowService:
         return after is not None and entry.published is not None and entry.published < after
 
     async def _queue(self, follow: Follow, entry: FeedEntry, result: CheckResult) -> int | None:
+        args: dict[str, Any] = {
+            "job_type": follow.job_type,
+            "quality": follow.quality,
+            "title": entry.title,
+            **entry.job_args,
+        }
         try:
             created = await self.jobs.create(
                 entry.url,
-                job_type=follow.job_type,
-                quality=follow.quality,
                 user_id=follow.user_id,
                 chat_id=follow.chat_id,
                 priority=FOLLOW_PRIORITY,
                 archive=follow.archive or follow.chat_id is None,
                 origin="follow",
-                title=entry.title,
                 enforce_limits=False,
+                **args,
             )
         except (UrlRejected, LimitExceeded, JobError) as exc:
             log.info("follow entry refused: %s", exc.message, extra={"follow_id": follow.id})

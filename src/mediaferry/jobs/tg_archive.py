@@ -27,7 +27,7 @@ from mediaferry.telegram.chats import KINDS, Chat, Kind, MediaMessage, iter_medi
 from mediaferry.telegram.clients import TelegramClients
 from mediaferry.telegram.links import message_url, parse_chat
 
-__all__ = ["ArchiveOptions", "ArchiveResult", "archive_chat", "check_options"]
+__all__ = ["ArchiveOptions", "ArchiveResult", "archive_chat", "check_options", "job_args_for"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,21 @@ def _meta(chat: Chat, media: MediaMessage, template: str) -> dict[str, Any]:
             "month": f"{when:%m}" if when else "",
             "document_id": media.document_id,
         },
+    }
+
+
+def job_args_for(
+    chat: Chat, media: MediaMessage, template: str = DEFAULT_TEMPLATE
+) -> dict[str, Any]:
+    """What :meth:`JobService.create` needs for one media message besides its URL (also
+    used by follows of Telegram chats): dedup by document id, the archive template."""
+    audio = media.kind in ("audio", "voice")
+    return {
+        "job_type": "audio" if audio else "video",
+        "quality": "audio" if audio else "best",
+        "title": media.title,
+        "media_id": f"tgdoc:{media.document_id}",
+        "meta": _meta(chat, media, template),
     }
 
 

@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 
 from mediaferry.config import Settings
@@ -36,6 +37,8 @@ class FeedEntry:
     published: datetime | None = None
     duration: float | None = None
     media_type: str | None = None
+    # what the job of this entry needs besides its URL (a Telegram document's id, say)
+    job_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -46,6 +49,7 @@ class FeedListing:
     last_modified: str | None = None
     not_modified: bool = False
     truncated: bool = False  # more entries than ``max_entries``: the rest were not read
+    cursor: int | None = None  # a chat's highest message id listed (the next check's floor)
 
 
 def looks_like_feed(head: bytes, content_type: str | None = None) -> bool:

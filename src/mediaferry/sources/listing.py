@@ -29,7 +29,9 @@ Kind = Literal["feed", "playlist", "telegram"]
 _YT_CHANNEL_RE = re.compile(
     r"^https?://(?:www\.|m\.)?youtube\.com/channel/(UC[0-9A-Za-z_-]{22})(?:[/?#]|$)"
 )
-_TELEGRAM_RE = re.compile(r"^(?:https?://)?(?:t\.me|telegram\.me)/|^@[A-Za-z][\w]{3,}$")
+_TELEGRAM_RE = re.compile(
+    r"^(?:https?://)?(?:t\.me|telegram\.me)/|^@[A-Za-z][\w]{3,}$|^-?\d{1,19}$"
+)
 
 
 def youtube_feed_url(url: str) -> str | None:
