@@ -204,3 +204,19 @@ def test_clean_tag() -> None:
     assert clean_tag(b"caf\xc3\xa9") == "café"
     long = clean_tag("x" * 10_000)
     assert long is not None and len(long) == MAX_TAG_CHARS and long.endswith("…")
+
+
+async def test_a_hostile_file_name_gives_a_bounded_valid_name(tmp_path: Path) -> None:
+    """A torrent decides its files' names: 255 bytes with control characters."""
+    name = "\x1b[31m<b>Ж" + "x" * 100 + "\u202e\t" + "y" * 200
+    name = name.encode()[: 255 - len(".flac")].decode(errors="ignore") + ".flac"
+    assert len(name.encode()) == 255  # the longest name a file system allows
+    src = make_audio(tmp_path / name, tagged=False)
+    done = await postprocess(
+        src, job_type="audio", plan=direct_plan(src), work_dir=tmp_path / "w",
+        settings=settings_for(tmp_path),
+    )  # fmt: skip
+    [part] = done.parts
+    assert len(part.path.name.encode()) <= 210 and part.path.suffix == ".m4a"
+    assert part.path.name.isprintable() and "\x1b" not in part.path.name
+    assert done.title is not None and done.title.isprintable()

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from mediaferry.errors import MediaError
+from mediaferry.files.names import sanitize_filename
 from mediaferry.media.ffmpeg import DEFAULT_RUNNER, FFmpegRunner
 from mediaferry.media.probe import ProbeInfo
 
@@ -49,10 +50,14 @@ def _audio_args(info: ProbeInfo, bitrate: str) -> list[str]:
 
 
 def output_path(src: Path, dest_dir: Path, ext: str) -> Path:
-    """``dest_dir/<src stem>.<ext>``, never the source itself."""
-    dest = dest_dir / f"{src.stem}.{ext}"
+    """``dest_dir/<src stem>.<ext>``, never the source itself.
+
+    The stem is sanitised and at most 200 bytes: a source's name comes from outside (a
+    torrent's file list, a server's header) and ``<name>.part`` must still be a name."""
+    stem = sanitize_filename(src.stem, max_bytes=200, fallback="media")
+    dest = dest_dir / f"{stem}.{ext}"
     if dest.resolve() == src.resolve():
-        dest = dest_dir / f"{src.stem}.out.{ext}"
+        dest = dest_dir / f"{stem}.out.{ext}"
     return dest
 
 
