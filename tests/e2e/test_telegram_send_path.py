@@ -12,7 +12,10 @@ import pytest
 from telegram import Bot, InputMediaVideo
 from telegram.error import BadRequest, RetryAfter
 
+from mediaferry.delivery.ratelimit import Priority, SendDropped
 from tests.e2e._bot_harness import USER, big_video, ffprobe, running_bot, unique
+from tests.integration.test_web_harness import WebFactory
+from tests.integration.test_web_harness import make_web_fixture as make_web_fixture
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
 
@@ -131,3 +134,15 @@ async def test_first_progress_message_honours_retry_after(
         assert attempts[1] - attempts[0] >= 2.9
         await bot.job_status((await bot.jobs())[0].id, "COMPLETED", timeout=60)
         assert bot.services.send_limiter.floods == 1
+
+
+async def test_metrics_count_flood_waits_and_dropped_progress(make_web: WebFactory) -> None:
+    web = await make_web(workers=False)
+    limiter = web.services.send_limiter
+    limiter.flood(USER, 5.0)  # what the Bot API adapter records on a 429
+    with pytest.raises(SendDropped):
+        async with limiter.slot(USER, Priority.PROGRESS):
+            pass
+    text = (await web.client.get("/metrics")).text
+    assert "mediaferry_telegram_flood_waits_total 1.0" in text
+    assert "mediaferry_telegram_progress_dropped_total 1.0" in text

@@ -85,7 +85,7 @@ class SendBudgets:
     global_per_s: float = 25.0
     burst: int = 3  # messages a chat may get at once before the steady rate applies
     # small, so that no one-second window holds more than about burst + rate calls
-    global_burst: int = 5
+    global_burst: int = 3
     progress_max_wait_s: float = 2.0
     flood_retries: int = 5
     flood_wait_max_s: float = 60.0
@@ -96,7 +96,7 @@ class SendBudgets:
             private_per_s=settings.telegram_rate_private_per_s,
             group_per_min=settings.telegram_rate_group_per_min,
             global_per_s=settings.telegram_rate_global_per_s,
-            global_burst=max(1, min(5, int(settings.telegram_rate_global_per_s * 0.2))),
+            global_burst=max(1, min(3, int(settings.telegram_rate_global_per_s * 0.2))),
             burst=settings.telegram_rate_burst,
             flood_retries=settings.telegram_flood_retries,
             flood_wait_max_s=settings.telegram_flood_wait_max_s,

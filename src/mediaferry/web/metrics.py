@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -98,6 +98,26 @@ class _DatabaseSnapshot(Collector):
         )
 
 
+class _SendPath(Collector):
+    """The Telegram send path's counters (delivery/ratelimit.py), read at scrape time."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        limiter = self.services.send_limiter
+        yield CounterMetricFamily(
+            "mediaferry_telegram_flood_waits",
+            "Flood waits (429 / FLOOD_WAIT) Telegram imposed on the bot",
+            value=limiter.floods,
+        )
+        yield CounterMetricFamily(
+            "mediaferry_telegram_progress_dropped",
+            "Progress updates merged or skipped to leave room for results",
+            value=limiter.dropped,
+        )
+
+
 class WebMetrics:
     """The registry, the bus consumer that feeds it, and the scrape-time snapshot."""
 
@@ -106,6 +126,7 @@ class WebMetrics:
         self.registry = CollectorRegistry()
         self.snapshot = _DatabaseSnapshot()
         self.registry.register(self.snapshot)
+        self.registry.register(_SendPath(services))
         r = self.registry
         self.stage_seconds = Histogram(
             "mediaferry_stage_duration_seconds",
