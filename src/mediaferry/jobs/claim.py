@@ -22,7 +22,7 @@ from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, WorkerRecord, utcnow
 from mediaferry.db.raw import Row, RowReader, Tx
 from mediaferry.jobs.states import JobStatus
-from mediaferry.jobs.transition import add_event, transition, transition_many
+from mediaferry.jobs.transition import claim_where, transition, transition_many
 
 __all__ = [
     "JOB_ROWS",
@@ -94,7 +94,9 @@ async def claim_in(
     the next in the same transaction).
 
     One statement picks and takes the job (``UPDATE … WHERE id = (SELECT … LIMIT 1)``,
-    with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and returns its row.
+    with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and returns its row; the status is
+    written by :func:`~mediaferry.jobs.transition.claim_where`, the claim form of
+    ``transition()``.
     """
     await promote_due(tx)
     now = utcnow()
@@ -105,7 +107,7 @@ async def claim_in(
     ]
     if only is not None:
         where.append(f"id IN ({', '.join(str(int(i)) for i in only) or 'NULL'})")
-    params: dict[str, object] = {"now": now, "worker": worker_id}
+    params: dict[str, Any] = {"now": now}
     if source_limits:
         running = await _running_by_source(tx)
         full = [st for st, cap in source_limits.items() if running.get(st, 0) >= cap]
@@ -113,23 +115,21 @@ async def claim_in(
             where.append(f"source_type != :full{n}")
             params[f"full{n}"] = st
     lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
-    row = await tx.one(
-        "UPDATE jobs SET status = 'RUNNING', updated_at = :now, worker_id = :worker,"
-        " started_at = :now, heartbeat_at = :now, not_before = NULL"
-        f" WHERE id = (SELECT id FROM jobs WHERE {' AND '.join(where)}"
-        f" ORDER BY priority DESC, id LIMIT 1{lock}) AND status = 'QUEUED'"
-        f" RETURNING {JOB_ROWS.select_list}",
+    row = await claim_where(
+        tx,
+        f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY priority DESC, id LIMIT 1{lock}",
         params,
+        returning=JOB_ROWS.select_list,
+        event_data={"worker_id": worker_id},
+        updated_at=now,
+        worker_id=worker_id,
+        started_at=now,
+        heartbeat_at=now,
+        not_before=None,
     )
     if row is None:
         return None
     job = job_from_row(row, postgres=tx.is_postgres)
-    await add_event(
-        tx,
-        job.id,
-        "STATUS_CHANGED",
-        {"from": S.QUEUED.value, "to": S.RUNNING.value, "worker_id": worker_id},
-    )
     return job
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediaferry.config import Settings
@@ -330,44 +330,48 @@ class JobService:
 
     # -- control ---------------------------------------------------------
     async def cancel(self, job_id: int, *, user_id: int | None = None, admin: bool = True) -> Job:
-        """Cancel a job: at once if waiting, within seconds if running."""
-        for _ in range(5):
-            job = await self.get(job_id)
-            if not admin and job.user_id != user_id:
+        """Cancel a job: at once if waiting, within seconds if running.
+
+        One transaction, no retry loop: the job's row is read under its lock (SQLite's
+        write transactions are exclusive anyway), then one write — the waiting job's
+        transition to CANCELLED, or the running job's ``cancel_requested`` flag, which
+        its worker turns into CANCELLED once its files are cleaned up.
+        """
+        lock = " FOR UPDATE" if self.db.is_postgres else ""
+        async with self.db.tx() as tx:
+            row = await tx.one(
+                f"SELECT status, user_id FROM jobs WHERE id = :id{lock}", {"id": job_id}
+            )
+            if row is None or (not admin and row[1] != user_id):
                 raise JobNotFound(f"no job #{job_id}")
-            status = JobStatus(job.status)
+            status = JobStatus(str(row[0]))
             if status in FINISHED_STATUSES:
                 raise InvalidTransition(f"job #{job_id} is already {status.value.lower()}")
-            async with self.db.session() as session:
-                if status == JobStatus.RUNNING:
-                    result = await session.execute(
-                        update(Job)
-                        .where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
-                        .values(cancel_requested=True, updated_at=utcnow())
-                    )
-                    if result.rowcount == 1:  # type: ignore[attr-defined]
-                        await add_event(session, job_id, "CANCEL_REQUESTED", {"by": user_id})
-                        done = True
-                    else:
-                        done = False
-                else:
-                    done = await transition(
-                        session,
-                        job_id,
-                        status,
-                        JobStatus.CANCELLED,
-                        reason="cancelled",
-                        error_type="CANCELLED",
-                        error_message="Cancelled.",
-                        finished_at=utcnow(),
-                    )
-                kind = "cancel" if status == JobStatus.RUNNING else "status"
-                if done:
-                    await self._notify_in(session, kind, job_id, status=JobStatus.CANCELLED.value)
-            if done:
-                self.bus.publish(kind, job_id, remote=False, status=JobStatus.CANCELLED.value)
-                return await self.get(job_id)
-        raise InvalidTransition(f"job #{job_id} changed too quickly; try again")
+            if status == JobStatus.RUNNING:
+                kind = "cancel"
+                await tx.run(
+                    "UPDATE jobs SET cancel_requested = :yes, updated_at = :now"
+                    " WHERE id = :id AND status = :running",
+                    {"yes": True, "now": utcnow(), "id": job_id, "running": status.value},
+                )
+                await add_event(tx, job_id, "CANCEL_REQUESTED", {"by": user_id})
+            else:
+                kind = "status"
+                moved = await transition(
+                    tx,
+                    job_id,
+                    status,
+                    JobStatus.CANCELLED,
+                    reason="cancelled",
+                    error_type="CANCELLED",
+                    error_message="Cancelled.",
+                    finished_at=utcnow(),
+                )
+                if not moved:  # the row is locked: only a bug gets here
+                    raise InvalidTransition(f"job #{job_id} could not be cancelled")
+            await self._notify_in(tx, kind, job_id, status=JobStatus.CANCELLED.value)
+        self.bus.publish(kind, job_id, remote=False, status=JobStatus.CANCELLED.value)
+        return await self.get(job_id)
 
     async def retry(self, job_id: int, *, user_id: int | None = None, admin: bool = True) -> Job:
         """Manual retry of a failed job (FAILED → PENDING)."""
