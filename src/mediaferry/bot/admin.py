@@ -12,14 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import func, select
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
 from mediaferry.bot import texts
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
-from mediaferry.db.models import WorkerRecord
 from mediaferry.transfer.ytdlp_health import admin_lines, ytdlp_report
 
 __all__ = ["handlers", "tool_versions"]
@@ -72,8 +70,7 @@ async def cmd_health(update: Update, ctx: BotContext) -> None:
     failed = await svc.jobs.list(status="FAILED", limit=200)
     per_source = Counter(j.source_type for j in running)
     errors = Counter(j.error_type or "UNKNOWN" for j in failed)
-    async with svc.db.session() as session:
-        workers = await session.scalar(select(func.count()).select_from(WorkerRecord))
+    workers = (await svc.jobs.worker_stats()).alive
     disk = await asyncio.to_thread(svc.disk.status)
     versions = await tool_versions(svc.settings.ffmpeg_path, svc.settings.aria2c_path)
     ytdlp = await ytdlp_report(svc.settings)
@@ -85,7 +82,7 @@ async def cmd_health(update: Update, ctx: BotContext) -> None:
         "Running per source: "
         + (", ".join(f"{s.lower()} {n}" for s, n in per_source.items()) or "none"),
         "Recent errors: " + (", ".join(f"{t} {n}" for t, n in errors.most_common(6)) or "none"),
-        f"Workers: {workers or 0}" + (" (paused)" if paused else ""),
+        f"Workers: {workers}" + (" (paused)" if paused else ""),
         f"Maintenance: {'on' if maintenance else 'off'}",
         f"Disk free: {texts.human_size(disk.free_bytes)}" + (" (LOW)" if disk.is_low else ""),
         *(texts.esc(line) for line in admin_lines(ytdlp)),

@@ -15,15 +15,12 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import func, select
 
 from mediaferry.cli.main import resume_gc
 from mediaferry.config import Settings, load_settings
 from mediaferry.db.engine import Database
-from mediaferry.db.models import Job, WorkerRecord, utcnow
+from mediaferry.db.models import Job
 from mediaferry.errors import ConfigError, LimitExceeded, MediaferryError, UrlRejected
 from mediaferry.jobs._json import job_to_dict
 from mediaferry.jobs.service import JobService
@@ -213,7 +210,7 @@ def _summary(job: Job) -> None:
 
 async def _wait(services: Services, jobs: list[Job], *, show: bool) -> list[Job]:
     pool = None
-    if not await _live_workers(services.db, services.settings.heartbeat_s):
+    if not (await services.jobs.worker_stats()).alive:
         # nobody else will run them: run them here (only these jobs)
         pool = services.worker_pool(
             concurrency=services.settings.max_parallel_jobs,
@@ -226,13 +223,6 @@ async def _wait(services: Services, jobs: list[Job], *, show: bool) -> list[Job]
     finally:
         if pool is not None:
             await pool.stop(grace=0)
-
-
-async def _live_workers(db: Database, heartbeat_s: float) -> int:
-    cutoff = utcnow() - timedelta(seconds=max(3 * heartbeat_s, 5))
-    async with db.session() as session:
-        n = await session.scalar(select(func.count()).where(WorkerRecord.heartbeat_at >= cutoff))
-    return int(n or 0)
 
 
 def _children(job: Job) -> list[int]:

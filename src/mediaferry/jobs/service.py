@@ -22,6 +22,7 @@ from mediaferry.jobs._json import job_to_dict
 from mediaferry.jobs.bus import CHANNEL, Event, EventBus
 from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
+from mediaferry.jobs.stats import WorkerStats, worker_stats
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
 from mediaferry.plan import SourceType
@@ -454,6 +455,10 @@ class JobService:
 
     async def is_paused(self) -> bool:
         return await self.get_flag("paused")
+
+    async def worker_stats(self) -> WorkerStats:
+        """Live worker pools, their capacity and running jobs (one rule everywhere)."""
+        return await worker_stats(self.db, self.settings)
 
     async def live_job_ids(self) -> set[int]:
         """Jobs whose temp files must be kept: active ones, and failed ones that may resume."""

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from mediaferry import __version__
 from mediaferry.app import Services
-from mediaferry.db.models import WorkerRecord, utcnow
 from mediaferry.transfer.ytdlp_health import ytdlp_summary
 
 __all__ = ["check_health", "router"]
@@ -50,22 +48,11 @@ async def _disk(services: Services) -> dict[str, Any]:
 
 
 async def _workers(services: Services) -> dict[str, Any]:
-    fresh_after = utcnow() - timedelta(seconds=services.settings.stale_after_s)
     try:
-        async with services.db.session() as session:
-            row = (
-                await session.execute(
-                    select(
-                        func.count(),
-                        func.coalesce(func.sum(WorkerRecord.capacity), 0),
-                        func.coalesce(func.sum(WorkerRecord.running), 0),
-                    ).where(WorkerRecord.heartbeat_at >= fresh_after)
-                )
-            ).one()
+        stats = await services.jobs.worker_stats()
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
-    alive, capacity, running = (int(v or 0) for v in row)
-    return {"ok": alive > 0, "alive": alive, "capacity": capacity, "running": running}
+    return {"ok": stats.alive > 0, **stats.as_dict()}
 
 
 async def check_health(services: Services) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -26,10 +25,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from mediaferry.app import Services
-from mediaferry.db.models import WorkerRecord, utcnow
 from mediaferry.errors import JobNotFound
 from mediaferry.jobs.bus import Event
 from mediaferry.jobs.states import JobStatus
@@ -68,14 +65,9 @@ class _DatabaseSnapshot(Collector):
         self.up = 0
 
     async def refresh(self, services: Services) -> None:
-        fresh_after = utcnow() - timedelta(seconds=services.settings.stale_after_s)
         try:
             self.counts = await services.jobs.counts()
-            async with services.db.session() as session:
-                alive = await session.scalar(
-                    select(func.count()).where(WorkerRecord.heartbeat_at >= fresh_after)
-                )
-            self.workers = int(alive or 0)
+            self.workers = (await services.jobs.worker_stats()).alive
             self.up = 1
         except Exception as exc:
             log.warning("metrics: database unavailable: %s", exc)
