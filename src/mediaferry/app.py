@@ -24,9 +24,9 @@ from mediaferry.jobs.pipeline import Pipeline
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import add_secret
-from mediaferry.plan import MediaPlan, SourceType
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.base import Source
-from mediaferry.sources.registry import detect_source, media_id_for, source_for
+from mediaferry.sources.registry import describe, detect_source, media_id_for, source_for
 from mediaferry.sources.telegram import TelegramSource
 from mediaferry.telegram.clients import TelegramClients
 from mediaferry.transfer.registry import TransferRegistry
@@ -82,7 +82,10 @@ class Services:
             st = detect_source(url, settings)
             return st, media_id_for(url, st, settings)
 
-        jobs = JobService(db, settings, bus, detector=detect)
+        async def describe_link(request: JobRequest, st: SourceType) -> MediaPlan:
+            return await describe(request, st, settings)
+
+        jobs = JobService(db, settings, bus, detector=detect, describer=describe_link)
         storage = Storage(settings)
         telegram = TelegramClients(settings)  # issue 10: MTProto clients, connected on use
         transfers = TransferRegistry(settings, telegram=telegram)

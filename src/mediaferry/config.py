@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     admin_ids: IntList = Field(default_factory=list)
     open_access: bool = False
     ask_timeout_s: float = Field(60.0, gt=0)
+    # the keyboard's description of a link is kept on its job and re-used this long
+    plan_max_age_s: float = Field(600.0, ge=0)
     # webhook mode: Telegram posts updates to <webhook url>/telegram/webhook on the web
     # server instead of the bot long-polling; the secret authenticates those posts
     telegram_webhook_url: str | None = None

@@ -6,7 +6,8 @@ delivery and the core can all speak :class:`MediaPlan` without importing each ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 __all__ = [
     "FALLBACK_TITLE",
     "KEEP_ORIGINAL",
+    "YTDLP_INFO",
     "Cookie",
     "JobRequest",
     "MediaPlan",
     "PlaylistEntry",
     "SourceType",
+    "plan_from_dict",
+    "plan_to_dict",
 ]
 
 # MediaPlan.extra flags read by post-processing (mediaferry.media.original):
@@ -26,6 +30,9 @@ __all__ = [
 KEEP_ORIGINAL = "keep_original"
 # a title when neither the plan nor the file's tags have one
 FALLBACK_TITLE = "fallback_title"
+# the yt-dlp info dict a source extracted: the download (and a re-plan for another
+# quality) use it instead of extracting the link again
+YTDLP_INFO = "ytdlp_info"
 
 
 class SourceType(StrEnum):
@@ -116,3 +123,24 @@ class Cookie:
 
     def expired(self, now: float) -> bool:
         return self.expires != 0 and self.expires < now
+
+
+def plan_to_dict(plan: MediaPlan) -> dict[str, Any]:
+    """A JSON-able copy of ``plan`` (kept on a job so METADATA need not ask again)."""
+    data = asdict(plan)
+    data["cookie_file"] = str(plan.cookie_file) if plan.cookie_file else None
+    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return loaded
+
+
+def plan_from_dict(data: dict[str, Any]) -> MediaPlan:
+    """The plan :func:`plan_to_dict` saved; unknown keys are ignored."""
+    known = {f.name for f in fields(MediaPlan)}
+    values = {k: v for k, v in data.items() if k in known}
+    if values.get("cookie_file"):
+        values["cookie_file"] = Path(values["cookie_file"])
+    if values.get("entries") is not None:
+        values["entries"] = [PlaylistEntry(**e) for e in values["entries"]]
+    values["headers"] = dict(values.get("headers") or {})
+    values["extra"] = dict(values.get("extra") or {})
+    return MediaPlan(**values)

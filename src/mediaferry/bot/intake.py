@@ -19,10 +19,10 @@ from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext, BotRuntime
 from mediaferry.db.models import Job
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
+from mediaferry.jobs.estimate import Estimate
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
 from mediaferry.media.result import processed_from_meta
-from mediaferry.plan import JobRequest, SourceType
-from mediaferry.sources.registry import describe, detect_source
+from mediaferry.plan import MediaPlan, SourceType
 
 __all__ = ["PendingAsk", "Submitted", "extract_urls", "submit_url"]
 
@@ -57,6 +57,7 @@ class PendingAsk:
     message_id: int
     keyboard_message_id: int = 0
     timer: asyncio.Task[None] | None = field(default=None, repr=False)
+    plan: MediaPlan | None = field(default=None, repr=False)  # from the estimate
 
 
 def extract_urls(message: Message) -> list[str]:
@@ -117,6 +118,7 @@ async def submit_url(
     archive: bool = False,
     progress: bool = True,
     playlist_items: str | None = None,
+    plan: MediaPlan | None = None,
 ) -> Submitted:
     """Create (or find) the job for one link and start its progress message.
 
@@ -135,6 +137,7 @@ async def submit_url(
             archive=archive,
             origin="telegram",
             playlist_items=playlist_items,
+            plan=plan,
         )
     except (UrlRejected, LimitExceeded) as exc:
         log.info("link refused: %s", exc.message, extra={"user_id": user_id, "chat_id": chat_id})
@@ -208,29 +211,6 @@ def describe_outcome(sub: Submitted) -> str | None:
 
 
 # -- the ask keyboard ----------------------------------------------------------------------
-@dataclass(slots=True)
-class Estimate:
-    """What the keyboard can say about a link before anything is downloaded."""
-
-    source: SourceType
-    size: int | None = None
-    duration: float | None = None
-    qualities: dict[str, int | None] | None = None  # "720p" → estimated bytes
-
-
-async def estimate(rt: BotRuntime, url: str) -> Estimate:
-    """Source type, size, duration and real qualities of a link, if found quickly."""
-    settings = rt.services.settings
-    st = detect_source(url, settings)
-    try:
-        async with asyncio.timeout(5):
-            plan = await describe(JobRequest(0, url, "video", "best"), st, settings)
-    except (Exception, TimeoutError) as exc:
-        log.debug("no estimate for the keyboard: %s", exc)
-        return Estimate(st)
-    return Estimate(st, plan.size, plan.duration, plan.extra.get("qualities"))
-
-
 def ask_markup(token: str, est: Estimate) -> InlineKeyboardMarkup:
     size, duration = est.size, est.duration
     video = "🎬 Video" + (f" (~{texts.human_size(size)})" if size else "")
@@ -263,8 +243,11 @@ async def ask(ctx: BotContext, update: Update, url: str) -> None:
     user = update.effective_user
     assert message is not None and user is not None
     pending = PendingAsk(secrets.token_hex(4), url, user.id, message.chat_id, message.message_id)
+    # described once here; the job created from the choice keeps the plan (no 2nd extraction)
+    est = await ctx.services.jobs.estimate(url)
+    pending.plan = est.plan
     sent = await message.reply_text(
-        texts.ASK, reply_markup=ask_markup(pending.token, await estimate(rt, url)), do_quote=True
+        texts.ASK, reply_markup=ask_markup(pending.token, est), do_quote=True
     )
     pending.keyboard_message_id = sent.message_id
     rt.pending[pending.token] = pending
@@ -294,6 +277,7 @@ async def choose(rt: BotRuntime, pending: PendingAsk, job_type: str, quality: st
         message_id=pending.message_id,
         archive=cs.archive_mode,
         progress=False,
+        plan=pending.plan,
     )
     if sub.outcome == "queued" and sub.job is not None:
         await rt.tracker.adopt(sub.job, pending.keyboard_message_id, texts.QUEUED)

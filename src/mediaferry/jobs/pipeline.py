@@ -22,12 +22,14 @@ from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
+from mediaferry.jobs.estimate import DESCRIBED_KEY, kept_plan
 from mediaferry.jobs.states import Stage
 from mediaferry.media.collection import postprocess_download
 from mediaferry.media.postprocess import validate
 from mediaferry.media.result import Processed, processed_from_meta, processed_to_meta
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.base import Source
+from mediaferry.sources.registry import replan
 from mediaferry.transfer.base import Transfer
 
 __all__ = ["Pipeline"]
@@ -185,7 +187,12 @@ class Pipeline:
         )
         # auth profiles: the best untried cookie profile; AuthError → retry with the next
         auth = await JobAuth.start(self.auth, job, ctl, meta, request)
-        plan = await self._stage(ctl, Stage.METADATA, auth.guard(lambda: source.describe(request)))
+        described = meta.pop(DESCRIBED_KEY, None)  # the keyboard's description, if any
+        plan = await self._stage(
+            ctl,
+            Stage.METADATA,
+            auth.guard(lambda: self._describe(job, ctl, source, request, described, settings)),
+        )
         if plan.entries is not None:
             if self.on_playlist is None:
                 raise UnsupportedSource("playlists are not supported here")
@@ -249,6 +256,26 @@ class Pipeline:
         # file_path/file_size/sha256 are written once, by the final transition
         await ctl.save(meta=meta, final_title=processed.title)
         return processed
+
+    async def _describe(
+        self,
+        job: Job,
+        ctl: JobControl,
+        source: Source,
+        request: JobRequest,
+        described: Any,
+        settings: Settings,
+    ) -> MediaPlan:
+        """The plan kept from the keyboard's estimate when it is fresh and fits this
+        request (no second extraction), else the source's description."""
+        kept = kept_plan(described, job.id, job.url, settings.plan_max_age_s)
+        if kept is not None and request.cookie_file is None:
+            plan, described_for, age = kept
+            fitted = replan(plan, described_for, request, settings)
+            if fitted is not None:
+                await ctl.event("PLAN_REUSED", {"age_s": round(age, 1)})
+                return fitted
+        return await source.describe(request)
 
     async def _check(self, plan: MediaPlan, settings: Settings) -> None:
         await asyncio.to_thread(self.disk_guard.ensure_space)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -17,15 +18,29 @@ from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
 from mediaferry.db.raw import Tx, tx_of
-from mediaferry.errors import InvalidTransition, JobNotFound, LimitExceeded, UrlRejected
+from mediaferry.errors import (
+    InvalidTransition,
+    JobError,
+    JobNotFound,
+    LimitExceeded,
+    UrlRejected,
+)
 from mediaferry.jobs._json import job_to_dict
 from mediaferry.jobs.bus import CHANNEL, Event, EventBus
 from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
+from mediaferry.jobs.estimate import (
+    DESCRIBED_KEY,
+    ESTIMATE_JOB_TYPE,
+    ESTIMATE_QUALITY,
+    Describer,
+    Estimate,
+    described_meta,
+)
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.stats import WorkerStats, worker_stats
 from mediaferry.jobs.transition import add_event, transition
 from mediaferry.logging import DEBUG_JOBS, log_context
-from mediaferry.plan import SourceType
+from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.quality import QUALITY_WORDS
 from mediaferry.telegram.links import parse_message_link
 from mediaferry.urls import check_url
@@ -111,11 +126,41 @@ class JobService:
         settings: Settings,
         bus: EventBus | None = None,
         detector: Detector | None = None,
+        describer: Describer | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.bus = bus or EventBus()
         self.detector = detector or _default_detector
+        self.describer = describer  # sources' describe (wired by app.py); None: no estimates
+
+    # -- estimate ----------------------------------------------------------
+    async def estimate(self, url: str, *, timeout: float = 5.0) -> Estimate:
+        """Source type, size, duration and real qualities of a link, if found within
+        ``timeout``; the plan comes back too, for :meth:`create` to keep on the job."""
+        try:
+            checked = check_url(
+                url,
+                allow_private=self.settings.allow_private_networks,
+                max_length=self.settings.max_url_length,
+            )
+        except UrlRejected:
+            return Estimate(SourceType.UNSUPPORTED)
+        source_type, _ = self.detector(checked.url)
+        if self.describer is None or source_type == SourceType.UNSUPPORTED:
+            return Estimate(source_type)
+        request = JobRequest(0, checked.url, ESTIMATE_JOB_TYPE, ESTIMATE_QUALITY)
+        try:
+            async with asyncio.timeout(timeout):
+                plan = await self.describer(request, source_type)
+        except (JobError, TimeoutError) as exc:
+            log.debug("no estimate for the keyboard: %s", exc)
+            return Estimate(source_type)
+        except Exception:  # an estimate is optional: the keyboard works without one
+            log.warning("estimate failed", exc_info=True)
+            return Estimate(source_type)
+        qualities = plan.extra.get("qualities")
+        return Estimate(source_type, plan.size, plan.duration, qualities, plan)
 
     # -- create ----------------------------------------------------------
     async def create(
@@ -135,13 +180,15 @@ class JobService:
         playlist_items: str | None = None,
         media_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        plan: MediaPlan | None = None,
     ) -> CreateResult:
         """Create a job, or return the identical active/completed one (dedup).
 
         Raises :class:`UrlRejected` for URLs the policy refuses and
         :class:`LimitExceeded` when a limit is reached. Never touches the network.
         ``media_id`` overrides the detected id (e.g. a Telegram document id, so the same
-        file posted in two chats is one job); ``meta`` is saved on the job.
+        file posted in two chats is one job); ``meta`` is saved on the job. ``plan`` is
+        the description :meth:`estimate` returned: kept, so METADATA need not ask again.
         """
         checked = check_url(
             url,
@@ -165,6 +212,8 @@ class JobService:
         media_id = media_id or detected_id
         identity = media_id or checked.normalized
         meta = dict(meta) if meta else None
+        if plan is not None and plan.entries is None:
+            meta = {**(meta or {}), DESCRIBED_KEY: described_meta(plan)}
         if playlist_items:
             if not _ITEMS_RE.match(playlist_items):
                 raise UrlRejected(

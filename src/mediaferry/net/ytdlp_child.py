@@ -177,10 +177,16 @@ def run(request: dict[str, Any], emitter: _Emitter) -> int:
         opts["progress_hooks"] = [emitter.hook]
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
-            _preload(ydl, request["url"])
-            emitter.emit("ready", version=__version__)
             download = request["mode"] == "download"
-            info = ydl.extract_info(request["url"], download=download)
+            given = request.get("info") if download else None
+            if given:
+                # described before (the parent kept the info): download without extracting
+                emitter.emit("ready", version=__version__, extracting=False)
+                info = ydl.process_ie_result(ydl.sanitize_info(given), download=True)
+            else:
+                _preload(ydl, request["url"])
+                emitter.emit("ready", version=__version__, extracting=True)
+                info = ydl.extract_info(request["url"], download=download)
             info = ydl.sanitize_info(info)
             if download:
                 emitter.emit("done", path=_final_path(info), title=info.get("title"))

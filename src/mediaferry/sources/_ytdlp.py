@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mediaferry.errors import FormatNotFound
 from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
-from mediaferry.plan import JobRequest, MediaPlan, PlaylistEntry
+from mediaferry.plan import YTDLP_INFO, JobRequest, MediaPlan, PlaylistEntry
 from mediaferry.sources._extractors import extractor_key_for, temp_id_for
 from mediaferry.sources.base import Source
 from mediaferry.sources.quality import available_qualities, choose_formats, normalize_quality
@@ -22,7 +22,24 @@ from mediaferry.sources.quality import available_qualities, choose_formats, norm
 if TYPE_CHECKING:
     from mediaferry.config import Settings
 
-__all__ = ["YtdlpSource", "extract_info", "parse_playlist_items", "plan_from_info"]
+__all__ = [
+    "YtdlpSource",
+    "extract_info",
+    "parse_playlist_items",
+    "plan_from_info",
+]
+
+# protocols whose formats need the per-fragment lists the child leaves out of its info
+_FRAGMENTED = ("dash", "ism", "f4m", "mhtml")
+
+
+def _reusable(info: dict[str, Any]) -> bool:
+    """Can yt-dlp download from this (slimmed) info without extracting again?"""
+    formats = info.get("formats") or ([info] if info.get("url") else [])
+    if info.get("is_live") or not formats:
+        return False
+    return not any(any(p in str(f.get("protocol") or "") for p in _FRAGMENTED) for f in formats)
+
 
 _ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
 
@@ -127,6 +144,7 @@ def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings
     quality = normalize_quality(request.quality, request.job_type)
     choice = choose_formats(info, quality, request.max_bytes or settings.max_file_size_bytes)
     duration = info.get("duration")
+    extra: dict[str, Any] = {YTDLP_INFO: info} if _reusable(info) else {}
     return MediaPlan(
         **common,
         duration=float(duration) if duration else None,
@@ -137,6 +155,7 @@ def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings
         width=choice.width,
         height=choice.height,
         extra={
+            **extra,
             "extractor": info.get("extractor_key"),
             "telegram_compatible": choice.compatible,
             "quality": quality.label,

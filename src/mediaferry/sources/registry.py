@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediaferry.errors import ExtractorError, ParserError, UnsupportedSource
-from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.plan import YTDLP_INFO, JobRequest, MediaPlan, SourceType
+from mediaferry.sources._ytdlp import plan_from_info
 from mediaferry.sources.archive_org import ArchiveOrgSource
 from mediaferry.sources.base import Source
 from mediaferry.sources.browser import BrowserSource
@@ -32,6 +33,7 @@ __all__ = [
     "describe",
     "detect_source",
     "media_id_for",
+    "replan",
     "source_class",
     "source_for",
 ]
@@ -98,3 +100,19 @@ async def describe(
             return await browser.describe_with_browser(request)
         except ParserError:
             raise exc from None
+
+
+def replan(
+    plan: MediaPlan, described_for: JobRequest, request: JobRequest, settings: Settings
+) -> MediaPlan | None:
+    """``plan`` (described for ``described_for``) made fit for ``request`` without the
+    network, or None when only a new description will do.
+
+    A yt-dlp plan carries its info dict, so any quality or job type is chosen from it
+    again; any other plan fits only the job type and quality it was described for.
+    """
+    info = plan.extra.get(YTDLP_INFO)
+    if isinstance(info, dict):
+        return plan_from_info(info, request, settings)
+    same = (described_for.job_type, described_for.quality) == (request.job_type, request.quality)
+    return plan if same and plan.entries is None else None

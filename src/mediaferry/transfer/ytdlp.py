@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mediaferry.errors import ExtractorError, UnsupportedSource, UrlRejected
 from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
+from mediaferry.plan import YTDLP_INFO
 from mediaferry.transfer.base import Progress, ProgressSink, Transfer, TransferResult
 from mediaferry.urls import check_url
 
@@ -93,6 +94,9 @@ class YtdlpTransfer(Transfer):
             "opts": download_opts(plan, dest_dir, self.settings),
             "allow_private": self.settings.allow_private_networks,
         }
+        info = plan.extra.get(YTDLP_INFO)
+        if isinstance(info, dict):
+            request["info"] = info  # described already: the child downloads without extracting
 
         version: list[str] = []
 
