@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediaferry._ytdlp_args import secret_values
 from mediaferry.config import Settings
@@ -20,6 +20,8 @@ from mediaferry.files.storage import Storage
 from mediaferry.follows.service import FollowService
 from mediaferry.jobs.auth import AuthProfiles  # auth profiles
 from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.chats import ChatSettingsService
+from mediaferry.jobs.library import Library
 from mediaferry.jobs.pipeline import Pipeline
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.worker import WorkerPool
@@ -30,6 +32,11 @@ from mediaferry.sources.registry import describe, detect_source, media_id_for, s
 from mediaferry.sources.telegram import TelegramSource
 from mediaferry.telegram.clients import TelegramClients
 from mediaferry.transfer.registry import TransferRegistry
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from mediaferry.delivery.telegram import TelegramDeliverer
 
 __all__ = ["Services"]
 
@@ -51,6 +58,8 @@ class Services:
     telegram: TelegramClients
     waiters: Waiters  # chats waiting on a job another chat started (bot and delivery)
     follows: FollowService
+    chats: ChatSettingsService  # per-chat defaults (/settings, archive mode)
+    library: Library  # archived media: search, one item
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     # the one Telegram send path's budgets, shared by every sender in this process
     send_limiter: SendLimiter = field(default_factory=SendLimiter)
@@ -122,6 +131,8 @@ class Services:
             ),
             disk=disk,
             waiters=Waiters(db),
+            chats=ChatSettingsService(db),
+            library=Library(db),
             send_limiter=SendLimiter(SendBudgets.from_settings(settings)),
             telegram=telegram,
         )
@@ -173,6 +184,19 @@ class Services:
                 }
             },
         }
+
+    def telegram_deliverer(self, bot: Bot) -> TelegramDeliverer:
+        """The Telegram deliverer on the bot's ``Bot`` (built here: it needs storage)."""
+        # imported here, not at the top: only bot processes load python-telegram-bot
+        from mediaferry.delivery.mtproto import MtprotoRoute, mtproto_available
+        from mediaferry.delivery.telegram import TelegramDeliverer
+
+        # the bot's MTProto route (issue 10) when API id/hash are set; else files over the
+        # upload limit are split as before
+        route = None
+        if mtproto_available(self.settings):
+            route = MtprotoRoute(self.settings, self.telegram, self.send_limiter)
+        return TelegramDeliverer(bot, self.db, self.settings, self.waiters, route)
 
     def worker_pool(
         self,

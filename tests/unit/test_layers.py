@@ -168,3 +168,53 @@ def test_the_checker_sees_what_it_must() -> None:
     assert not allowed(Edge("mediaferry.files.archive", 1, "mediaferry.jobs.control"))
     assert not allowed(Edge("mediaferry.sources.direct", 1, "mediaferry.transfer.http"))
     assert allowed(Edge("mediaferry.jobs.pipeline", 1, "mediaferry.sources.base"))
+
+
+# Interfaces see only core services (DESIGN.md §2: "the bot never touches downloads or
+# files; it calls core services"): bot/cli/web import their own package, the wiring
+# (app), the core (jobs) and the base — nothing of engine or storage, except these:
+INTERFACE_REACH = frozenset({"app", "jobs", "config", "errors", "logging", "urls", "plan"})
+INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("bot", "mediaferry.db.models"): "Job rows are what JobService returns (annotations only)",
+    ("web", "mediaferry.db.models"): "Job/MediaItem rows are what the services return",
+    ("cli", "mediaferry.db.models"): "Job/MediaItem rows are what the services return",
+    ("bot", "mediaferry.db.waiters"): "the waiters repository is shared by bot and delivery",
+    ("bot", "mediaferry.delivery"): "the bot builds python-telegram-bot's Bot; the send "
+    "limiter and the Telegram deliverer ride on it",
+    # not migrated yet (issue 12 step 5 owns the CLI's start-up): light commands open
+    # the database or a storage helper directly instead of building every service
+    ("cli", "mediaferry.db"): "light commands (auth, library, backup, doctor) stay fast",
+    ("cli", "mediaferry.files"): "cleanup/storage/template helpers of light commands",
+    ("cli", "mediaferry.telegram"): "tg login/logout/whoami/chats talk to the MTProto adapter",
+    ("cli", "mediaferry.transfer"): "doctor's yt-dlp report",
+}
+
+
+def interface_allowed(edge: Edge) -> bool:
+    src, dst = unit_of(edge.module), unit_of(edge.target)
+    if src == dst or dst in INTERFACE_REACH or dst.startswith("_") or dst == "__init__":
+        return True
+    return any(
+        src == unit and (edge.target == prefix or edge.target.startswith(prefix + "."))
+        for unit, prefix in INTERFACE_EXCEPTIONS
+    )
+
+
+def test_interfaces_reach_only_core_services() -> None:
+    interfaces = {"bot", "cli", "web"}
+    bad = [
+        str(e) for e in all_edges() if unit_of(e.module) in interfaces and not interface_allowed(e)
+    ]
+    assert not bad, "interfaces importing engine/storage directly:\n" + "\n".join(bad)
+
+
+def test_interfaces_hold_no_database_session() -> None:
+    """No ``services.db`` in bot/ or web/ (the CLI's light commands are listed above)."""
+    found = []
+    for unit in ("bot", "web"):
+        for path in sorted((ROOT / unit).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            for needle in ("services.db", "import sqlalchemy", "from sqlalchemy"):
+                if needle in text:
+                    found.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert not found, found

@@ -10,11 +10,11 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Mess
 
 from mediaferry.bot import texts
 from mediaferry.bot.callbacks import EXPIRED, CancelJob, SetOption, answer, parse_callback, set_data
-from mediaferry.bot.chats import get_chat_settings, update_chat_settings
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
-from mediaferry.db.models import ChatSettings, Job
+from mediaferry.db.models import Job
 from mediaferry.errors import InvalidTransition, JobNotFound, MediaferryError, user_message
+from mediaferry.jobs.chats import ChatPrefs
 from mediaferry.jobs.states import ACTIVE_STATUSES
 
 __all__ = ["handlers", "unknown_command_handler"]
@@ -191,7 +191,7 @@ def _chat_of(query: CallbackQuery) -> int | None:
 
 
 # -- settings ------------------------------------------------------------------------------
-def settings_text(cs: ChatSettings) -> str:
+def settings_text(cs: ChatPrefs) -> str:
     kind = cs.default_job_type or ("ask" if cs.ask else "video")
     return (
         "<b>Settings of this chat</b>\n"
@@ -200,7 +200,7 @@ def settings_text(cs: ChatSettings) -> str:
     )
 
 
-def settings_markup(cs: ChatSettings) -> InlineKeyboardMarkup:
+def settings_markup(cs: ChatPrefs) -> InlineKeyboardMarkup:
     def mark(label: str, on: bool) -> str:
         return f"• {label}" if on else label
 
@@ -222,15 +222,15 @@ def settings_markup(cs: ChatSettings) -> InlineKeyboardMarkup:
 
 async def apply_setting(ctx: BotContext, chat_id: int, key: str, value: str) -> str | None:
     """Change one setting; returns an error message for a bad value."""
-    db = ctx.services.db
+    chats = ctx.services.chats
     if key == "type" and value in ("ask", "video", "audio"):
         job_type = None if value == "ask" else value
-        await update_chat_settings(db, chat_id, default_job_type=job_type, ask=value == "ask")
+        await chats.update(chat_id, default_job_type=job_type, ask=value == "ask")
     elif key == "quality" and value in SETTING_QUALITIES:
-        await update_chat_settings(db, chat_id, default_quality=value)
+        await chats.update(chat_id, default_quality=value)
     elif key in ("archive", "ask") and value in ("on", "off"):
         field = "archive_mode" if key == "archive" else "ask"
-        await update_chat_settings(db, chat_id, **{field: value == "on"})
+        await chats.update(chat_id, **{field: value == "on"})
     else:
         return SETTINGS_USAGE
     return None
@@ -248,7 +248,7 @@ async def cmd_settings(update: Update, ctx: BotContext) -> None:
         if error:
             await reply(update, texts.esc(error))
             return
-    cs = await get_chat_settings(ctx.services.db, message.chat_id)
+    cs = await ctx.services.chats.get(message.chat_id)
     await reply(update, settings_text(cs), reply_markup=settings_markup(cs))
 
 
@@ -263,7 +263,7 @@ async def on_settings_button(update: Update, ctx: BotContext) -> None:
         return
     error = await apply_setting(ctx, chat_id, cb.key, cb.value)
     await answer(query, error or "Saved.")
-    cs = await get_chat_settings(ctx.services.db, chat_id)
+    cs = await ctx.services.chats.get(chat_id)
     await query.edit_message_text(
         settings_text(cs), parse_mode=texts.PARSE_MODE, reply_markup=settings_markup(cs)
     )
@@ -271,13 +271,13 @@ async def on_settings_button(update: Update, ctx: BotContext) -> None:
 
 async def cmd_archive_on(update: Update, ctx: BotContext) -> None:
     assert update.effective_chat is not None
-    await update_chat_settings(ctx.services.db, update.effective_chat.id, archive_mode=True)
+    await ctx.services.chats.update(update.effective_chat.id, archive_mode=True)
     await reply(update, "Archive mode is on: downloads from this chat are kept in the archive.")
 
 
 async def cmd_archive_off(update: Update, ctx: BotContext) -> None:
     assert update.effective_chat is not None
-    await update_chat_settings(ctx.services.db, update.effective_chat.id, archive_mode=False)
+    await ctx.services.chats.update(update.effective_chat.id, archive_mode=False)
     await reply(update, "Archive mode is off.")
 
 

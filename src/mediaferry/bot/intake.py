@@ -9,19 +9,16 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram import error as tg
 
 from mediaferry.bot import texts
 from mediaferry.bot.callbacks import ask_data
-from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext, BotRuntime
 from mediaferry.db.models import Job
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
 from mediaferry.jobs.estimate import Estimate
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
-from mediaferry.media.result import processed_from_meta
 from mediaferry.plan import MediaPlan, SourceType
 
 __all__ = ["PendingAsk", "Submitted", "extract_urls", "submit_url"]
@@ -166,7 +163,7 @@ async def submit_url(
 
 async def _upload_existing(rt: BotRuntime, job: Job, chat_id: int, message_id: int) -> bool:
     """A job done elsewhere (CLI, web) whose files are still on disk: upload them once."""
-    processed = processed_from_meta((job.meta or {}).get("processed") or {})
+    processed = rt.services.jobs.stored_result(job)
     if processed is None:
         return False
     try:
@@ -174,10 +171,7 @@ async def _upload_existing(rt: BotRuntime, job: Job, chat_id: int, message_id: i
     except tg.TelegramError as exc:
         log.warning("upload of a finished job failed: %s", exc, extra={"job_id": job.id})
         return False
-    async with rt.services.db.session() as session:
-        await session.execute(
-            update(Job).where(Job.id == job.id).values(telegram_file_id="\n".join(ids))
-        )
+    await rt.services.jobs.record_telegram_delivery(job.id, ids)
     return True
 
 
@@ -258,7 +252,7 @@ async def _ask_timeout(rt: BotRuntime, pending: PendingAsk) -> None:
     await asyncio.sleep(rt.services.settings.ask_timeout_s)
     if rt.pending.pop(pending.token, None) is None:
         return
-    cs = await get_chat_settings(rt.services.db, pending.chat_id)
+    cs = await rt.services.chats.get(pending.chat_id)
     job_type = cs.default_job_type or "video"
     quality = "audio" if job_type == "audio" else cs.default_quality
     await choose(rt, pending, job_type, quality)
@@ -266,7 +260,7 @@ async def _ask_timeout(rt: BotRuntime, pending: PendingAsk) -> None:
 
 async def choose(rt: BotRuntime, pending: PendingAsk, job_type: str, quality: str) -> None:
     """Create the job for a pending link; the keyboard message becomes its progress."""
-    cs = await get_chat_settings(rt.services.db, pending.chat_id)
+    cs = await rt.services.chats.get(pending.chat_id)
     sub = await submit_url(
         rt,
         pending.url,

@@ -15,14 +15,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram import error as tg
 
 from mediaferry.bot import texts
 from mediaferry.bot.callbacks import cancel_data
-from mediaferry.db.engine import Database
-from mediaferry.db.models import Job, TelegramWaiter
+from mediaferry.db.models import Job
+from mediaferry.db.waiters import Waiters
 from mediaferry.delivery.ratelimit import Priority, SendDropped, send_priority
 from mediaferry.delivery.telegram import TelegramDeliverer
 from mediaferry.errors import JobNotFound
@@ -71,7 +70,7 @@ class ProgressTracker:
         bot: Bot,
         bus: EventBus,
         jobs: JobService,
-        db: Database,
+        waiters: Waiters,
         interval: float = 3.0,
         deliverer: TelegramDeliverer | None = None,
     ) -> None:
@@ -80,7 +79,7 @@ class ProgressTracker:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.bus = bus
         self.jobs = jobs
-        self.db = db
+        self.waiters = waiters
         self.interval = interval
         self.views: dict[int, _View] = {}
         self._ignored: set[int] = set()
@@ -123,10 +122,7 @@ class ProgressTracker:
         await self._save_message_id(job.id, message_id)
 
     async def _save_message_id(self, job_id: int, message_id: int) -> None:
-        async with self.db.session() as session:
-            await session.execute(
-                update(Job).where(Job.id == job_id).values(progress_message_id=message_id)
-            )
+        await self.jobs.set_progress_message(job_id, message_id)
 
     # -- events ----------------------------------------------------------------------
     async def _listen(self) -> None:
@@ -311,14 +307,7 @@ class ProgressTracker:
         view.shown = text
 
     async def _tell_waiters(self, job: Job, text: str) -> None:
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(TelegramWaiter).where(
-                    TelegramWaiter.job_id == job.id, TelegramWaiter.delivered.is_(False)
-                )
-            )
-            waiters = list(rows.scalars().all())
-        for w in waiters:
+        for w in await self.waiters.pending(job.id):
             if w.progress_message_id is None:
                 continue
             with contextlib.suppress(tg.TelegramError):

@@ -30,8 +30,6 @@ from mediaferry.bot import admin, commands, follows, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
 from mediaferry.delivery.botapi_limiter import BotApiRateLimiter
-from mediaferry.delivery.mtproto import MtprotoRoute, mtproto_available
-from mediaferry.delivery.telegram import TelegramDeliverer
 from mediaferry.logging import add_secret
 
 __all__ = ["build_application", "start"]
@@ -137,14 +135,12 @@ async def _start_webhook(
 async def start(services: Services, *, progress_interval: float = 3.0) -> Stopper:
     """Start the bot (long polling) in the running loop; returns its stopper."""
     app = build_application(services)
-    deliverer = TelegramDeliverer(
-        app.bot, services.db, services.settings, services.waiters, _mtproto_route(services)
-    )
+    deliverer = services.telegram_deliverer(app.bot)
     tracker = ProgressTracker(
         app.bot,
         services.bus,
         services.jobs,
-        services.db,
+        services.waiters,
         interval=progress_interval,
         deliverer=deliverer,
     )
@@ -207,9 +203,7 @@ async def start_delivery(services: Services) -> Stopper:
         rate_limiter=BotApiRateLimiter(services.send_limiter),
     )
     await bot.initialize()
-    deliverer = TelegramDeliverer(
-        bot, services.db, settings, services.waiters, _mtproto_route(services)
-    )
+    deliverer = services.telegram_deliverer(bot)
     services.pipeline.deliverers.append(deliverer)
     log.info("telegram delivery enabled in this worker process")
 
@@ -219,11 +213,3 @@ async def start_delivery(services: Services) -> Stopper:
         await bot.shutdown()
 
     return stop
-
-
-def _mtproto_route(services: Services) -> MtprotoRoute | None:
-    """The bot's MTProto route (issue 10) when API id/hash are set; else files over the
-    upload limit are split as before."""
-    if not mtproto_available(services.settings):
-        return None
-    return MtprotoRoute(services.settings, services.telegram, services.send_limiter)

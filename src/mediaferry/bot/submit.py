@@ -11,7 +11,6 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Mess
 
 from mediaferry.bot import texts
 from mediaferry.bot.callbacks import EXPIRED, AskChoice, answer, parse_callback
-from mediaferry.bot.chats import get_chat_settings
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import (
     ask,
@@ -49,7 +48,7 @@ async def _submit_many(
         log.info("too many links: %d", len(urls), extra={"user_id": user.id})
         await reply(update, texts.TOO_MANY_LINKS.format(n=len(urls), limit=limit))
         return
-    cs = await get_chat_settings(ctx.services.db, message.chat_id)
+    cs = await ctx.services.chats.get(message.chat_id)
     jtype = job_type or cs.default_job_type or "video"
     qual = quality or ("audio" if jtype == "audio" else cs.default_quality)
     single = len(urls) == 1 and not batch
@@ -90,7 +89,7 @@ async def on_links(update: Update, ctx: BotContext) -> None:
         return
     if await refuse_if_maintenance(ctx, update):
         return
-    cs = await get_chat_settings(ctx.services.db, message.chat_id)
+    cs = await ctx.services.chats.get(message.chat_id)
     if len(urls) == 1 and cs.ask and cs.default_job_type is None:
         await ask(ctx, update, urls[0])
         return

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,8 +39,9 @@ from mediaferry.jobs.estimate import (
 )
 from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
 from mediaferry.jobs.stats import WorkerStats, worker_stats
-from mediaferry.jobs.transition import add_event, transition
+from mediaferry.jobs.transition import add_event, transition, update_job_sql
 from mediaferry.logging import DEBUG_JOBS, log_context
+from mediaferry.media.result import Processed, processed_from_meta
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.quality import QUALITY_WORDS
 from mediaferry.telegram.links import parse_message_link
@@ -504,6 +506,33 @@ class JobService:
 
     async def is_paused(self) -> bool:
         return await self.get_flag("paused")
+
+    async def ping(self) -> float:
+        """Round-trip a trivial query; the latency in milliseconds (raises if down)."""
+        started = time.monotonic()
+        async with self.db.tx() as tx:
+            await tx.one("SELECT 1")
+        return (time.monotonic() - started) * 1000
+
+    # -- delivery records ------------------------------------------------------
+    def stored_result(self, job: Job) -> Processed | None:
+        """The result a finished job keeps on disk (its parts), if all are still there."""
+        return processed_from_meta((job.meta or {}).get("processed") or {})
+
+    async def record_telegram_delivery(self, job_id: int, file_ids: Sequence[str]) -> None:
+        """Telegram's file ids of a result sent outside the pipeline (a job finished
+        elsewhere, uploaded when a chat asks for it): later requests re-send them."""
+        await self._set(job_id, telegram_file_id="\n".join(file_ids))
+
+    async def set_progress_message(self, job_id: int, message_id: int) -> None:
+        """The Telegram message that shows this job's progress."""
+        await self._set(job_id, progress_message_id=message_id)
+
+    async def _set(self, job_id: int, **values: Any) -> None:
+        params = {**values, "updated_at": utcnow()}
+        sql = update_job_sql(tuple(params)) + " WHERE id = :_id"
+        async with self.db.tx() as tx:
+            await tx.run(sql, {**params, "_id": job_id})
 
     async def worker_stats(self) -> WorkerStats:
         """Live worker pools, their capacity and running jobs (one rule everywhere)."""

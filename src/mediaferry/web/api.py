@@ -275,12 +275,7 @@ async def library(
 ) -> dict[str, Any]:
     """Search archived media by title, performer and album."""
     try:
-        from mediaferry.db.library import search_library
-    except ImportError as exc:  # the library module ships separately
-        raise ApiError(503, "library search is not available") from exc
-    try:
-        items = await search_library(
-            services.db,
+        items = await services.library.search(
             q,
             fuzzy=fuzzy,
             fmt=format,
@@ -303,8 +298,7 @@ async def library(
 )
 async def library_file(item_id: ItemId, services: ServicesDep) -> FileResponse:
     """An archived file (Range requests supported)."""
-    async with services.db.session() as session:
-        item = await session.get(MediaItem, item_id)
+    item = await services.library.item(item_id)
     if item is None:
         raise ApiError(404, f"no library item #{item_id}")
     return _file_response(safe_path(services, item.path))

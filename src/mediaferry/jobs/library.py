@@ -1,0 +1,31 @@
+"""The library as the interfaces see it: search archived media, fetch one item.
+
+A thin core service over :mod:`mediaferry.db.library`, so the web API (and any other
+interface) asks the core instead of holding the database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mediaferry.db.library import search_library
+from mediaferry.db.models import MediaItem
+
+if TYPE_CHECKING:
+    from mediaferry.db.engine import Database
+
+__all__ = ["Library"]
+
+
+class Library:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def search(self, query: str, **filters: Any) -> list[MediaItem]:
+        """Items matching ``query``; see :func:`~mediaferry.db.library.search_library`
+        for the filters. Raises ``LibraryQueryError`` (a ValueError) for a bad query."""
+        return await search_library(self.db, query, **filters)
+
+    async def item(self, item_id: int) -> MediaItem | None:
+        async with self.db.session() as session:
+            return await session.get(MediaItem, item_id)
