@@ -109,7 +109,7 @@ class Connection:
             log.info("fake MTProto: closing connection %d: %s", self.stats.number, exc)
         except Exception:
             log.exception("fake MTProto: server bug on connection %d", self.stats.number)
-            raise
+            self.server.stats.crashes.append(f"connection {self.stats.number}")
         finally:
             self.close()
 
@@ -273,6 +273,7 @@ class Connection:
                 raise dispatch.RpcFail(400, "METHOD_NOT_IMPLEMENTED_BY_FAKE_SERVER")
             with self.server.world.lock:
                 result = handler(ctx, request)
+            self.stats.user_id = self.auth.user_id
         except dispatch.RpcFail as fail:
             await self._send_rpc_error(msg_id, fail.code, fail.message)
             return
