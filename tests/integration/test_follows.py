@@ -342,3 +342,14 @@ async def test_huge_feeds_are_capped(services: Services, feed_server: FeedServer
     result = await services.follows.check(big.id)
     assert result.error is not None and "larger than 20 MB" in result.error
     assert (await services.follows.get(big.id)).failures == 1
+
+
+async def test_update_refuses_empty_required_fields(
+    services: Services, feed_server: FeedServer
+) -> None:
+    follow = await services.follows.add(feed_server.url("/rss.xml"))
+    for key in ("every", "paused", "archive", "quality", "job_type"):
+        with pytest.raises(UrlRejected, match="cannot be empty"):
+            await services.follows.update(follow.id, **{key: None})
+    changed = await services.follows.update(follow.id, include=None, keep_last=None, every="2h")
+    assert changed.every_s == 7200 and changed.include_re is None

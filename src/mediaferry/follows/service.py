@@ -326,6 +326,8 @@ class FollowService:
             raise UrlRejected(f"cannot change {sorted(unknown)[0]!r} of a follow")
         columns: dict[str, Any] = {}
         for key, value in changes.items():
+            if value is None and key in ("paused", "every", "archive", "quality", "job_type"):
+                raise UrlRejected(f"{key} cannot be empty")
             if key == "every":
                 columns["every_s"] = parse_every(value, self.settings.follow_min_every_s)
             elif key in ("include", "exclude"):
