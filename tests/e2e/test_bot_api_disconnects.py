@@ -80,12 +80,17 @@ async def test_second_lost_answer_stops_the_resending(
         assert len(fake_telegram.calls("sendVideo")) == 2  # never a third copy
         assert _videos(fake_telegram) == 2
         assert await _outcomes(bot, job_id) == ["unknown", "unknown"]
-        # the progress message says it failed (the user can /retry)
+        # the progress message says it failed
         await fake_telegram.async_wait_for(
             lambda: any("❌" in (m.text or "") or "fail" in (m.text or "").lower()
                         for m in fake_telegram.messages_to(USER) if m.kind == "text"),
             timeout=15,
         )  # fmt: skip
+        # a manual retry is the user's call: one more try
+        await bot.services.jobs.retry(job_id)
+        await bot.job_status(job_id, "COMPLETED", timeout=60)
+        assert _videos(fake_telegram) == 3
+        assert _downloads(media_server, url) == 1
 
 
 async def test_connection_closed_before_the_upload_was_processed_is_retried_once(

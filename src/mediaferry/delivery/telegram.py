@@ -107,13 +107,19 @@ class _History:
 
     def __init__(self, events: Sequence[JobEvent]) -> None:
         attempts: dict[int, str | None] = {}
+        last = 0
         self.sent_ids: list[str] | None = None
         self.chunks: dict[int, list[str]] = {}  # first part index → ids Telegram confirmed
         self.random_ids: list[int] | None = None  # MTProto route (issue 10)
         for ev in events:
             data = ev.data or {}
             n = int(data.get("attempt") or 0)
-            if ev.event_type == CHUNK_EVENT:
+            if ev.event_type == "STATUS_CHANGED":
+                if data.get("from") == "FAILED":
+                    # a manual retry: the user asked for another try, whatever came before
+                    last = max(last, *attempts) if attempts else last
+                    attempts.clear()
+            elif ev.event_type == CHUNK_EVENT:
                 self.chunks[int(data.get("start") or 0)] = [str(i) for i in data["file_ids"]]
             elif ev.event_type == RANDOM_IDS_EVENT:
                 self.random_ids = [int(i) for i in data.get("random_ids") or []]
@@ -123,7 +129,7 @@ class _History:
                 attempts[n] = str(data.get("outcome"))
                 if data.get("outcome") == "sent":
                     self.sent_ids = [str(i) for i in data.get("file_ids") or []]
-        self.attempts = max(attempts, default=0)
+        self.attempts = max(attempts, default=last)
         # no outcome written (the process died mid-send) counts as unknown
         self.uncertain = sum(1 for o in attempts.values() if o in (None, "unknown"))
         if self.random_ids:  # MTProto sends are idempotent (random_id): never uncertain
@@ -266,7 +272,13 @@ class TelegramDeliverer:
                 .where(
                     JobEvent.job_id == job_id,
                     JobEvent.event_type.in_(
-                        (ATTEMPT_EVENT, OUTCOME_EVENT, RANDOM_IDS_EVENT, CHUNK_EVENT)
+                        (
+                            ATTEMPT_EVENT,
+                            OUTCOME_EVENT,
+                            RANDOM_IDS_EVENT,
+                            CHUNK_EVENT,
+                            "STATUS_CHANGED",
+                        )
                     ),
                 )
                 .order_by(JobEvent.id)
