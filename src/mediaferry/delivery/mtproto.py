@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from mediaferry.config import Settings
@@ -102,8 +103,8 @@ class MtprotoRoute:
         ids: list[str] = []
         for part, random_id in zip(processed.parts, randoms, strict=True):
 
-            async def slot() -> None:
-                await self.limiter.acquire(chat_id, Priority.RESULT)
+            def slot() -> AbstractAsyncContextManager[None]:
+                return self.limiter.slot(chat_id, Priority.RESULT)
 
             async def flooded(seconds: float) -> None:
                 self.limiter.flood(chat_id, seconds)
@@ -113,7 +114,7 @@ class MtprotoRoute:
                 caption=caption, title=processed.title, performer=processed.performer,
                 duration=part.duration, width=part.width, height=part.height,
                 thumbnail=part.thumbnail, connections=self.settings.telegram_connections,
-                on_wait=flooded, before_send=slot,
+                on_wait=flooded, send_slot=slot,
             )  # fmt: skip
             if sent is None:  # a retried send Telegram already had: delivered, not twice
                 log.info("delivery already in the chat (random_id seen)", extra={"job_id": job.id})
@@ -132,8 +133,8 @@ class MtprotoRoute:
             async def flooded(seconds: float) -> None:
                 self.limiter.flood(chat_id, seconds)
 
-            await self.limiter.acquire(chat_id, Priority.RESULT)
-            await resend_document(
-                client, bot_peer(chat_id), _decode(value), random_id=new_random_id(),
-                caption=caption, on_wait=flooded,
-            )  # fmt: skip
+            async with self.limiter.slot(chat_id, Priority.RESULT):
+                await resend_document(
+                    client, bot_peer(chat_id), _decode(value), random_id=new_random_id(),
+                    caption=caption, on_wait=flooded,
+                )  # fmt: skip

@@ -11,7 +11,8 @@ import logging
 import mimetypes
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ async def send_file(
     connections: int = 4,
     progress: UploadProgress | None = None,
     on_wait: WaitHook | None = None,
-    before_send: Callable[[], Awaitable[None]] | None = None,
+    send_slot: Callable[[], AbstractAsyncContextManager[None]] | None = None,
 ) -> SentDocument | None:
     """Upload ``path`` whole and send it to ``peer`` as video/audio/document.
 
@@ -226,9 +227,10 @@ async def send_file(
                                duration=duration, width=width, height=height),
         force_file=kind == "document", nosound_video=False,
     )  # fmt: skip
-    if before_send is not None:  # e.g. a slot in the send path's budgets
-        await before_send()
-    return await _send_media(client, peer, media, caption, random_id, on_wait)
+    if send_slot is None:
+        return await _send_media(client, peer, media, caption, random_id, on_wait)
+    async with send_slot():  # a slot in the send path's budgets, around the send itself
+        return await _send_media(client, peer, media, caption, random_id, on_wait)
 
 
 async def resend_document(
