@@ -201,6 +201,8 @@ class Pipeline:
         if job.title:  # a title known before (e.g. from a playlist entry) beats a file name
             plan.title = job.title
         meta["plan"] = plan_to_meta(plan)
+        if isinstance(plan.extra.get("telegram"), dict):  # issue 10: the file's chat/message
+            meta["telegram"] = {**plan.extra["telegram"], **(meta.get("telegram") or {})}
         await ctl.save(
             title=plan.title or job.title,
             media_id=job.media_id or plan.media_id,
