@@ -494,14 +494,15 @@ async def test_throughput_cap_and_per_connection_counters(fake_mtproto: FakeMTPr
         ]
         serving = [c for c in fake_mtproto.stats.connections if c.file_bytes_served]
         assert [c.file_bytes_served for c in serving] == [len(payload), len(payload)]
-        # The cap is applied by the server's writer: it accounts the time it held bytes back.
-        assert all(c.throttled_seconds > 0 for c in serving)
-        # Uploads are capped too: the server reads no faster than the cap.
-        before = [c.throttled_seconds for c in fake_mtproto.stats.connections]
+        # Every byte went through the cap's accounting (the rate itself is measured in
+        # bench/fake_mtproto.py, never timed in a test).
+        assert all(c.capped_bytes_out >= len(payload) for c in serving)
+        # Uploads are capped too: what the server reads goes through the same accounting.
+        before = [c.capped_bytes_in for c in fake_mtproto.stats.connections]
         upload = await two.send_file("sharedchan", os.urandom(MiB), force_document=True)
         assert upload.file.size == MiB
-        after = [c.throttled_seconds for c in fake_mtproto.stats.connections]
-        assert after[1] > before[1] and after[0] == before[0]
+        after = [c.capped_bytes_in for c in fake_mtproto.stats.connections]
+        assert after[1] - before[1] >= MiB and after[0] == before[0]
         assert fake_mtproto.stats.connections[1].uploaded_bytes == MiB
     assert results == [payload, payload]
     assert fake_mtproto.stats.connections_serving_files() == 2
@@ -583,7 +584,7 @@ def test_script_serves_a_world_from_a_spec_and_answers_commands(tmp_path: Any) -
         ],
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # stderr goes to the test's captured output on failure
         [
             sys.executable,
             "-m",
@@ -624,7 +625,8 @@ def test_script_serves_a_world_from_a_spec_and_answers_commands(tmp_path: Any) -
         assert stats["requests"]["messages.getHistory"] == 1
     finally:
         proc.stdin.close()
-        assert proc.wait(timeout=20) == 0
+        code = proc.wait(timeout=120)
+    assert code == 0, "the fake MTProto script failed; its stderr is in the captured output"
 
 
 async def test_raw_protocol_errors_are_answered_like_telegram(

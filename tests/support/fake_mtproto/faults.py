@@ -23,6 +23,8 @@ class ConnectionStats:
     file_bytes_served: int = 0
     uploaded_bytes: int = 0
     throttled_seconds: float = 0.0  # time the throughput cap held this connection back
+    capped_bytes_out: int = 0  # bytes written under the throughput cap's accounting
+    capped_bytes_in: int = 0  # bytes read under the throughput cap's accounting
     containers_in: int = 0  # msg_containers the client sent
     containers_out: int = 0  # msg_containers the server sent (acks + answer)
     requests: Counter[str] = field(default_factory=Counter)

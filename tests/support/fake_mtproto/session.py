@@ -301,6 +301,7 @@ class Connection:
         cap = self.server.faults.throughput_cap
         if not cap:
             return
+        self.stats.capped_bytes_in += nbytes
         now = time.monotonic()
         self._next_free_in = max(self._next_free_in, now - _BURST_S) + nbytes / cap
         if self._next_free_in > now:
@@ -389,6 +390,7 @@ class Connection:
             chunk = framed[start : start + _CHUNK]
             self.writer.write(chunk)
             self.stats.bytes_out += len(chunk)
+            self.stats.capped_bytes_out += len(chunk)
             await self.writer.drain()
             now = time.monotonic()
             self._next_free = max(self._next_free, now - _BURST_S) + len(chunk) / cap
