@@ -155,6 +155,8 @@ def test_tg_archive_of_a_channel_then_again_then_elsewhere(
     assert {i["path"] for i in found} == {by["attr"]["file_path"], by["tags"]["file_path"]}
     assert tg.json("search", "patience", "--chat", "@nowhere") == []
     served = tg.server.stats.requests["upload.getFile"]
+    # the chat is resolved once per process, not once per message
+    assert tg.server.stats.requests["contacts.resolveUsername"] <= 2
 
     # again: the same jobs, as duplicates, and nothing downloaded
     again = tg.json("tg", "archive", "@lectures")

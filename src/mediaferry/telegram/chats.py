@@ -182,7 +182,20 @@ def _chat_from_entity(entity: Any) -> Chat:
 
 async def resolve_chat(client: Any, ref: ChatRef, *, on_wait: WaitHook | None = None) -> Chat:
     """The chat ``ref`` names, as this account sees it (:class:`ChatNotFound` if none;
-    AUTH_ERROR for a private chat)."""
+    AUTH_ERROR for a private chat). Remembered per client: archiving a chat resolves it
+    once, not once per message (Telegram rate-limits ``contacts.resolveUsername``)."""
+    cache: dict[str, Chat] | None = getattr(client, "_mediaferry_chats", None)
+    if cache is None:
+        cache = {}
+        client._mediaferry_chats = cache
+    if str(ref) in cache:
+        return cache[str(ref)]
+    chat = await _resolve(client, ref, on_wait)
+    cache[str(ref)] = chat
+    return chat
+
+
+async def _resolve(client: Any, ref: ChatRef, on_wait: WaitHook | None) -> Chat:
     what = f"chat {ref}"
     if ref.username:
         found = await call(
