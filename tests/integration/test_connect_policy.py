@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -120,11 +121,15 @@ async def test_ytdlp_child_refuses_private_hops(
     public: MediaServer, media_server: MediaServer
 ) -> None:
     request = {"mode": "extract", "opts": {}, "allow_private": False}
-    info = await run_ytdlp_child({**request, "url": public.media_url("h264_aac.mp4")})
+    key = uuid.uuid4().hex[:10]
+    info = await run_ytdlp_child({**request, "url": public.media_url("h264_aac.mp4") + f"?k={key}"})
     assert info["info"]["ext"] == "mp4"
+    # the child went through the guarding proxy (it forwards with Connection: close)
+    seen = [r for r in public.requests("/media/h264_aac.mp4") if r.query.get("k") == key]
+    assert seen and {r.headers.get("connection") for r in seen} == {"close"}
     before = media_server.hits("/media/h264_aac.mp4")
     target = media_server.media_url("h264_aac.mp4")
-    with pytest.raises(UnsupportedSource, match="private"):
+    with pytest.raises(UnsupportedSource, match="refused by the URL policy.*private"):
         await run_ytdlp_child({**request, "url": _to(public, target)})
     assert media_server.hits("/media/h264_aac.mp4") == before
 
@@ -183,25 +188,105 @@ async def test_chromium_requests_to_private_addresses_are_aborted(
     page_requests = public.requests(f"/pages/mixed-{key}.html")
     assert page_requests and page_requests[0].headers.get("connection") == "close"
     # Chromium never reached the loopback server: the route guard aborted the requests
-    assert not [r for r in media_server.requests() if key in r.path]
+    assert not [r for r in media_server.requests() if r.query.get("k") == key]
     # what the DOM names but was never fetched is refused before any download
     for url in found - {f"{public.media_url('h264_aac.mp4')}?k={key}"}:
         with pytest.raises(UrlRejected, match="private or local"):
             check_url(url)
 
 
-async def test_the_ytdlp_guard_leaves_no_handler_that_resolves_in_c() -> None:
-    # curl_cffi (impersonation) resolves inside libcurl, past the getaddrinfo guard
-    code = (
-        "from mediaferry.net.ytdlp_child import install_url_guard\n"
-        "from yt_dlp.networking.common import _REQUEST_HANDLERS\n"
-        "install_url_guard()\n"
-        "print(sorted(_REQUEST_HANDLERS))\n"
-    )
+async def _run_python(code: str, *args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-c", code, *args, stdout=asyncio.subprocess.PIPE
     )
     stdout, _ = await proc.communicate()
     assert proc.returncode == 0
-    handlers = stdout.decode()
+    return stdout.decode()
+
+
+async def test_without_the_proxy_the_ytdlp_guard_leaves_no_handler_that_resolves_in_c() -> None:
+    # curl_cffi (impersonation) resolves inside libcurl, past the getaddrinfo guard: a
+    # child given no guarding proxy (an older parent) must not keep it; given the proxy
+    # it keeps every handler, since they all connect only through the proxy
+    code = (
+        "import sys\n"
+        "from mediaferry.net.ytdlp_child import network_opts\n"
+        "from yt_dlp.networking.common import _REQUEST_HANDLERS\n"
+        "print(network_opts({'allow_private': False, 'proxy': sys.argv[1]}))\n"
+        "print(sorted(_REQUEST_HANDLERS))\n"
+    )
+    handlers = await _run_python(code, "")
     assert "Urllib" in handlers and "curl" not in handlers.lower()
+    handlers = await _run_python(code, "http://u:p@127.0.0.1:9")
+    assert "'proxy': 'http://u:p@127.0.0.1:9'" in handlers and "CurlCFFI" in handlers
+
+
+# In a child set up as a job's child (network_opts), yt-dlp's request director sends
+# each URL with the "impersonate" extension, which only the curl_cffi handler serves.
+_CURL_FETCH = """
+import json, sys
+from yt_dlp import YoutubeDL
+from yt_dlp.networking import Request
+from yt_dlp.networking.exceptions import HTTPError, RequestError
+from yt_dlp.networking.impersonate import ImpersonateTarget
+from mediaferry.net.ytdlp_child import network_opts
+
+opts = network_opts({"allow_private": False, "proxy": sys.argv[1]})
+out = []
+with YoutubeDL({**opts, "quiet": True, "no_warnings": True}) as ydl:
+    for url in sys.argv[2:]:
+        req = Request(url, extensions={"impersonate": ImpersonateTarget("chrome")})
+        try:
+            resp = ydl.urlopen(req)
+            size = len(resp.read())
+            target = resp.extensions.get("impersonate")
+            out.append({"status": resp.status, "size": size, "target": str(target)})
+        except HTTPError as exc:
+            target = exc.response.extensions.get("impersonate")
+            out.append({"error": "HTTPError", "status": exc.status, "target": str(target)})
+        except RequestError as exc:
+            handler = getattr(exc.handler, "RH_NAME", None)
+            out.append({"error": type(exc).__name__, "handler": handler, "msg": str(exc)})
+print(json.dumps(out))
+"""
+
+
+async def test_ytdlp_curl_cffi_connects_only_through_the_guard(
+    public: MediaServer, media_server: MediaServer
+) -> None:
+    proxy = GuardProxy(connect_timeout=3)
+    await proxy.start()
+    session = proxy.session()
+    url = proxy.url.replace("://", f"://{session.user}:{session.password}@")
+    key = uuid.uuid4().hex[:10]
+    loopback = f"{media_server.media_url('audio.mp3')}?k={key}"
+    https_loopback = f"https://127.0.0.1:{media_server.port}/media/audio.mp3?k={key}"
+    urls = [
+        f"{public.media_url('audio.mp3')}?k={key}",  # public: fetched, impersonating
+        _to(public, loopback),  # plain HTTP redirect to loopback (absolute-form)
+        _to(public, "http://192.0.0.192/latest/meta-data/"),
+        _to(public, https_loopback),  # HTTPS redirect to loopback (CONNECT)
+        "https://192.0.0.192/latest/meta-data/",
+    ]
+    try:
+        results = json.loads(await _run_python(_CURL_FETCH, url, *urls))
+    finally:
+        proxy.end(session)
+        await proxy.close()
+    ok, *refused = results
+    assert ok["status"] == 200 and ok["target"].startswith("chrome"), ok
+    assert ok["size"] == (public.root / "audio.mp3").stat().st_size
+    # curl_cffi sent it through the guard (absolute-form, forwarded with Connection: close)
+    first = public.requests("/media/audio.mp3")
+    assert [r.headers.get("connection") for r in first if r.query.get("k") == key] == ["close"]
+    # plain HTTP: curl_cffi followed the redirect and got the guard's 403
+    for result in refused[:2]:
+        assert result["error"] == "HTTPError" and result["status"] == 403, result
+        assert result["target"].startswith("chrome"), result
+    # HTTPS: the guard refused the CONNECT; curl_cffi reports a proxy error
+    for result in refused[2:]:
+        assert result["error"] == "ProxyError" and result["handler"] == "curl_cffi", result
+    hosts = sorted(reason.split(":")[0] for reason in session.refused)
+    assert hosts == ["127.0.0.1", "127.0.0.1", "192.0.0.192", "192.0.0.192"], session.refused
+    # the loopback server never saw a request of this test
+    assert not [r for r in media_server.requests() if r.query.get("k") == key]

@@ -58,6 +58,20 @@ async def test_ytdlp_reports_deno_and_ejs_available_and_solves_a_challenge(
     assert report.warnings == []
 
 
+async def test_impersonation_is_available_with_private_networks_off(settings: Settings) -> None:
+    # production settings: the probe child gets the jobs' network set-up (the guarding
+    # proxy as yt-dlp's proxy, the getaddrinfo guard) and curl_cffi stays registered
+    strict = settings.model_copy(update={"allow_private_networks": False})
+    report = await ytdlp_report(strict, fresh=True)
+    assert report.impersonation is not None, report.as_dict()
+    assert report.impersonation.startswith("curl_cffi ")
+    assert report.impersonation.endswith("targets, through the URL guard)")
+    assert "impersonation" not in " ".join(report.warnings)
+    # with private networks allowed there is no proxy, and impersonation all the same
+    loose = await ytdlp_report(settings, fresh=True)
+    assert loose.impersonation is not None and "URL guard" not in loose.impersonation
+
+
 async def test_without_a_runtime_the_report_says_what_breaks(settings: Settings) -> None:
     settings = settings.model_copy(update={"ytdlp_js_runtime": "none"})
     report = await ytdlp_report(settings, selftest=True, fresh=True)

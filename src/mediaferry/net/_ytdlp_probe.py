@@ -4,7 +4,9 @@ Asked through yt-dlp's own objects: the version, the JavaScript runtime it found
 (``YoutubeDL._js_runtimes``, the same object its ``--verbose`` header prints), the
 YouTube JS challenge providers and whether each is available (the EJS solvers;
 the same list as the ``JS Challenge Providers:`` trace line), the impersonation
-targets its request handlers offer (curl_cffi), and, optionally, a self-test: a
+targets its request handlers offer (curl_cffi), the request handlers registered and
+whether they go through the guarding proxy (with the network set-up a job's child
+gets: :func:`ytdlp_child.network_opts`), and, optionally, a self-test: a
 small player script goes through yt-dlp's challenge director, the EJS solver
 scripts and the configured runtime, and the answers are checked. The player is
 built here (no network): its signature step reverses a string and its "n" step
@@ -115,6 +117,8 @@ def probe(opts: dict[str, Any], *, selftest: bool) -> dict[str, Any]:
             "challenge_providers_text": provider_display_list(providers),
             "curl_cffi": curl_cffi_version,
             "impersonate_targets": targets,
+            "request_handlers": sorted(h.RH_NAME for h in ydl._request_director.handlers.values()),
+            "guard_proxy": bool(opts.get("proxy")),
             "extractor_args": sorted(ydl.params.get("extractor_args") or {}),
         }
         if selftest:

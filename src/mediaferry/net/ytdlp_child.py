@@ -3,7 +3,7 @@
 Reads one JSON request line on stdin::
 
     {"mode": "extract" | "download" | "probe", "url": ..., "opts": {...yt-dlp params...},
-     "allow_private": false}
+     "allow_private": false, "proxy": "http://user:password@127.0.0.1:port"}
 
 and writes JSON lines on stdout: first ``{"event": "ready", "version": ...}`` once
 yt-dlp and the extractor for the URL are imported (the parent then lets an upgrade
@@ -14,14 +14,20 @@ that the job needs), then ``{"event": "progress", ...}``, then one of
 Everything yt-dlp prints goes to stderr, so stdout carries only the protocol.
 
 URL policy: yt-dlp cannot use Mediaferry's httpx client, so unless
-``allow_private`` is set, :func:`install_url_guard` wraps ``socket.getaddrinfo``
-in this process. yt-dlp's networking (urllib, requests, websockets handlers) resolves
-every host, including redirect targets and each HLS/DASH fragment host, through it
-and connects to the addresses it returned, so a host resolving to a loopback,
-private, link-local or multicast address fails before any connection is made (DNS
-rebinding included). Handlers that resolve in C (curl_cffi) are unregistered, so
-they cannot bypass it. Proxies are disabled, external downloaders are not used, and
-yt-dlp's ``file://`` handler stays off (its default).
+``allow_private`` is set the parent starts a guarding proxy
+(:mod:`mediaferry.net.guard_proxy`) for this child and passes its URL, with per-child
+credentials, as ``"proxy"``; the child sets it as yt-dlp's ``proxy`` option, so every
+request handler (urllib, requests, websockets where it can, curl_cffi) reaches the
+network only through it. The proxy resolves and checks every host (redirect targets
+and each HLS/DASH fragment host included) and connects to the very address it checked
+(CONNECT for HTTPS, absolute-form for plain HTTP), so curl_cffi, which resolves in C,
+is safe to keep: browser impersonation works with private networks off. As a second
+layer, :func:`install_url_guard` wraps ``socket.getaddrinfo`` in this process: a host
+resolving to a loopback, private, link-local or multicast address (other than the
+proxy itself) fails before any connection is made, for whatever Python-level code would
+connect around the proxy. Without a proxy (an older parent) handlers that resolve in C
+are unregistered instead. External downloaders are not used, and yt-dlp's ``file://``
+handler stays off (its default).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import socket
 import sys
 import time
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from mediaferry.errors import UrlRejected
 from mediaferry.net.classify import URL_POLICY_MARK, describe_exception
@@ -40,12 +47,17 @@ from mediaferry.urls import check_address
 _DROP_KEYS = ("automatic_captions", "subtitles", "heatmap", "thumbnails", "requested_subtitles")
 
 
-def install_url_guard() -> None:
-    """Refuse, in this process, every resolution that yields a non-public address."""
+def install_url_guard(proxy: str | None = None) -> None:
+    """Refuse, in this process, every resolution that yields a non-public address,
+    except the guarding ``proxy``'s own (``http://user:pass@127.0.0.1:port``); without a
+    proxy, also unregister the request handlers that resolve in C."""
     real = socket.getaddrinfo
+    exempt = _proxy_address(proxy)
 
     def guarded(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         infos = real(host, port, *args, **kwargs)
+        if exempt is not None and (str(host), str(port)) == exempt:
+            return infos
         for info in infos:
             try:
                 check_address(str(info[4][0]), allow_private=False)
@@ -54,7 +66,27 @@ def install_url_guard() -> None:
         return infos
 
     socket.getaddrinfo = guarded  # type: ignore[assignment]
-    _drop_native_resolvers()
+    if exempt is None:
+        _drop_native_resolvers()
+
+
+def _proxy_address(proxy: str | None) -> tuple[str, str] | None:
+    if not proxy:
+        return None
+    parts = urlsplit(proxy)
+    if parts.hostname is None or parts.port is None:
+        raise ValueError("the guarding proxy's URL needs a host and a port")
+    return parts.hostname, str(parts.port)
+
+
+def network_opts(request: dict[str, Any]) -> dict[str, Any]:
+    """Apply the request's URL policy to this process and return the yt-dlp options
+    that go with it (every job's child, and the readiness probe, go through here)."""
+    proxy = str(request.get("proxy") or "")
+    if request.get("allow_private"):
+        return {"proxy": ""}
+    install_url_guard(proxy or None)
+    return {"proxy": proxy}
 
 
 def _drop_native_resolvers() -> None:
@@ -158,21 +190,21 @@ def run(request: dict[str, Any], emitter: _Emitter) -> int:
     import yt_dlp
     from yt_dlp.version import __version__
 
+    net = network_opts(request)
     if request["mode"] == "probe":
         from mediaferry.net._ytdlp_probe import probe
 
         emitter.emit("ready", version=__version__)
         try:
-            report = probe(request.get("opts") or {}, selftest=bool(request.get("selftest")))
+            opts = {**(request.get("opts") or {}), **net}
+            report = probe(opts, selftest=bool(request.get("selftest")))
         except BaseException as exc:
             emitter.emit("error", failure=describe_exception(exc).to_json())
             return 1
         emitter.emit("info", info=report)
         return 0
-    if not request.get("allow_private"):
-        install_url_guard()
     opts = dict(request.get("opts") or {})
-    opts.update(quiet=True, no_warnings=False, noprogress=True, logger=_Logger(), proxy="")
+    opts.update(quiet=True, no_warnings=False, noprogress=True, logger=_Logger(), **net)
     if request["mode"] == "download":
         opts["progress_hooks"] = [emitter.hook]
     try:

@@ -7,6 +7,12 @@ follows after a grace period. Failures come back as :mod:`classify` errors.
 The child starts under the shared environment lock (:func:`ytdlp_env.env_lock`),
 released at its ``ready`` event: an upgrade of yt-dlp never replaces files while a
 child is importing them, and the next child imports the new version.
+
+Unless the request allows private networks, the child connects only through a
+guarding proxy (:mod:`guard_proxy`) started here for it, with its own credentials
+(see :mod:`ytdlp_child`); when the proxy refused a connection and the child failed,
+the failure is the URL policy's (UNSUPPORTED_SOURCE), whatever yt-dlp made of the
+proxy's refusal (an HTTP 403, a proxy error).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mediaferry.errors import ExtractorError, JobError
+from mediaferry.errors import ExtractorError, JobError, UnsupportedSource
 from mediaferry.net.classify import Failure, classify_failure
+from mediaferry.net.guard_proxy import GuardProxy
 from mediaferry.net.ytdlp_env import env_lock
 
 __all__ = ["kill_process_group", "run_ytdlp_child"]
@@ -64,11 +71,34 @@ async def run_ytdlp_child(
     *,
     grace: float = 3.0,
     python: str | None = None,
+    connect_timeout: float = 15.0,
 ) -> dict[str, Any]:
     """Run one child request; return its final ``info``/``done`` event or raise a JobError.
 
-    ``python`` is the interpreter of the environment yt-dlp runs in (default: ours).
+    ``python`` is the interpreter of the environment yt-dlp runs in (default: ours);
+    ``connect_timeout`` is the guarding proxy's, per address it tries.
     """
+    if request.get("allow_private"):
+        return await _run_child(request, on_event, grace=grace, python=python)
+    guard = GuardProxy(connect_timeout=connect_timeout)
+    await guard.start()
+    session = guard.session()
+    proxy = guard.url.replace("://", f"://{session.user}:{session.password}@", 1)
+    try:
+        return await _run_child({**request, "proxy": proxy}, on_event, grace=grace, python=python)
+    except JobError as exc:
+        if not session.refused or isinstance(exc, UnsupportedSource):
+            raise
+        reason = session.refused[0]
+        raise UnsupportedSource(f"a connection was refused by the URL policy ({reason})") from exc
+    finally:
+        guard.end(session)
+        await guard.close()
+
+
+async def _run_child(
+    request: dict[str, Any], on_event: EventSink | None, *, grace: float, python: str | None
+) -> dict[str, Any]:
     python = python or sys.executable
     async with contextlib.AsyncExitStack() as starting:
         await starting.enter_async_context(env_lock(python, exclusive=False))

@@ -94,6 +94,7 @@ async def extract_info(url: str, settings: Settings, request: JobRequest) -> dic
             "allow_private": settings.allow_private_networks,
         },
         grace=settings.ytdlp_kill_grace_s,
+        connect_timeout=settings.http_connect_timeout_s,
         python=ytdlp_python(settings),
     )
     info: dict[str, Any] = final.get("info") or {}

@@ -111,6 +111,7 @@ async def _flat(url: str, settings: Settings, limit: int) -> dict[str, Any]:
                 "allow_private": settings.allow_private_networks,
             },
             grace=settings.ytdlp_kill_grace_s,
+            connect_timeout=settings.http_connect_timeout_s,
         )
     except JobError as exc:
         if "Unsupported URL" in exc.message:

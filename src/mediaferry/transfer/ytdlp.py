@@ -111,6 +111,7 @@ class YtdlpTransfer(Transfer):
                 request,
                 on_event,
                 grace=self.settings.ytdlp_kill_grace_s,
+                connect_timeout=self.settings.http_connect_timeout_s,
                 python=ytdlp_python(self.settings),
             )
         except asyncio.CancelledError:

@@ -37,7 +37,7 @@ __all__ = [
 MAX_AGE_DAYS = 60
 _CACHE_S = 300.0
 _PROBE_TIMEOUT_S = 60.0
-_cache: dict[tuple[str, bool, float], tuple[float, YtdlpReport]] = {}
+_cache: dict[tuple[str, bool, bool, float], tuple[float, YtdlpReport]] = {}
 _pending: set[asyncio.Task[YtdlpReport]] = set()
 _VERSION_DATE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})")
 
@@ -65,7 +65,7 @@ class YtdlpReport:
     ejs_version: str | None = None
     challenge_providers: str = ""  # yt-dlp's own list: "deno, node (unavailable), …"
     ejs_available: bool = False
-    impersonation: str | None = None  # "curl_cffi 0.17.0 (23 targets)"
+    impersonation: str | None = None  # "curl_cffi 0.17.0 (23 targets, through the URL guard)"
     selftest: str | None = None
     selftest_ok: bool | None = None
     error: str | None = None
@@ -98,6 +98,7 @@ def _from_probe(info: dict[str, Any], today: date) -> YtdlpReport:
     runtime = info.get("js_runtime") or None
     providers: dict[str, bool] = info.get("challenge_providers") or {}
     targets: list[str] = info.get("impersonate_targets") or []
+    guarded = ", through the URL guard" if info.get("guard_proxy") else ""
     report = YtdlpReport(
         installed=True,
         version=version,
@@ -108,7 +109,7 @@ def _from_probe(info: dict[str, Any], today: date) -> YtdlpReport:
         challenge_providers=str(info.get("challenge_providers_text") or ""),
         ejs_available=any(providers.values()),
         impersonation=(
-            f"curl_cffi {info['curl_cffi']} ({len(targets)} targets)"
+            f"curl_cffi {info['curl_cffi']} ({len(targets)} targets{guarded})"
             if info.get("curl_cffi") and targets
             else None
         ),
@@ -145,11 +146,17 @@ async def ytdlp_report(
 ) -> YtdlpReport:
     """The report for the environment and options jobs use (cached ~5 minutes)."""
     python = ytdlp_python(settings)
-    key = (python, selftest, env_generation(python))  # an update makes a new key
+    # an update makes a new key
+    key = (python, selftest, settings.allow_private_networks, env_generation(python))
     hit = _cache.get(key)
     if hit is not None and not fresh and time.monotonic() - hit[0] < _CACHE_S:
         return hit[1]
-    request = {"mode": "probe", "opts": base_opts(settings), "selftest": selftest}
+    request = {
+        "mode": "probe",
+        "opts": base_opts(settings),
+        "selftest": selftest,
+        "allow_private": settings.allow_private_networks,  # the network set-up jobs get
+    }
     try:
         async with asyncio.timeout(_PROBE_TIMEOUT_S):
             final = await run_ytdlp_child(request, python=python)
