@@ -129,7 +129,7 @@ async def test_ytdlp_child_refuses_private_hops(
     assert seen and {r.headers.get("connection") for r in seen} == {"close"}
     before = media_server.hits("/media/h264_aac.mp4")
     target = media_server.media_url("h264_aac.mp4")
-    with pytest.raises(UnsupportedSource, match="refused by the URL policy.*private"):
+    with pytest.raises(UnsupportedSource, match=r"refused by the URL policy.*private"):
         await run_ytdlp_child({**request, "url": _to(public, target)})
     assert media_server.hits("/media/h264_aac.mp4") == before
 
