@@ -38,7 +38,8 @@ HEAVY = {
 # (mutagen still arrives through yt-dlp's optional-dependency table.)
 NEVER_FOR_ADD = {
     "typer", "click", "rich", "fastapi", "starlette", "uvicorn", "telegram", "playwright",
-    "alembic", "mediaferry.media",
+    "alembic", "mediaferry.media.postprocess", "mediaferry.media.ffmpeg",
+    "mediaferry.media.probe", "mediaferry.media.audio",
     "mediaferry.app", "mediaferry.jobs.worker", "mediaferry.jobs.pipeline",
     "mediaferry.transfer.registry", "mediaferry.web.server", "mediaferry.delivery",
     "mediaferry.cli._render", "mediaferry.cli.app",
