@@ -153,12 +153,17 @@ secrets=(--secret "id=pipconf,src=$PIPCONF")
 build() {  # build TAG [extra podman args]
   local tag=$1; shift
   local started=$SECONDS
-  if ! timeout 1500 podman build --network host --format docker --layers=false \
-      --build-arg "BASE_IMAGE=$BASE" --label "io.mediaferry.smoke=$TAG" \
-      "${secrets[@]}" "$@" -t "$tag" . >"$WORK/build.log" 2>&1; then
+  local try
+  for try in 1 2; do  # once more after a failure: package mirrors have bad moments
+    if timeout 1500 podman build --network host --format docker --layers=false \
+        --build-arg "BASE_IMAGE=$BASE" --label "io.mediaferry.smoke=$TAG" \
+        "${secrets[@]}" "$@" -t "$tag" . >"$WORK/build.log" 2>&1; then
+      break
+    fi
     tail -30 "$WORK/build.log" >&2
-    fail "podman build failed"
-  fi
+    [ "$try" = 1 ] || fail "podman build failed twice"
+    say "podman build failed; trying once more"
+  done
   IMAGES+=("$tag")
   local size
   size=$(podman image inspect --format '{{.Size}}' "$tag")
