@@ -221,19 +221,21 @@ async def test_without_the_proxy_the_ytdlp_guard_leaves_no_handler_that_resolves
     assert "'proxy': 'http://u:p@127.0.0.1:9'" in handlers and "CurlCFFI" in handlers
 
 
-# In a child set up as a job's child (network_opts), yt-dlp's request director sends
-# each URL with the "impersonate" extension, which only the curl_cffi handler serves.
+# In a child set up as a job's child (network_opts, route_through_guard), yt-dlp's
+# request director sends each URL with the "impersonate" extension, which only the
+# curl_cffi handler serves.
 _CURL_FETCH = """
 import json, sys
 from yt_dlp import YoutubeDL
 from yt_dlp.networking import Request
 from yt_dlp.networking.exceptions import HTTPError, RequestError
 from yt_dlp.networking.impersonate import ImpersonateTarget
-from mediaferry.net.ytdlp_child import network_opts
+from mediaferry.net.ytdlp_child import network_opts, route_through_guard
 
 opts = network_opts({"allow_private": False, "proxy": sys.argv[1]})
 out = []
 with YoutubeDL({**opts, "quiet": True, "no_warnings": True}) as ydl:
+    route_through_guard(ydl, opts["proxy"])
     for url in sys.argv[2:]:
         req = Request(url, extensions={"impersonate": ImpersonateTarget("chrome")})
         try:
@@ -290,3 +292,54 @@ async def test_ytdlp_curl_cffi_connects_only_through_the_guard(
     assert hosts == ["127.0.0.1", "127.0.0.1", "192.0.0.192", "192.0.0.192"], session.refused
     # the loopback server never saw a request of this test
     assert not [r for r in media_server.requests() if r.query.get("k") == key]
+
+
+_WS_FETCH = """
+import sys
+from yt_dlp import YoutubeDL
+from yt_dlp.networking import Request
+from yt_dlp.networking.exceptions import RequestError
+from mediaferry.net.ytdlp_child import network_opts, route_through_guard
+
+opts = network_opts({"allow_private": False, "proxy": sys.argv[1]})
+with YoutubeDL({**opts, "quiet": True, "no_warnings": True}) as ydl:
+    route_through_guard(ydl, opts["proxy"])
+    for url in sys.argv[2:]:
+        try:
+            ws = ydl.urlopen(Request(url))
+            ws.send("ping")
+            print("got", ws.recv())
+            ws.close()
+        except RequestError as exc:
+            print("refused", exc)
+"""
+
+
+async def test_ytdlp_websockets_go_direct_and_are_checked_in_python() -> None:
+    # yt-dlp's websockets handler takes no HTTP proxy: it connects itself, through the
+    # guarded getaddrinfo, so a public host works and a loopback one is never reached
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    peers: list[str] = []
+
+    def echo(conn: ServerConnection) -> None:
+        peers.append(str(conn.local_address[0]))
+        for message in conn:
+            conn.send(f"pong {message!s}")
+
+    with serve(echo, "0.0.0.0", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.socket.getsockname()[1]
+        out = await _run_python(
+            _WS_FETCH,
+            "http://u:p@127.0.0.1:9",  # a proxy websockets must not use (nothing listens)
+            f"ws://{PUBLIC_TEST_ADDRESS}:{port}/",
+            f"ws://127.0.0.1:{port}/",
+        )
+        server.shutdown()
+    first, second = out.strip().splitlines()
+    assert first == "got pong ping", out
+    assert second.startswith("refused") and "private or local" in second, out
+    assert peers == [PUBLIC_TEST_ADDRESS]

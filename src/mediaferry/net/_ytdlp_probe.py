@@ -91,6 +91,8 @@ def probe(opts: dict[str, Any], *, selftest: bool) -> dict[str, Any]:
     from yt_dlp.extractor.youtube.pot._director import provider_display_list
     from yt_dlp.version import RELEASE_GIT_HEAD, __version__
 
+    from mediaferry.net.ytdlp_child import route_through_guard
+
     try:
         import yt_dlp_ejs
 
@@ -102,6 +104,7 @@ def probe(opts: dict[str, Any], *, selftest: bool) -> dict[str, Any]:
     except metadata.PackageNotFoundError:
         curl_cffi_version = None
     with yt_dlp.YoutubeDL({**opts, "quiet": True, "no_warnings": True}) as ydl:
+        route_through_guard(ydl, str(opts.get("proxy") or ""))
         ie = ydl.get_info_extractor("Youtube")
         ie.initialize()
         providers = ie._jsc_director.providers.values()

@@ -100,6 +100,20 @@ def _drop_native_resolvers() -> None:
         _REQUEST_HANDLERS.pop(key, None)
 
 
+def route_through_guard(ydl: Any, proxy: str) -> None:
+    """Send http(s) through the guarding proxy, and WebSockets direct: yt-dlp's
+    websockets handler takes no HTTP proxy (it would refuse every WebSocket request)
+    and connects with yt-dlp's ``create_connection``, through the guarded
+    ``getaddrinfo``. Per-scheme proxies instead of yt-dlp's ``{"all": proxy}``; should a
+    later yt-dlp ignore this, ``all`` stays in force and WebSockets are refused."""
+    if not proxy:
+        return
+    ydl.__dict__["proxies"] = {"http": proxy, "https": proxy}
+    if "_request_director" in ydl.__dict__:  # built early (an impersonate target): rebuild
+        ydl._request_director.close()
+        del ydl._request_director
+
+
 class _Logger:
     """yt-dlp's messages go to stderr (the parent keeps the tail for diagnostics)."""
 
@@ -209,6 +223,7 @@ def run(request: dict[str, Any], emitter: _Emitter) -> int:
         opts["progress_hooks"] = [emitter.hook]
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
+            route_through_guard(ydl, net["proxy"])
             download = request["mode"] == "download"
             given = request.get("info") if download else None
             if given:
