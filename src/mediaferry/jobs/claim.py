@@ -8,7 +8,6 @@ every write transaction is ``BEGIN IMMEDIATE`` so claims are serialised.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, WorkerRecord, utcnow
 from mediaferry.db.raw import Row, RowReader, Tx
+from mediaferry.jobs._proc import pid_alive
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import claim_where, transition, transition_many
 
@@ -140,16 +140,6 @@ async def _running_by_source(tx: Tx) -> dict[str, int]:
     return {str(st): int(n) for st, n in rows}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def recover_stale(
     db: Database, stale_after_s: float, *, exclude_worker: str | None = None
 ) -> int:
@@ -168,7 +158,7 @@ async def recover_stale(
             w.id
             for w in workers
             if w.id != exclude_worker
-            and (w.heartbeat_at < cutoff or (w.hostname == host and not _pid_alive(w.pid)))
+            and (w.heartbeat_at < cutoff or (w.hostname == host and not pid_alive(w.pid)))
         }
         live = {w.id for w in workers} - dead
         if dead:

@@ -2,17 +2,21 @@
 metrics, the CLI).
 
 A worker pool is *live* while its heartbeat is younger than three heartbeat intervals
-(at least 5 s): one missed beat is noise, three mean it is gone or stuck. (Stale
+(at least 5 s): one missed beat is noise, three mean it is gone or stuck — and, on this
+host, while its process exists (a worker killed a second ago is not live, so
+``add --wait`` runs its jobs itself instead of waiting for a dead worker). (Stale
 recovery waits longer, ``stale_after_s``, before it takes a worker's jobs away.)
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from mediaferry.db.models import utcnow
+from mediaferry.jobs._proc import pid_alive
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
@@ -20,10 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkerStats", "live_after_s", "worker_stats"]
 
-_SQL = (
-    "SELECT count(*), coalesce(sum(capacity), 0), coalesce(sum(running), 0)"
-    " FROM workers WHERE heartbeat_at >= :cutoff"
-)
+_SQL = "SELECT hostname, pid, capacity, running FROM workers WHERE heartbeat_at >= :cutoff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,9 @@ def live_after_s(settings: Settings) -> float:
 async def worker_stats(db: Database, settings: Settings) -> WorkerStats:
     cutoff = utcnow() - timedelta(seconds=live_after_s(settings))
     async with db.tx() as tx:
-        row = await tx.one(_SQL, {"cutoff": cutoff})
-    assert row is not None
-    alive, capacity, running = (int(v or 0) for v in row)
-    return WorkerStats(alive, capacity, running)
+        rows = await tx.all(_SQL, {"cutoff": cutoff})
+    host = socket.gethostname()
+    live = [r for r in rows if r[0] != host or pid_alive(int(r[1]))]
+    return WorkerStats(
+        len(live), sum(int(r[2] or 0) for r in live), sum(int(r[3] or 0) for r in live)
+    )
