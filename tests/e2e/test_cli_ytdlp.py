@@ -100,6 +100,15 @@ def test_doctor_reports_youtube_readiness(env: dict[str, str]) -> None:
     assert "days old" in rows["yt-dlp"]
 
 
+def test_doctor_says_impersonation_works_with_private_networks_off(env: dict[str, str]) -> None:
+    # the production default: yt-dlp's child connects through the guarding proxy
+    env = {**env, "MEDIAFERRY_ALLOW_PRIVATE_NETWORKS": "false", "COLUMNS": "200"}
+    out = mf(env, "doctor")
+    rows = {ln.split("│")[1].strip(): ln for ln in out.stdout.splitlines() if ln.count("│") > 3}
+    assert "curl_cffi" in rows["impersonation"], out.stdout
+    assert "through the URL guard" in rows["impersonation"], out.stdout
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
