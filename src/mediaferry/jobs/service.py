@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,11 +41,13 @@ from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from mediaferry.jobs.stats import WorkerStats, worker_stats
 from mediaferry.jobs.transition import add_event, transition, update_job_sql
 from mediaferry.logging import DEBUG_JOBS, log_context
-from mediaferry.media.result import Processed, processed_from_meta
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.quality import QUALITY_WORDS
 from mediaferry.telegram.links import parse_message_link
 from mediaferry.urls import check_url
+
+if TYPE_CHECKING:
+    from mediaferry.media.result import Processed
 
 __all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
 
@@ -517,6 +519,10 @@ class JobService:
     # -- delivery records ------------------------------------------------------
     def stored_result(self, job: Job) -> Processed | None:
         """The result a finished job keeps on disk (its parts), if all are still there."""
+        # imported here: ``mediaferry.media`` is heavy and the light ``add`` path never
+        # needs it (issue 12 step 5)
+        from mediaferry.media.result import processed_from_meta
+
         return processed_from_meta((job.meta or {}).get("processed") or {})
 
     async def record_telegram_delivery(self, job_id: int, file_ids: Sequence[str]) -> None:
