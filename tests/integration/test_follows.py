@@ -353,3 +353,6 @@ async def test_update_refuses_empty_required_fields(
             await services.follows.update(follow.id, **{key: None})
     changed = await services.follows.update(follow.id, include=None, keep_last=None, every="2h")
     assert changed.every_s == 7200 and changed.include_re is None
+    with pytest.raises(UrlRejected, match="minimum duration"):
+        await services.follows.update(follow.id, min_duration_s=600, max_duration_s=60)
+    assert (await services.follows.get(follow.id)).min_duration_s is None  # nothing stored

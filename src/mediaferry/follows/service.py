@@ -343,6 +343,9 @@ class FollowService:
                 raise FollowNotFound(f"no follow #{follow_id}")
             for key, value in columns.items():
                 setattr(follow, key, value)
+            low, high = follow.min_duration_s, follow.max_duration_s
+            if low is not None and high is not None and low > high:
+                raise UrlRejected("the minimum duration is longer than the maximum")
             if columns.get("paused") is False:
                 follow.next_check_at = min(follow.next_check_at, utcnow())
             follow.updated_at = utcnow()
