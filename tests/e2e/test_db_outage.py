@@ -1,9 +1,10 @@
 """A database outage under load: PostgreSQL stopped for 30 s while jobs run.
 
-``mediaferry run`` (workers and web in one process) keeps running, reports unhealthy on
-``/health`` meanwhile, reconnects when the database returns, and every job completes
-exactly once. The database is a private cluster (tests/support/pg_cluster.py), never the
-shared server.
+``mediaferry run`` (workers, web and the bot against the fake Bot API, in one process)
+keeps running, reports unhealthy on ``/health`` meanwhile, keeps polling Telegram and
+answering, reconnects when the database returns, and every job completes exactly once.
+The database is a private cluster (tests/support/pg_cluster.py), never the shared
+server.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
 from tests.support.pg_cluster import PgCluster
 
 KEY = "outage-test-key"
+USER = 4242
 JOBS = 6
 OUTAGE_S = 30
 
@@ -42,7 +45,7 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_postgres_outage_every_job_completes_exactly_once(
-    tmp_path: Path, media_server: MediaServer, pg_cluster: PgCluster
+    tmp_path: Path, media_server: MediaServer, pg_cluster: PgCluster, fake_telegram: FakeTelegram
 ) -> None:
     port = _free_port()
     env = {
@@ -60,7 +63,11 @@ def test_postgres_outage_every_job_completes_exactly_once(
         "MEDIAFERRY_RETRY_MAX_S": "2",
         "MEDIAFERRY_PROGRESS_INTERVAL_S": "0.2",
     }
-    env.pop("MEDIAFERRY_TELEGRAM_TOKEN", None)
+    env.update(
+        MEDIAFERRY_TELEGRAM_TOKEN=fake_telegram.token,
+        MEDIAFERRY_TELEGRAM_API_URL=fake_telegram.root,
+        MEDIAFERRY_ALLOWED_USERS=str(USER),
+    )
     size = (media_server.root / "audio.mp3").stat().st_size
     rate = max(4096, size // 6)  # each download takes ~6 s
     exe = Path(sys.executable).with_name("mediaferry")
@@ -98,8 +105,11 @@ def test_postgres_outage_every_job_completes_exactly_once(
 
             _wait(downloading, 60, "a download to start")
 
+            fake_telegram.wait_for("getUpdates", timeout=60)
             pg_cluster.stop()
             outage_started = time.monotonic()
+            polls_before = len(fake_telegram.calls("getUpdates"))
+            asked = fake_telegram.user_sends_text(USER, "/status")
             saw_unhealthy = False
             while time.monotonic() - outage_started < OUTAGE_S:
                 assert proc.poll() is None, "the service died during the outage:\n" + tail()
@@ -108,6 +118,13 @@ def test_postgres_outage_every_job_completes_exactly_once(
                     saw_unhealthy = answer.json()["checks"]["database"]["ok"] is False
                 time.sleep(1)
             assert saw_unhealthy, "/health never reported the database down"
+            # the bot kept polling and answered (it cannot read the jobs: it says so)
+            assert len(fake_telegram.calls("getUpdates")) > polls_before
+            answered = [
+                m for m in fake_telegram.messages_to(USER) if m.message_id > asked.message_id
+            ]
+            assert answered, "the bot did not answer during the outage"
+            assert "cannot reach its database" in (answered[0].text or "")
             pg_cluster.start()
 
             def all_done() -> bool:
@@ -120,6 +137,14 @@ def test_postgres_outage_every_job_completes_exactly_once(
 
             _wait(all_done, 180, "every job to finish after the outage")
             assert healthy()
+            after = fake_telegram.user_sends_text(USER, "/status")
+            replies = fake_telegram.wait_for(
+                lambda: [
+                    m for m in fake_telegram.messages_to(USER) if m.message_id > after.message_id
+                ],
+                timeout=30,
+            )
+            assert "went wrong" not in (replies[0].text or ""), replies[0].text  # served again
             for job_id in ids:
                 job = client.get(f"/api/jobs/{job_id}").json()
                 assert job["status"] == "COMPLETED", (job, tail())

@@ -30,6 +30,7 @@ from mediaferry.bot import admin, commands, follows, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
 from mediaferry.delivery.botapi_limiter import BotApiRateLimiter
+from mediaferry.errors import DatabaseUnavailable
 from mediaferry.logging import add_secret
 
 __all__ = ["build_application", "start"]
@@ -57,12 +58,21 @@ async def gate(update: Update, ctx: BotContext) -> None:
     raise ApplicationHandlerStop
 
 
+DB_DOWN = "The service cannot reach its database right now; please try again in a minute."
+
+
 async def on_error(update: object, ctx: BotContext) -> None:
-    """The one error handler: log with the traceback, tell the user briefly."""
-    log.error("bot handler failed", exc_info=ctx.error)
+    """The one error handler: log with the traceback, tell the user briefly. A database
+    outage is expected weather, not a bug: one warning line and a clear answer."""
+    if isinstance(ctx.error, DatabaseUnavailable):
+        log.warning("bot handler: %s", ctx.error.message)
+        text = DB_DOWN
+    else:
+        log.error("bot handler failed", exc_info=ctx.error)
+        text = "Something went wrong; please try again."
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await update.effective_message.reply_text("Something went wrong; please try again.")
+            await update.effective_message.reply_text(text)
         except tg.TelegramError:
             pass
 
