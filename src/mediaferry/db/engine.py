@@ -39,6 +39,9 @@ _PG_DOWN = frozenset(
         "ConnectionDoesNotExistError",
         "InterfaceError",  # "connection is closed"
         "OperatorInterventionError",  # admin shutdown, crash shutdown
+        # a pooled connection left mid-operation when the server went away ("cannot
+        # switch to state …; another operation is in progress")
+        "InternalClientError",
     }
 )
 _SQLITE_FULL = ("database or disk is full", "disk i/o error")
