@@ -23,6 +23,7 @@ from mediaferry.jobs.service import JobService
 from tests.e2e.test_cli import MF, cli_env, mf, spawn_worker
 from tests.support.db_fixtures import create_pg_database, drop_pg_database
 from tests.support.media_server import MediaServer
+from tests.support.tmpfs import small_tmpfs
 
 SMALL = "backup-small.bin"
 
@@ -252,21 +253,8 @@ def test_backup_over_an_existing_file_needs_force(
 @pytest.fixture
 def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
     """A real file system of one 4 KiB page (tmpfs), too small for any backup."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", "4k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 async def test_backup_without_space_is_refused_and_leaves_nothing(

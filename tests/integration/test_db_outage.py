@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -28,6 +26,7 @@ from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import transition
 from mediaferry.jobs.worker import WorkerPool
 from tests.support.db_fixtures import make_settings
+from tests.support.tmpfs import small_tmpfs
 
 S = JobStatus
 
@@ -50,21 +49,8 @@ class HeldRunner:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs of its own (root only), so filling it harms nothing else."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(path: Path) -> None:
