@@ -321,20 +321,15 @@ async def test_follow_jobs_go_to_the_followers_chat(
 
 
 async def test_huge_feeds_are_capped(services: Services, feed_server: FeedServer) -> None:
-    # 100,000 entries: only the newest window is read, the rest is never downloaded
-    follow = await services.follows.add(feed_server.url("/huge.xml?entries=100000"))
+    # 1,000,000 entries (over 100 MB): only the newest window is read, the rest never is
+    follow = await services.follows.add(feed_server.url("/huge.xml?entries=1000000"))
     result = await services.follows.check(follow.id)
     assert result.error is None and result.new == 0 and result.skipped == 100
-    one_document = sum(
-        len(
-            f"<item><title>Item {n}</title><guid>huge-{n}</guid>"
-            f"<link>http://127.0.0.1:9/huge/{n}.mp3</link><description></description></item>"
-        )
-        for n in range(1, 100_001)
-    )
-    # three requests (sniff, detection, check) together sent less than one whole feed
-    # (what was sent is mostly socket buffers: the reader stopped after 100 entries)
-    assert feed_server.huge_bytes_sent < one_document
+    # none of the three requests (sniff, detection, check) read the feed to its end, and
+    # together they took less than one whole feed (every entry is over 100 bytes); what
+    # went out is socket buffers, which loopback lets grow to tens of MB
+    assert feed_server.huge_completed == 0
+    assert feed_server.huge_bytes_sent < 100 * 1_000_000
     # a 50 MB feed whose every entry is 500 KB: refused past FOLLOW_MAX_FEED_MB
     big = await services.follows.add(
         feed_server.url("/huge.xml?entries=100&pad=500000"), every="1h"

@@ -6,7 +6,8 @@ plus a receiver for Apprise's ``json://`` notifications (127.0.0.1, random ports
 - ``GET /playlist.xspf``: the same entries as an XSPF playlist (yt-dlp reads it).
 - ``GET /page.html``: a page that is neither a feed nor a playlist.
 - ``GET /huge.xml?entries=N&pad=BYTES``: an RSS feed of N generated entries (each padded
-  with BYTES of description), streamed; ``huge_bytes_sent`` counts what went out.
+  with BYTES of description), streamed; ``huge_bytes_sent`` counts what went out,
+  ``huge_completed`` how many such responses were written to the end.
 - ``mode``: ``"ok"`` or ``"500"``, ``"429"`` (Retry-After: ``retry_after``),
   ``"garbage"`` (not XML) for every feed request.
 Every request is counted in ``hits`` (path → count) and ``conditional`` (304s sent).
@@ -48,6 +49,7 @@ class FeedServer:
         self.hits: Counter[str] = Counter()
         self.conditional = 0
         self.huge_bytes_sent = 0
+        self.huge_completed = 0
         self._lock = threading.Lock()
         self._changed = datetime(2026, 1, 1, tzinfo=UTC)
         server = self
@@ -206,6 +208,7 @@ class FeedServer:
             data = b"".join(chunks) + b"</channel></rss>"
             req.wfile.write(data)
             self.huge_bytes_sent += len(data)
+            self.huge_completed += 1
         except OSError:  # the client stopped reading: what a capped reader does
             pass
 
