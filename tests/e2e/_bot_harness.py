@@ -133,6 +133,25 @@ def big_video(media_dir: Path, name: str = "bot_big.mp4", seconds: int = 5) -> s
     return name
 
 
+def noisy_video(media_dir: Path, name: str = "split_120mb.mp4", seconds: int = 10) -> Path:
+    """About 12 MB a second: lossless H.264 of noise, a keyframe every second (over the
+    Bot API's upload limit: split into an album, or sent whole over MTProto)."""
+    path = media_dir / name
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.mp4")
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+             "-f", "lavfi", "-i",
+             f"testsrc2=size=640x360:rate=25:duration={seconds},noise=alls=100:allf=t",
+             "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-g", "25",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp)],
+            check=True,
+        )  # fmt: skip
+        tmp.replace(path)
+    return path
+
+
 def top_level_atoms(data: bytes) -> list[str]:
     """The MP4 top-level box types, in file order."""
     out: list[str] = []

@@ -5,36 +5,18 @@ no download."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from telethon.tl import types
 
-from tests.e2e._bot_harness import OTHER, USER, running_bot, unique
+from tests.e2e._bot_harness import OTHER, USER, noisy_video, running_bot, unique
 from tests.support.fake_mtproto import FakeMTProtoServer
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
 
 MB = 1024 * 1024
 API = {"telegram_api_id": 611335, "telegram_api_hash": "d524b414d21f4d37f08684c1df41ac9c"}
-
-
-def _noisy_video(path: Path, seconds: int) -> Path:
-    """About 12 MB a second: lossless H.264 of noise (the send-path test's file)."""
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.mp4")
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-             "-f", "lavfi", "-i",
-             f"testsrc2=size=640x360:rate=25:duration={seconds},noise=alls=100:allf=t",
-             "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-g", "25",
-             "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp)],
-            check=True,
-        )  # fmt: skip
-        tmp.replace(path)
-    return path
 
 
 def _received(server: FakeMTProtoServer, user_id: int) -> list[Any]:
@@ -50,7 +32,7 @@ async def test_a_120_mb_video_goes_whole_over_mtproto_then_is_resent_without_upl
     media_server: MediaServer,
     media_dir: Path,
 ) -> None:
-    source = _noisy_video(media_dir / "split_120mb.mp4", 10)
+    source = noisy_video(media_dir)
     assert source.stat().st_size > 120_000_000
     fake_mtproto.world.add_user("User", user_id=USER)
     fake_mtproto.world.add_user("Other", user_id=OTHER)

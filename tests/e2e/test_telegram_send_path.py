@@ -5,7 +5,6 @@ over the upload limit delivered in parts."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from telegram import Bot, InputMediaVideo
 from telegram.error import BadRequest, RetryAfter
 
 from mediaferry.delivery.ratelimit import Priority, SendDropped
-from tests.e2e._bot_harness import USER, big_video, ffprobe, running_bot, unique
+from tests.e2e._bot_harness import USER, big_video, ffprobe, noisy_video, running_bot, unique
 from tests.integration.test_web_harness import WebFactory
 from tests.integration.test_web_harness import make_web_fixture as make_web_fixture
 from tests.support.fake_telegram import FakeTelegram
@@ -57,27 +56,10 @@ async def test_fake_refuses_file_uris_like_the_public_server(media_dir: Path) ->
         assert stored is not None and stored.content == clip.read_bytes()
 
 
-def _noisy_video(path: Path, seconds: int) -> Path:
-    """About 12 MB a second: lossless H.264 of noise, a keyframe every second."""
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.mp4")
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-             "-f", "lavfi", "-i",
-             f"testsrc2=size=640x360:rate=25:duration={seconds},noise=alls=100:allf=t",
-             "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-             "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-g", "25",
-             "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp)],
-            check=True,
-        )  # fmt: skip
-        tmp.replace(path)
-    return path
-
-
 async def test_video_over_the_upload_limit_arrives_as_an_album_of_uploaded_parts(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer, media_dir: Path
 ) -> None:
-    source = _noisy_video(media_dir / "split_120mb.mp4", 10)
+    source = noisy_video(media_dir)
     assert source.stat().st_size > 120_000_000
     url = unique(media_server, f"/media/{source.name}")
     async with running_bot(tmp_path, fake_telegram, timeout_deliver_s=120) as bot:
