@@ -163,6 +163,10 @@ class FakeMTProtoServer:
         self._connections.add(conn)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            # the server is stopping; ending quietly here also keeps Python 3.11's stream
+            # callback from printing a traceback for the cancelled handler task
+            conn.close()
         finally:
             self._connections.discard(conn)
 
