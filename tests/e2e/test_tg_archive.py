@@ -402,3 +402,47 @@ def test_kill_9_mid_file_resumes_from_the_part_file(tg: Tg) -> None:
     assert tg.server.stats.file_bytes_served < 1.4 * len(data)
     resumed = [o for _, o, _ in tg.server.stats.get_file_offsets[asked_before:]]
     assert resumed and min(resumed) >= 8 * MiB
+
+
+def _run_worker_until_done(tg: Tg, env: dict[str, str], job_ids: list[int]) -> list[Any]:
+    """A separate ``mediaferry worker`` runs the queued jobs; stopped once they are done."""
+    import signal
+    import time
+
+    worker = subprocess.Popen(
+        [MF, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            jobs = [tg.json("job", str(i)) for i in job_ids]
+            if all(j["status"] in ("COMPLETED", "FAILED", "CANCELLED") for j in jobs):
+                return jobs
+            assert worker.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, [j["status"] for j in jobs]
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(20)
+
+
+def test_parallel_is_kept_on_the_jobs_for_the_worker_that_runs_them(tg: Tg) -> None:
+    chan, doc, data = big_channel(tg, 6 * MiB + 1)  # 7 parts of 1 MiB
+    queued = tg.json("tg", "archive", "@bigfiles", "--parallel", "2")["jobs"]
+    assert [j["status"] for j in queued] == ["PENDING"]
+    w = tg.server.world
+    other = os.urandom(6 * MiB + 2)
+    second = w.add_document(other, file_name="second.bin")
+    w.post(chan, "second", media=second)
+    default = tg.json("tg", "archive", "@bigfiles")["jobs"]  # no --parallel: the setting's
+    assert len(default) == 2
+    env = {**tg.env, "MEDIAFERRY_TELEGRAM_CONNECTIONS": "5"}
+    done = _run_worker_until_done(tg, env, [j["id"] for j in default])
+    assert all(j["status"] == "COMPLETED" for j in done), done
+    by_size = {Path(j["file_path"]).stat().st_size: j for j in done}
+    assert Path(by_size[len(data)]["file_path"]).read_bytes() == data
+    assert Path(by_size[len(other)]["file_path"]).read_bytes() == other
+    served = tg.server.stats.connections_by_document
+    assert len(served[doc.id]) == 2  # --parallel 2, though the worker's default is 5
+    assert len(served[second.id]) == 5  # MEDIAFERRY_TELEGRAM_CONNECTIONS

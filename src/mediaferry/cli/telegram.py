@@ -185,7 +185,10 @@ def archive(
         typer.Option(help="Archive path, default {chat}/{performer} - {title}.{ext}."),
     ] = None,
     parallel: Annotated[
-        int | None, typer.Option(min=1, max=16, help="Connections per file (with --wait).")
+        int | None,
+        typer.Option(
+            min=1, max=16, help="Connections per file (kept on each job; default: settings)."
+        ),
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher runs first (-1000…1000).")] = 0,
     wait: Annotated[
@@ -207,13 +210,14 @@ def archive(
         search=(search or "").strip() or None,
         template=template if template is not None else DEFAULT_TEMPLATE,
         priority=priority,
+        connections=parallel,
     )
     try:
         check_options(options)
     except UrlRejected as exc:
         fail(exc.message)
     settings = _settings()
-    if parallel is not None:
+    if parallel is not None:  # also for jobs queued before without one, run here (--wait)
         settings = settings.model_copy(update={"telegram_connections": parallel})
 
     async def go() -> int:

@@ -203,6 +203,7 @@ class Pipeline:
         meta["plan"] = plan_to_meta(plan)
         if isinstance(plan.extra.get("telegram"), dict):  # issue 10: the file's chat/message
             meta["telegram"] = {**plan.extra["telegram"], **(meta.get("telegram") or {})}
+            plan.extra["telegram"] = meta["telegram"]  # the job's own args too (--parallel)
         await ctl.save(
             title=plan.title or job.title,
             media_id=job.media_id or plan.media_id,

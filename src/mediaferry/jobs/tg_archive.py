@@ -41,6 +41,7 @@ class ArchiveOptions:
     search: str | None = None
     template: str = DEFAULT_TEMPLATE
     priority: int = 0
+    connections: int | None = None  # --parallel: kept on each job (None: TELEGRAM_CONNECTIONS)
 
     @property
     def whole_chat(self) -> bool:
@@ -66,6 +67,8 @@ def check_options(options: ArchiveOptions) -> None:
         raise UrlRejected("--limit must be at least 1")
     if options.since and options.until and options.since > options.until:
         raise UrlRejected("--since is after --until")
+    if options.connections is not None and not 1 <= options.connections <= 16:
+        raise UrlRejected("--parallel must be between 1 and 16")
     check_template(options.template)
 
 
@@ -78,21 +81,26 @@ def _title(media: MediaMessage) -> str | None:
     return line[:200] or None
 
 
-def _meta(chat: Chat, media: MediaMessage, template: str) -> dict[str, Any]:
+def _meta(
+    chat: Chat, media: MediaMessage, template: str, connections: int | None = None
+) -> dict[str, Any]:
     when = media.date
+    telegram: dict[str, Any] = {
+        "chat": chat.display,
+        "chat_id": chat.id,
+        "username": chat.username,
+        "message_id": media.message_id,
+        "document_id": media.document_id,
+        "size": media.size,
+        "kind": media.kind,
+        "performer": media.performer,
+        "caption": media.caption[:1000],
+        "date": when.isoformat() if when else None,
+    }
+    if connections is not None:  # --parallel, for whichever process runs the job
+        telegram["connections"] = connections
     return {
-        "telegram": {
-            "chat": chat.display,
-            "chat_id": chat.id,
-            "username": chat.username,
-            "message_id": media.message_id,
-            "document_id": media.document_id,
-            "size": media.size,
-            "kind": media.kind,
-            "performer": media.performer,
-            "caption": media.caption[:1000],
-            "date": when.isoformat() if when else None,
-        },
+        "telegram": telegram,
         "archive_template": template,
         "template_values": {
             "chat": chat.display,
@@ -262,7 +270,7 @@ async def archive_chat(
                     origin="cli",
                     title=media.title,  # tags or the file name may name it later
                     media_id=f"tgdoc:{media.document_id}",
-                    meta=_meta(chat, media, options.template),
+                    meta=_meta(chat, media, options.template, options.connections),
                 )
             except (UrlRejected, LimitExceeded) as exc:
                 result.refused.append({"url": url, "error": exc.message})

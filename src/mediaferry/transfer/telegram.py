@@ -79,7 +79,7 @@ class TelegramTransfer(Transfer):
             client,
             media,
             dest,
-            connections=self.settings.telegram_connections,
+            connections=_connections(plan, self.settings),
             refresh=current,
             on_wait=waiting,
             progress=report,
@@ -90,3 +90,13 @@ class TelegramTransfer(Transfer):
 
     async def close(self) -> None:
         await self.telegram.close()
+
+
+def _connections(plan: MediaPlan, settings: Settings) -> int:
+    """The job's own ``--parallel`` (kept in its args by ``tg archive``), else
+    ``TELEGRAM_CONNECTIONS``."""
+    args = plan.extra.get("telegram")
+    wanted = args.get("connections") if isinstance(args, dict) else None
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and 1 <= wanted <= 16:
+        return wanted
+    return settings.telegram_connections

@@ -42,6 +42,8 @@ class Stats:
         self.connections: list[ConnectionStats] = []
         self.get_file_offsets: list[tuple[int, int, int]] = []  # (doc/photo id, offset, limit)
         self.file_bytes_by_document: Counter[int] = Counter()  # bytes served per doc/photo id
+        # which connections (their numbers) served each doc/photo: a download's parallelism
+        self.connections_by_document: dict[int, set[int]] = {}
         self.in_flight_get_file = 0
         self.unimplemented: Counter[str] = Counter()  # methods the fake does not answer
         self.crashes: list[str] = []  # methods whose handler raised (a bug in the fake)
@@ -58,10 +60,19 @@ class Stats:
             self.requests[method] += 1
             conn.requests[method] += 1
 
-    def record_get_file(self, file_id: int, offset: int, limit: int, served: int) -> None:
+    def record_get_file(
+        self,
+        file_id: int,
+        offset: int,
+        limit: int,
+        served: int,
+        conn: ConnectionStats | None = None,
+    ) -> None:
         with self._lock:
             self.get_file_offsets.append((file_id, offset, limit))
             self.file_bytes_by_document[file_id] += served
+            if conn is not None and served:
+                self.connections_by_document.setdefault(file_id, set()).add(conn.number)
 
     def in_flight(self, delta: int) -> None:
         """upload.getFile requests received and not yet answered (max: parallelism)."""
@@ -82,6 +93,7 @@ class Stats:
             self.requests.clear()
             self.get_file_offsets.clear()
             self.file_bytes_by_document.clear()
+            self.connections_by_document.clear()
             self.max_in_flight_get_file = 0
             for conn in self.connections:
                 conn.requests.clear()

@@ -200,7 +200,7 @@ def get_file(ctx: CallContext, req: functions.upload.GetFileRequest) -> TLObject
         file_id, mtime = photo.id, photo.date
     else:
         raise RpcFail(400, "LOCATION_INVALID")
-    ctx.stats.record_get_file(file_id, req.offset, req.limit, len(data))
+    ctx.stats.record_get_file(file_id, req.offset, req.limit, len(data), ctx.conn)
     ctx.extra["file_bytes"] = len(data)
     return types.upload.File(
         type=types.storage.FileUnknown(), mtime=int(mtime.timestamp()), bytes=data
