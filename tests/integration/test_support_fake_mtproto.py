@@ -708,3 +708,38 @@ def test_key_exchange_accepts_rsa_pad_too() -> None:
         else:
             answer = exchange.handle(request)
             assert isinstance(answer, types.ServerDHParamsOk) and answer.nonce == nonce
+
+
+async def test_a_forwarded_file_in_the_bots_box_is_read_by_id(
+    fake_mtproto: FakeMTProtoServer, tmp_path: Path
+) -> None:
+    """A user forwards a channel's video to the bot: the bot's copy sits under the id the
+    test chose (the Bot API's message id), says where it came from, and the bot reads
+    it with messages.getMessages and downloads the same document."""
+    world = fake_mtproto.world
+    user = world.add_user("Ann", user_id=4242)
+    bot = world.add_bot("filesbot")
+    channel = world.add_channel("Talks", username="talks")
+    data = os.urandom(300_000)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(data)
+    video = world.add_video(path=clip)
+    post = world.post(channel, "a talk", media=video)
+    mine, its = world.send_private(
+        user, bot, "a talk", media=video, forwarded_from=channel, forwarded_post=post.id,
+        recipient_message_id=57,
+    )  # fmt: skip
+    assert (its.id, mine.id) == (57, 1)
+    with pytest.raises(ValueError, match="taken"):
+        world.send_private(user, bot, "again", recipient_message_id=40)
+    async with telethon(fake_mtproto, bot=bot) as client:
+        got = await client(functions.messages.GetMessagesRequest([types.InputMessageID(57)]))
+        [message] = got.messages
+        assert isinstance(message, types.Message)
+        assert message.peer_id == types.PeerUser(user.id) and not message.out
+        assert message.fwd_from is not None
+        assert message.fwd_from.from_id == types.PeerChannel(channel.id)
+        assert message.fwd_from.channel_post == post.id
+        assert [c.id for c in got.chats] == [channel.id]
+        assert message.media.document.id == video.id
+        assert await client.download_media(message, bytes) == data

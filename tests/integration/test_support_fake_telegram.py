@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from telegram import (
     Bot,
@@ -196,6 +198,85 @@ async def test_user_document_via_get_file(fake_telegram: FakeTelegram, bot: Bot)
     assert update.message.caption == "my links"
     tg_file = await bot.get_file(update.message.document.file_id)
     assert bytes(await tg_file.download_as_bytearray()) == content
+
+
+async def test_user_media_is_shaped_as_the_bot_api_shapes_it(
+    fake_telegram: FakeTelegram, bot: Bot, tmp_path: Path
+) -> None:
+    """Audio, video (forwarded from a channel), voice, video note, GIF, sticker and photo
+    reach the bot as the Bot API's objects; getFile serves up to 20 MB and refuses more
+    with Telegram's words; a file URL answers only once getFile gave its path out."""
+    clip = os.urandom(3000)
+    origin = fake_telegram.forward_origin_channel(-1001234, "Talks", 77, "talks")
+    sent = [
+        fake_telegram.user_sends_media(
+            USER, "audio", os.urandom(100), file_name="a.mp3", mime="audio/mpeg",
+            duration=61, title="Song", performer="Band",
+        ),
+        fake_telegram.user_sends_media(
+            USER, "video", clip, file_name="clip.mp4", mime="video/mp4", duration=5,
+            width=640, height=360, caption="/archive please", forward_origin=origin,
+        ),
+        fake_telegram.user_sends_media(USER, "voice", b"ogg", mime="audio/ogg", duration=3),
+        fake_telegram.user_sends_media(USER, "video_note", b"round", duration=4, width=240),
+        fake_telegram.user_sends_media(USER, "animation", b"gif", mime="video/mp4", duration=2),
+        fake_telegram.user_sends_media(USER, "sticker", b"webp", width=512, height=512),
+        fake_telegram.user_sends_media(USER, "photo", b"jpeg", width=800, height=600),
+    ]  # fmt: skip
+    updates = await bot.get_updates(timeout=1)
+    audio, video, voice, note, gif, sticker, photo = [u.message for u in updates]
+    assert audio is not None and audio.audio is not None
+    assert audio.audio.to_dict() | {"file_id": "", "file_unique_id": ""} == {
+        "file_id": "", "file_unique_id": "", "duration": 61, "title": "Song",
+        "performer": "Band", "file_name": "a.mp3", "mime_type": "audio/mpeg", "file_size": 100,
+    }  # fmt: skip
+    assert video is not None and video.video is not None and video.forward_origin is not None
+    assert video.video.to_dict()["width"] == 640 and video.video.file_size == len(clip)
+    assert video.forward_origin.to_dict()["chat"]["title"] == "Talks"
+    assert video.caption == "/archive please"
+    assert voice is not None and voice.voice is not None and voice.voice.mime_type == "audio/ogg"
+    assert note is not None and note.video_note is not None
+    assert note.video_note.to_dict()["length"] == 240
+    assert gif is not None and gif.animation is not None and gif.document is not None
+    assert gif.animation.file_id == gif.document.file_id
+    assert sticker is not None and sticker.sticker is not None and sticker.sticker.type == "regular"
+    assert photo is not None and len(photo.photo) == 1 and photo.photo[0].width == 800
+    assert [u.message.message_id for u in updates if u.message] == [m.message_id for m in sent]
+
+    # the download URL exists only after getFile gave the path out
+    record = fake_telegram.file(video.video.file_id)
+    assert record is not None
+    async with httpx.AsyncClient() as http:
+        url = f"{fake_telegram.base_file_url}{fake_telegram.token}/{record.file_path}"
+        assert (await http.get(url)).status_code == 404
+        tg_file = await bot.get_file(video.video.file_id)
+        assert bytes(await tg_file.download_as_bytearray()) == clip
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:  # sparse: 30 MB that cost nothing
+        fh.truncate(30 * 1024 * 1024)
+    fake_telegram.user_sends_media(USER, "document", path=big, file_name="big.bin")
+    [update] = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=1)
+    assert update.message is not None and update.message.document is not None
+    assert update.message.document.file_size == 30 * 1024 * 1024
+    with pytest.raises(BadRequest, match="File is too big"):
+        await bot.get_file(update.message.document.file_id)
+
+
+def test_user_media_is_checked_like_telegram(fake_telegram: FakeTelegram) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        fake_telegram.user_sends_media(USER, "poll", b"x")
+    with pytest.raises(ValueError, match="caption"):
+        fake_telegram.user_sends_media(USER, "sticker", b"x", caption="hi")
+    with pytest.raises(ValueError, match="MessageOrigin"):
+        fake_telegram.user_sends_media(USER, "video", b"x", forward_origin={"type": "channel"})
+    taken = fake_telegram.user_sends_text(USER, "hello").message_id
+    with pytest.raises(ValueError, match="taken"):
+        fake_telegram.user_sends_media(USER, "video", b"x", message_id=taken)
+    chosen = fake_telegram.reserve_message_id(taken + 10)
+    assert fake_telegram.user_sends_media(USER, "video", b"x", message_id=chosen).message_id == (
+        taken + 10
+    )
 
 
 async def test_get_updates_long_poll_and_offset(fake_telegram: FakeTelegram, bot: Bot) -> None:

@@ -8,17 +8,21 @@ event loop talks to it over sockets exactly as it would to Telegram::
               .base_file_url(fake.base_file_url).build()
 
 Driving (thread-safe): ``user_sends_text``, ``user_sends_document``,
-``user_presses_button``. Inspecting: ``calls(method)``, ``messages_to(chat_id)``,
-``uploads()``, ``wait_for(...)`` / ``await async_wait_for(...)`` (a condition with a
-deadline). Faults: ``fail_next(method, times, kind)``, ``set_down(True)``.
+``user_sends_media`` (audio, video, voice, document, video note, animation, sticker or
+photo, optionally forwarded, with a chosen message id), ``user_presses_button``.
+Inspecting: ``calls(method)``, ``messages_to(chat_id)``, ``uploads()``, ``wait_for(...)``
+/ ``await async_wait_for(...)`` (a condition with a deadline). Faults:
+``fail_next(method, times, kind)``, ``set_down(True)``.
 
 Behaviour copied from the real Bot API where tests care: getUpdates long-polls and
 honours ``offset`` (and answers 409 to a superseded poll); editing a message with unchanged
 content is ``400 message is not modified``; ``parse_mode`` text that would not parse is
 ``400 can't parse entities``; text over 4096 / captions over 1024 UTF-16 units are
 refused; uploads over ``upload_limit`` (50 MB by default) are ``413``; a ``file_id`` is
-accepted only for a file of the same kind. Media dimensions/durations are taken from the
-request parameters (0 when not given).
+accepted only for a file of the same kind. ``getFile`` of a file over ``download_limit``
+(20 MB) is ``400 Bad Request: file is too big``, and a file's download URL
+(``/file/bot<token>/<file_path>``) answers only after ``getFile`` gave that path out.
+Media dimensions/durations are taken from the request parameters (0 when not given).
 
 Like the public server, media given as a ``file://`` URI or a local path is refused
 ("wrong file identifier/HTTP URL specified") unless the fake runs in ``local_mode``
@@ -83,6 +87,15 @@ _MEDIA_KINDS = {
     "sendAnimation": "animation",
     "sendVoice": "voice",
 }
+_USER_MEDIA = frozenset(
+    {"audio", "video", "voice", "document", "video_note", "animation", "sticker", "photo"}
+)
+_ORIGIN_KEYS = {
+    "user": {"sender_user"},
+    "hidden_user": {"sender_user_name"},
+    "chat": {"sender_chat"},
+    "channel": {"chat", "message_id"},
+}
 _URL_RE = re.compile(r"(?:https?|ftp)://[^\s<>\"']+|magnet:\?[^\s<>\"']+", re.IGNORECASE)
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?")
 MAX_TEXT = 4096
@@ -114,7 +127,10 @@ class Upload:
 
 @dataclass
 class TelegramFile:
-    """A file known to the fake server (uploaded by the bot or "sent" by a user)."""
+    """A file known to the fake server (uploaded by the bot or "sent" by a user).
+
+    Its bytes are ``content`` or, for big files a test makes cheaply (sparse), the file
+    at ``path``."""
 
     file_id: str
     file_unique_id: str
@@ -124,10 +140,18 @@ class TelegramFile:
     mime: str | None
     file_path: str
     url: str | None = None
+    path: Path | None = None
 
     @property
     def size(self) -> int:
-        return len(self.content) if self.content is not None else 0
+        if self.content is not None:
+            return len(self.content)
+        return self.path.stat().st_size if self.path is not None else 0
+
+    def read(self) -> bytes | None:
+        if self.content is not None:
+            return self.content
+        return self.path.read_bytes() if self.path is not None else None
 
 
 @dataclass(frozen=True)
@@ -354,10 +378,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         app = self.server.app
         prefix = f"/file/bot{app.token}/"
         record = app._file_by_path(path[len(prefix) :]) if path.startswith(prefix) else None
-        if record is None or record.content is None:
+        content = record.read() if record is not None and app._path_issued(record) else None
+        if content is None:
             self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return
-        self._reply(200, record.content, record.mime or "application/octet-stream")
+        app._record(Call("file", {"file_path": path[len(prefix) :]}, {}, time.time(), 200))
+        self._reply(200, content, (record.mime if record else None) or "application/octet-stream")
 
     def _json(self, status: int, payload: Any) -> None:
         self._reply(status, json.dumps(payload).encode(), "application/json")
@@ -451,6 +477,16 @@ def _parse_multipart(body: bytes, boundary: bytes) -> Iterator[tuple[str, str | 
         )
 
 
+def _check_origin(origin: JSON) -> None:
+    """A ``MessageOrigin`` as the Bot API sends it: its type, date and that type's fields."""
+    kind = origin.get("type")
+    if kind not in _ORIGIN_KEYS or not isinstance(origin.get("date"), int):
+        raise ValueError(f"not a MessageOrigin: {origin!r}")
+    missing = _ORIGIN_KEYS[kind] - set(origin)
+    if missing:
+        raise ValueError(f"a {kind} origin needs {sorted(missing)}")
+
+
 def _entities(text: str) -> list[JSON]:
     """``bot_command`` at the start and ``url`` entities, with UTF-16 offsets."""
     out: list[JSON] = []
@@ -504,7 +540,8 @@ class FakeTelegram:
         self._calls: list[Call] = []
         self._updates: list[JSON] = []
         self._update_ids = itertools.count(1)
-        self._message_ids = itertools.count(1)
+        self._last_message_id = 0  # one counter, like a bot's own message box
+        self._issued_paths: set[str] = set()  # file paths getFile gave out
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._poll_generation = 0
@@ -620,6 +657,30 @@ class FakeTelegram:
             self._cond.notify_all()
         return update
 
+    def _next_message_id(self, wanted: int | None = None) -> int:
+        """The next message id; ``wanted`` (a bridged MTProto message's id) must not be
+        below one already given out, as ids in a bot's message box only grow."""
+        with self._cond:
+            if wanted is None:
+                wanted = self._last_message_id + 1
+            elif wanted <= self._last_message_id:
+                raise ValueError(f"message id {wanted} is taken (last {self._last_message_id})")
+            self._last_message_id = wanted
+            return wanted
+
+    def reserve_message_id(self, at_least: int = 1) -> int:
+        """A message id no message has yet, at least ``at_least``: for a test that puts
+        the same message into the fake MTProto world (the bot's box) under that id."""
+        with self._cond:
+            return max(self._last_message_id + 1, at_least)
+
+    def _reply_json(self, chat_id: int, reply_to: int) -> JSON:
+        """The replied-to message as Telegram nests it: one level, no reply of its own."""
+        cm = self._messages.get((chat_id, reply_to))
+        if cm is None or cm.deleted:
+            raise ValueError(f"no message {reply_to} in chat {chat_id} to reply to")
+        return {k: v for k, v in cm.raw.items() if k != "reply_to_message"}
+
     def _user_message(
         self,
         user_id: int,
@@ -627,21 +688,30 @@ class FakeTelegram:
         chat_type: str,
         body: JSON,
         reply_to: int | None = None,
+        *,
+        message_id: int | None = None,
+        kind: str | None = None,
+        record: TelegramFile | None = None,
     ) -> ChatMessage:
         cid = chat_id if chat_id is not None else user_id
         with self._cond:
             msg: JSON = {
-                "message_id": next(self._message_ids),
+                "message_id": self._next_message_id(message_id),
                 "date": int(time.time()),
                 "chat": self._chat(cid, chat_type, user_id),
                 "from": self.user(user_id),
                 **body,
             }
             if reply_to is not None and (cid, reply_to) in self._messages:
-                msg["reply_to_message"] = self._messages[(cid, reply_to)].raw
-            kind = next((k for k in ("document", "photo", "video", "audio") if k in body), "text")
+                msg["reply_to_message"] = self._reply_json(cid, reply_to)
+            if kind is None:
+                kind = next(
+                    (k for k in ("document", "photo", "video", "audio") if k in body), "text"
+                )
             text = body.get("text", body.get("caption"))
-            cm = ChatMessage(cid, msg["message_id"], False, kind, text, msg, history=[text])
+            cm = ChatMessage(
+                cid, msg["message_id"], False, kind, text, msg, file=record, history=[text]
+            )
             self._messages[(cid, cm.message_id)] = cm
             self._push_update({"message": msg})
             return cm
@@ -685,6 +755,94 @@ class FakeTelegram:
             if ents := _entities(caption):
                 body["caption_entities"] = ents
         return self._user_message(user_id, chat_id, chat_type, body)
+
+    def user_sends_media(
+        self,
+        user_id: int,
+        kind: str,
+        content: bytes | None = None,
+        *,
+        path: Path | None = None,
+        file_name: str | None = None,
+        mime: str | None = None,
+        caption: str | None = None,
+        duration: int | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        title: str | None = None,
+        performer: str | None = None,
+        forward_origin: JSON | None = None,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        message_id: int | None = None,
+        reply_to: int | None = None,
+        file_unique_id: str | None = None,
+    ) -> ChatMessage:
+        """The user sends (or forwards, with ``forward_origin``) a file of ``kind``:
+        ``audio video voice document video_note animation sticker photo``, shaped as
+        the Bot API shapes it (``Audio``/``Video``/… objects; an animation also as
+        ``document``; a photo as a list of sizes). The bytes are ``content`` or the file
+        at ``path`` (a big sparse file costs nothing). ``message_id`` puts it under an
+        id chosen by the test (see :meth:`reserve_message_id`); ``file_unique_id`` is
+        the same for the same file, as on Telegram (e.g. derived from an MTProto
+        document's id), else new."""
+        if kind not in _USER_MEDIA:
+            raise ValueError(f"unknown media kind {kind!r}; use one of {sorted(_USER_MEDIA)}")
+        if (content is None) == (path is None):
+            raise ValueError("give exactly one of content or path")
+        if forward_origin is not None:
+            _check_origin(forward_origin)
+        file_kind = "document" if kind == "animation" else kind
+        record = self._new_file(file_kind, content, file_name, mime, path=path,
+                                unique=file_unique_id)  # fmt: skip
+        base = self._file_json(record)
+        if kind in ("voice", "video_note", "sticker", "photo"):
+            base.pop("file_name", None)
+        if kind in ("video_note", "sticker", "photo"):
+            base.pop("mime_type", None)
+        if kind in ("audio", "voice", "video", "video_note", "animation"):
+            base["duration"] = int(duration or 0)
+        if kind in ("video", "animation", "sticker", "photo"):
+            base |= {"width": int(width or 0), "height": int(height or 0)}
+        if kind == "video_note":
+            base["length"] = int(width or 240)
+        if kind == "audio":
+            base |= {k: v for k, v in (("title", title), ("performer", performer)) if v}
+        if kind == "sticker":
+            base |= {"type": "regular", "is_animated": False, "is_video": False, "emoji": "🙂"}
+        body: JSON = {kind: [base] if kind == "photo" else base}
+        if kind == "animation":  # "for backward compatibility" the Bot API sets both
+            body["document"] = self._file_json(record)
+        if caption is not None:
+            if kind in ("video_note", "sticker"):
+                raise ValueError(f"a {kind} has no caption on Telegram")
+            body["caption"] = caption
+            if ents := _entities(caption):
+                body["caption_entities"] = ents
+        if forward_origin is not None:
+            body["forward_origin"] = forward_origin
+        return self._user_message(
+            user_id, chat_id, chat_type, body, reply_to,
+            message_id=message_id, kind=kind, record=record,
+        )  # fmt: skip
+
+    def forward_origin_channel(
+        self, chat_id: int, title: str, message_id: int, username: str | None = None
+    ) -> JSON:
+        """A ``MessageOriginChannel``: forwarded from a channel post."""
+        chat: JSON = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        return {
+            "type": "channel",
+            "date": int(time.time()) - 60,
+            "chat": chat,
+            "message_id": message_id,
+        }
+
+    def forward_origin_user(self, user_id: int) -> JSON:
+        """A ``MessageOriginUser``: forwarded from a user who allows linking to them."""
+        return {"type": "user", "date": int(time.time()) - 60, "sender_user": self.user(user_id)}
 
     def user_presses_button(
         self,
@@ -924,22 +1082,30 @@ class FakeTelegram:
         filename: str | None,
         mime: str | None,
         url: str | None = None,
+        *,
+        path: Path | None = None,
+        unique: str | None = None,
     ) -> TelegramFile:
         with self._cond:
             n = next(self._file_ids)
             suffix = Path(filename).suffix if filename else ""
             record = TelegramFile(
                 file_id=f"{kind[:2].upper()}{n:06d}-{secrets.token_hex(8)}",
-                file_unique_id=f"U{n:06d}{secrets.token_hex(4)}",
+                file_unique_id=unique or f"U{n:06d}{secrets.token_hex(4)}",
                 kind=kind,
                 content=content,
                 filename=filename,
                 mime=mime,
                 file_path=f"{kind}s/file_{n}{suffix}",
                 url=url,
+                path=path,
             )
             self._files[record.file_id] = record
             return record
+
+    def _path_issued(self, record: TelegramFile) -> bool:
+        with self._cond:
+            return record.file_path in self._issued_paths
 
     def _file_by_path(self, file_path: str) -> TelegramFile | None:
         with self._cond:
@@ -1046,6 +1212,8 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: invalid file_id")
         if self.download_limit is not None and record.size > self.download_limit:
             raise ApiError(400, "Bad Request: file is too big")
+        with self._cond:
+            self._issued_paths.add(record.file_path)
         return {**self._file_json(record), "file_path": record.file_path}
 
     def _message(self, chat_id: int, message_id: int) -> ChatMessage:
@@ -1076,7 +1244,7 @@ class FakeTelegram:
             chat_type = "private" if chat_id > 0 else "supergroup"
             chat = self._chat(chat_id, chat_type, chat_id)
             msg: JSON = {
-                "message_id": next(self._message_ids),
+                "message_id": self._next_message_id(),
                 "date": int(time.time()),
                 "chat": chat,
                 "from": self.bot_user,

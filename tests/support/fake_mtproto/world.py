@@ -168,6 +168,7 @@ class FakeMessage:
     pts: int = 0
     author_id: int | None = None  # who posted it into a channel (posts hide it as from_id)
     grouped_id: int | None = None  # album: messages sharing it are one group
+    fwd_from: types.MessageFwdHeader | None = None  # a forwarded message's origin
 
     def tl(self, viewer_id: int | None = None) -> types.Message:
         out = self.out or (self.author_id is not None and self.author_id == viewer_id)
@@ -181,6 +182,7 @@ class FakeMessage:
             from_id=types.PeerUser(self.from_id) if self.from_id is not None else None,
             media=self.media.media() if self.media is not None else None,
             grouped_id=self.grouped_id,
+            fwd_from=self.fwd_from,
         )
 
     @property
@@ -473,16 +475,36 @@ class World:
         *,
         media: Media | None = None,
         random_id: int | None = None,
+        forwarded_from: FakeChannel | FakeUser | None = None,
+        forwarded_post: int | None = None,
+        recipient_message_id: int | None = None,
     ) -> tuple[FakeMessage, FakeMessage]:
-        """Store a private message in both accounts' boxes; returns (sender's, recipient's)."""
+        """Store a private message in both accounts' boxes; returns (sender's, recipient's).
+
+        ``forwarded_from`` (a channel, with the post's id ``forwarded_post``, or a user)
+        makes it a forwarded message (``fwd_from``), the same document as the original.
+        ``recipient_message_id`` picks the id in the recipient's box (e.g. the id the
+        Bot API fake gave the same message); ids in a box only grow."""
         with self.lock:
             now = _now()
+            fwd = None
+            if isinstance(forwarded_from, FakeChannel):
+                fwd = types.MessageFwdHeader(
+                    date=now, from_id=forwarded_from.peer(), channel_post=forwarded_post
+                )
+            elif forwarded_from is not None:
+                fwd = types.MessageFwdHeader(date=now, from_id=forwarded_from.peer())
             copies = []
             for owner, other, out in ((sender, recipient, True), (recipient, sender, False)):
                 box = self.box(owner.id)
                 box.pts += 1
+                msg_id = box.next_id
+                if not out and recipient_message_id is not None:
+                    if recipient_message_id < msg_id:
+                        raise ValueError(f"message id {recipient_message_id} is taken")
+                    msg_id = recipient_message_id
                 msg = FakeMessage(
-                    id=box.next_id,
+                    id=msg_id,
                     peer=other.peer(),
                     date=now,
                     text=text,
@@ -492,6 +514,7 @@ class World:
                     random_id=random_id if out else None,
                     pts=box.pts,
                     author_id=sender.id,
+                    fwd_from=fwd,
                 )
                 box.messages[msg.id] = msg
                 if out and random_id is not None:

@@ -197,10 +197,28 @@ def channel_messages(ctx: CallContext, req: functions.channels.GetMessagesReques
 def get_messages(ctx: CallContext, req: functions.messages.GetMessagesRequest) -> TLObject:
     me = ctx.me()
     box = ctx.world.box(me.id)
-    found = _by_ids(ctx, box.messages, _wanted_ids(req.id))
+    wanted = _wanted_ids(req.id)
+    found = _by_ids(ctx, box.messages, wanted)
     peers = {m.peer.user_id for m in box.messages.values() if isinstance(m.peer, types.PeerUser)}
-    _, users = chats_and_users(ctx, [], [me, *(ctx.world.users[p] for p in peers)])
-    return types.messages.Messages(messages=found, topics=[], chats=[], users=users)
+    # a forwarded message's origin comes with it, as on Telegram (Telethon reads it there)
+    origins = [
+        ctx.world.channels[m.fwd_from.from_id.channel_id]
+        for i in wanted
+        if (m := box.messages.get(i)) is not None
+        and m.fwd_from is not None
+        and isinstance(m.fwd_from.from_id, types.PeerChannel)
+        and m.fwd_from.from_id.channel_id in ctx.world.channels
+    ]
+    peers |= {
+        m.fwd_from.from_id.user_id
+        for i in wanted
+        if (m := box.messages.get(i)) is not None
+        and m.fwd_from is not None
+        and isinstance(m.fwd_from.from_id, types.PeerUser)
+        and m.fwd_from.from_id.user_id in ctx.world.users
+    }
+    chats, users = chats_and_users(ctx, origins, [me, *(ctx.world.users[p] for p in peers)])
+    return types.messages.Messages(messages=found, topics=[], chats=chats, users=users)
 
 
 def _dialog_order(entry: tuple[FakeUser | FakeChannel, FakeMessage | None]) -> tuple[float, int]:
