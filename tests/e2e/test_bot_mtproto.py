@@ -1,17 +1,24 @@
-"""The bot over MTProto (issue 10): a video over the Bot API's upload limit is sent whole
-by the bot's own MTProto session (real python-telegram-bot on the fake Bot API, real
-Telethon on the fake MTProto server), then re-sent by its document with no upload and
-no download."""
+"""The bot over MTProto (issue 10), real python-telegram-bot on the fake Bot API and
+real Telethon on the fake MTProto server: a video over the Bot API's upload limit is
+sent whole by the bot's own MTProto session, then re-sent by its document with no upload
+and no download; audio goes with title, performer and cover; a supergroup is addressed
+with the bot's own access hash."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from telethon.tl import types
 
-from tests.e2e._bot_harness import OTHER, USER, noisy_video, running_bot, unique
-from tests.support.fake_mtproto import FakeMTProtoServer
+from tests.e2e._bot_harness import OTHER, USER, big_video, noisy_video, running_bot, unique
+from tests.support.fake_mtproto import FakeMTProtoServer, FakeUser
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
 
@@ -19,44 +26,71 @@ MB = 1024 * 1024
 API = {"telegram_api_id": 611335, "telegram_api_hash": "d524b414d21f4d37f08684c1df41ac9c"}
 
 
-def _received(server: FakeMTProtoServer, user_id: int) -> list[Any]:
-    box = server.world.box(user_id)
-    return [m for m in box.messages.values() if m.document is not None]
+@dataclass
+class Mt:
+    """Both fakes, with the users and the bot on the MTProto side too."""
+
+    fake: FakeTelegram
+    server: FakeMTProtoServer
+    key: Path
+    media: MediaServer
+    media_dir: Path
+    bot: FakeUser
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        return {
+            **API,
+            "telegram_mtproto_server": self.server.address,
+            "telegram_mtproto_public_key": self.key,
+            **overrides,
+        }
+
+    def received(self, user_id: int) -> list[Any]:
+        box = self.server.world.box(user_id)
+        return [m for m in box.messages.values() if m.document is not None]
 
 
-async def test_a_120_mb_video_goes_whole_over_mtproto_then_is_resent_without_upload(
-    tmp_path: Path,
+@pytest.fixture
+def mt(
     fake_telegram: FakeTelegram,
     fake_mtproto: FakeMTProtoServer,
     mtproto_public_key: Path,
     media_server: MediaServer,
     media_dir: Path,
+) -> Mt:
+    world = fake_mtproto.world
+    world.add_user("User", user_id=USER)
+    world.add_user("Other", user_id=OTHER)
+    bot = world.add_bot("ferrybot", token=fake_telegram.token)
+    return Mt(fake_telegram, fake_mtproto, mtproto_public_key, media_server, media_dir, bot)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_120_mb_video_goes_whole_over_mtproto_then_is_resent_without_upload(
+    tmp_path: Path, mt: Mt
 ) -> None:
-    source = noisy_video(media_dir)
+    source = noisy_video(mt.media_dir)
     assert source.stat().st_size > 120_000_000
-    fake_mtproto.world.add_user("User", user_id=USER)
-    fake_mtproto.world.add_user("Other", user_id=OTHER)
-    fake_mtproto.world.add_bot("ferrybot", token=fake_telegram.token)
-    url = unique(media_server, f"/media/{source.name}")
+    url = unique(mt.media, f"/media/{source.name}")
     key = url.rsplit("k=", 1)[1]
 
     def downloads() -> int:
         return sum(
             1
-            for r in media_server.requests(f"/media/{source.name}")
+            for r in mt.media.requests(f"/media/{source.name}")
             if r.query.get("k") == key and r.method == "GET"
         )
 
-    settings: dict[str, Any] = {
-        **API,
-        "telegram_mtproto_server": fake_mtproto.address,
-        "telegram_mtproto_public_key": mtproto_public_key,
-        "timeout_deliver_s": 120,
-    }
-    async with running_bot(tmp_path, fake_telegram, **settings) as bot:
-        fake_telegram.user_sends_text(USER, f"/video {url}")
+    async with running_bot(tmp_path, mt.fake, **mt.settings(timeout_deliver_s=120)) as bot:
+        mt.fake.user_sends_text(USER, f"/video {url}")
         job = await bot.job_status((await bot.wait_jobs())[0].id, "COMPLETED", timeout=120)
-        got = _received(fake_mtproto, USER)
+        got = mt.received(USER)
         assert len(got) == 1
         doc = got[0].document
         # whole: one document, byte for byte the delivered file, streamable with its facts
@@ -69,29 +103,95 @@ async def test_a_120_mb_video_goes_whole_over_mtproto_then_is_resent_without_upl
         assert 9 <= video.duration <= 11
         assert doc.thumb is not None
         # big-file parts of 512 KiB, several connections at once
-        uploads = fake_mtproto.stats.requests["upload.saveBigFilePart"]
+        uploads = mt.server.stats.requests["upload.saveBigFilePart"]
         assert uploads >= doc.size // (512 * 1024)
         # nothing of it went through the Bot API (no split, no sendVideo/album)
-        assert not fake_telegram.calls("sendMediaGroup")
-        assert not fake_telegram.calls("sendVideo")
+        assert not mt.fake.calls("sendMediaGroup")
+        assert not mt.fake.calls("sendVideo")
         assert (job.telegram_file_id or "").startswith("mtproto:")
         fetched = downloads()
 
         # the same link from another user: the stored document again, no upload/download
-        fake_telegram.user_sends_text(OTHER, f"/video {url}")
-        await fake_mtproto_wait(fake_mtproto, OTHER)
-        again = _received(fake_mtproto, OTHER)
+        mt.fake.user_sends_text(OTHER, f"/video {url}")
+        await until(lambda: mt.received(OTHER))
+        again = mt.received(OTHER)
         assert [m.document.id for m in again] == [doc.id]
-        assert fake_mtproto.stats.requests["upload.saveBigFilePart"] == uploads
+        assert mt.server.stats.requests["upload.saveBigFilePart"] == uploads
         assert downloads() == fetched
         assert len(await bot.jobs()) == 1
 
 
-async def fake_mtproto_wait(server: FakeMTProtoServer, user_id: int, timeout: float = 30) -> None:
-    import asyncio
-    import time
+def _lecture(media_dir: Path) -> Path:
+    """A minute of 192 kb/s AAC noise (over 1 MiB once extracted) with a picture track
+    and its own title/artist tags: an /audio job's M4A with a cover."""
+    path = media_dir / "mtproto_lecture.mp4"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.mp4")
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+             "-f", "lavfi", "-i", "testsrc2=size=480x360:rate=2:duration=60",
+             "-f", "lavfi", "-i", "anoisesrc=duration=60:color=pink:amplitude=0.3",
+             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-b:a", "192k", "-shortest",
+             "-metadata", "title=Night Lecture", "-metadata", "artist=Sheikh Test", str(tmp)],
+            check=True,
+        )  # fmt: skip
+        tmp.replace(path)
+    return path
 
-    deadline = time.monotonic() + timeout
-    while not _received(server, user_id):
-        assert time.monotonic() < deadline, "nothing arrived over MTProto"
-        await asyncio.sleep(0.05)
+
+# a 1 MB Bot API upload limit: small files go whole over MTProto
+SMALL_LIMIT = {"telegram_upload_limit_mb": 1}
+
+
+async def test_audio_over_the_limit_goes_over_mtproto_with_title_performer_and_cover(
+    tmp_path: Path, mt: Mt
+) -> None:
+    url = unique(mt.media, f"/media/{_lecture(mt.media_dir).name}")
+    async with running_bot(tmp_path, mt.fake, **mt.settings(**SMALL_LIMIT)) as bot:
+        mt.fake.user_sends_text(USER, f"/audio {url}")
+        job = await bot.job_status((await bot.wait_jobs())[0].id, "COMPLETED", timeout=60)
+    assert job.file_path is not None and Path(job.file_path).stat().st_size > MB
+    (got,) = mt.received(USER)
+    doc = got.document
+    assert doc.content() == Path(job.file_path).read_bytes()
+    assert doc.mime_type.startswith("audio/")
+    audio = doc.attribute(types.DocumentAttributeAudio)
+    assert (audio.title, audio.performer) == ("Night Lecture", "Sheikh Test")
+    assert not audio.voice and 59 <= audio.duration <= 61
+    # the cover arrived: a JPEG Telegram keeps (under 200 kB, at most 320 px a side)
+    assert mt.server.world.ignored_thumbs == []
+    assert doc.thumb is not None and max(doc.thumb[:2]) <= 320
+    assert not mt.fake.calls("sendAudio") and not mt.fake.calls("sendDocument")
+    assert (job.telegram_file_id or "").startswith("mtproto:")
+
+
+async def test_a_supergroup_gets_the_file_over_mtproto_with_the_bots_own_access_hash(
+    tmp_path: Path, mt: Mt
+) -> None:
+    world = mt.server.world
+    members = [world.users[USER], world.users[OTHER], mt.bot]
+    group = world.add_channel("Team", megagroup=True, members=members)
+    chat_id = int(f"-100{group.id}")  # the Bot API's id of the same chat
+    url = unique(mt.media, f"/media/{big_video(mt.media_dir)}")
+
+    def posted() -> list[Any]:
+        return [m for m in group.messages.values() if m.document is not None]
+
+    async with running_bot(tmp_path, mt.fake, **mt.settings(**SMALL_LIMIT)) as bot:
+        mt.fake.user_sends_text(USER, f"/video {url}", chat_id=chat_id, chat_type="supergroup")
+        job = await bot.job_status((await bot.wait_jobs())[0].id, "COMPLETED", timeout=60)
+        assert [m.author_id for m in posted()] == [mt.bot.id]
+        doc = posted()[0].document
+        assert job.file_path is not None
+        assert doc.content() == Path(job.file_path).read_bytes()
+        assert doc.attribute(types.DocumentAttributeVideo).supports_streaming
+        uploaded = mt.server.stats.requests["upload.saveFilePart"]
+        # the same link again in the group: the stored document, no upload
+        mt.fake.user_sends_text(OTHER, f"/video {url}", chat_id=chat_id, chat_type="supergroup")
+        await until(lambda: len(posted()) == 2)
+    assert [m.document.id for m in posted()] == [doc.id, doc.id]
+    assert mt.server.stats.requests["upload.saveFilePart"] == uploaded
+    # the bot asked its own access hash of the chat once (a send with 0 is refused)
+    assert mt.server.stats.requests["channels.getChannels"] == 1
+    assert not mt.fake.calls("sendVideo")

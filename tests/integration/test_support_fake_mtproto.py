@@ -215,7 +215,7 @@ async def test_resolving_missing_and_private_chats_fails_like_telegram(
             await client.get_entity("nobody_here")
         with pytest.raises(errors.UsernameInvalidError):
             await client(functions.contacts.ResolveUsernameRequest("x!"))
-        peer = types.InputPeerChannel(secret.id, secret.access_hash)
+        peer = types.InputPeerChannel(secret.id, secret.hash_for(user.id))
         with pytest.raises(errors.ChannelPrivateError):
             await client.get_messages(peer, limit=1)
         with pytest.raises(errors.ChannelInvalidError):
@@ -279,14 +279,17 @@ async def test_get_file_refuses_what_telegram_refuses(
             await client(functions.upload.GetFileRequest(stale, offset=0, limit=4096))
 
 
-@pytest.fixture
-def jpeg_thumb(tmp_path: Path) -> bytes:
-    """A real 160x90 JPEG made by ffmpeg."""
-    path = tmp_path / "thumb.jpg"
-    source = "color=c=blue:s=160x90"
+def _jpeg(path: Path, source: str) -> bytes:
+    """One frame of an ffmpeg lavfi ``source`` as a JPEG."""
     args = ["-loglevel", "error", "-f", "lavfi", "-i", source, "-frames:v", "1", "-y", str(path)]
     subprocess.run(["ffmpeg", *args], check=True)
     return path.read_bytes()
+
+
+@pytest.fixture
+def jpeg_thumb(tmp_path: Path) -> bytes:
+    """A real 160x90 JPEG made by ffmpeg."""
+    return _jpeg(tmp_path / "thumb.jpg", "color=c=blue:s=160x90")
 
 
 async def test_send_file_over_10_mb_uses_big_parts_and_round_trips(
@@ -320,6 +323,40 @@ async def test_send_file_over_10_mb_uses_big_parts_and_round_trips(
     stored = channel.messages[1].document
     assert stored is not None and stored.thumb == (160, 90, thumb)
     assert [(t.w, t.h, t.size) for t in sent.document.thumbs] == [(160, 90, len(thumb))]
+
+
+async def test_channel_hashes_are_per_account_and_bad_thumbnails_are_dropped(
+    fake_mtproto: FakeMTProtoServer, jpeg_thumb: bytes, tmp_path: Path
+) -> None:
+    # 640x360: over Telegram's 320 px for thumbnails
+    big_jpeg = await asyncio.to_thread(_jpeg, tmp_path / "big.jpg", "testsrc=size=640x360")
+    world = fake_mtproto.world
+    bot = world.add_bot("grouper")
+    user = world.add_user("Member")
+    group = world.add_channel("Group", megagroup=True, members=[bot, user])
+    outside = world.add_channel("Outside", megagroup=True, members=[user])
+    assert group.hash_for(bot.id) != group.hash_for(user.id)
+    async with telethon(fake_mtproto, bot=bot) as client:
+        send = functions.messages.SendMessageRequest
+        # a bot learns its own hash of a channel it is in with access_hash 0 …
+        got = await client(functions.channels.GetChannelsRequest([types.InputChannel(group.id, 0)]))
+        assert got.chats[0].access_hash == group.hash_for(bot.id)
+        with pytest.raises(errors.ChannelInvalidError):
+            await client(functions.channels.GetChannelsRequest([types.InputChannel(outside.id, 0)]))
+        # … and must send with it: 0, or another account's hash, is refused
+        for wrong in (0, group.hash_for(user.id)):
+            with pytest.raises(errors.ChannelInvalidError):
+                await client(send(types.InputPeerChannel(group.id, wrong), "hi", random_id=1))
+        mine = types.InputPeerChannel(group.id, group.hash_for(bot.id))
+        await client(send(mine, "hi", random_id=2))
+        # a thumbnail that is no JPEG, or over 320 px, is dropped, not refused
+        for thumb in (b"not a picture", big_jpeg, jpeg_thumb):
+            await client.send_file(mine, os.urandom(5000), thumb=thumb, force_document=True)
+    assert group.messages[1].text == "hi"
+    assert [m.document.thumb is not None for m in group.messages.values() if m.document] == [
+        False, False, True,
+    ]  # fmt: skip
+    assert world.ignored_thumbs == ["not a JPEG", "640x360 px (at most 320 a side)"]
 
 
 async def test_upload_part_rules_are_enforced(fake_mtproto: FakeMTProtoServer) -> None:

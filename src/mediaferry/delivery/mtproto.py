@@ -99,15 +99,16 @@ class MtprotoRoute:
         if any(p.size > MTPROTO_LIMIT for p in processed.parts):
             raise SizeLimitExceeded("the file is over Telegram's 2000 MB limit")
         client = await self.telegram.bot()
-        peer = bot_peer(chat_id)
+
+        async def flooded(seconds: float) -> None:
+            self.limiter.flood(chat_id, seconds)
+
+        peer = await bot_peer(client, chat_id, on_wait=flooded)
         ids: list[str] = []
         for part, random_id in zip(processed.parts, randoms, strict=True):
 
             def slot() -> AbstractAsyncContextManager[None]:
                 return self.limiter.slot(chat_id, Priority.RESULT)
-
-            async def flooded(seconds: float) -> None:
-                self.limiter.flood(chat_id, seconds)
 
             sent = await send_file(
                 client, peer, part.path, kind=processed.kind, random_id=random_id,
@@ -128,13 +129,14 @@ class MtprotoRoute:
         from mediaferry.telegram.upload import bot_peer, new_random_id, resend_document
 
         client = await self.telegram.bot()
+
+        async def flooded(seconds: float) -> None:
+            self.limiter.flood(chat_id, seconds)
+
+        peer = await bot_peer(client, chat_id, on_wait=flooded)
         for value in ids:
-
-            async def flooded(seconds: float) -> None:
-                self.limiter.flood(chat_id, seconds)
-
             async with self.limiter.slot(chat_id, Priority.RESULT):
                 await resend_document(
-                    client, bot_peer(chat_id), _decode(value), random_id=new_random_id(),
+                    client, peer, _decode(value), random_id=new_random_id(),
                     caption=caption, on_wait=flooded,
                 )  # fmt: skip

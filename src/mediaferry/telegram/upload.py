@@ -21,7 +21,7 @@ from telethon import errors as tl_errors
 from telethon.tl import functions, types
 
 from mediaferry.errors import NetworkError, SizeLimitExceeded, TelegramError
-from mediaferry.telegram._errors import translate
+from mediaferry.telegram._errors import ChatNotFound, translate
 from mediaferry.telegram._senders import SenderPool, run_all
 from mediaferry.telegram.clients import WaitHook, call
 
@@ -72,14 +72,36 @@ class SentDocument:
         )
 
 
-def bot_peer(chat_id: int) -> Any:
-    """The InputPeer a bot addresses a Bot API chat id with (access hash 0, which
-    Telegram accepts from bots): a user, a basic group, or a channel (-100<id>)."""
+async def bot_peer(client: Any, chat_id: int, *, on_wait: WaitHook | None = None) -> Any:
+    """The InputPeer the bot addresses a Bot API chat id with: a user as
+    ``InputPeerUser(id, 0)`` (Telegram accepts access hash 0 from bots), a basic group
+    by its id, a channel or supergroup (``-100<id>``) with the bot's own access hash,
+    asked once per client with ``channels.getChannels`` (hash 0 is how a bot learns it
+    for a chat it is in; a send with 0 is refused)."""
     if chat_id > 0:
         return types.InputPeerUser(chat_id, 0)
-    if chat_id < -1_000_000_000_000:
-        return types.InputPeerChannel(-chat_id - 1_000_000_000_000, 0)
-    return types.InputPeerChat(-chat_id)
+    if chat_id >= -1_000_000_000_000:
+        return types.InputPeerChat(-chat_id)
+    channel_id = -chat_id - 1_000_000_000_000
+    known: dict[int, Any] | None = getattr(client, "_mediaferry_channel_peers", None)
+    if known is None:
+        known = {}
+        client._mediaferry_channel_peers = known
+    if channel_id not in known:
+        result = await call(
+            client,
+            functions.channels.GetChannelsRequest([types.InputChannel(channel_id, 0)]),
+            what=f"chat {chat_id}",
+            on_wait=on_wait,
+        )
+        found = next(
+            (c for c in result.chats if isinstance(c, types.Channel) and c.id == channel_id),
+            None,
+        )
+        if found is None or found.access_hash is None:
+            raise ChatNotFound(f"chat {chat_id}: the bot is not in it, or it is gone")
+        known[channel_id] = types.InputPeerChannel(channel_id, found.access_hash)
+    return known[channel_id]
 
 
 def new_random_id() -> int:

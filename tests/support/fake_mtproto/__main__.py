@@ -132,7 +132,8 @@ def build_world(spec: dict[str, Any], server: FakeMTProtoServer, storage: Path) 
         )
         info["channels"][c.get("username") or c["title"]] = {
             "id": channel.id,
-            "access_hash": channel.access_hash,
+            # each account has its own access hash for a channel
+            "access_hashes": {name: channel.hash_for(p.id) for name, p in people.items()},
         }
         for item in c.get("messages", []):
             for _ in range(int(item.get("repeat", 1))):

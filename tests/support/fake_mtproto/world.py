@@ -209,13 +209,21 @@ class FakeChannel:
     def can_read(self, user_id: int | None) -> bool:
         return self.public or (user_id is not None and user_id in self.members)
 
+    def hash_for(self, viewer_id: int | None) -> int:
+        """The channel's access hash as one account knows it: on Telegram each account
+        (a bot too) gets its own, so a hash learned by another account is refused."""
+        if viewer_id is None:
+            return self.access_hash
+        mixed = (self.access_hash ^ (viewer_id * 0x9E3779B97F4A7C15)) & ((1 << 63) - 1)
+        return mixed or 1
+
     def tl(self, viewer_id: int | None = None) -> types.Channel:
         return types.Channel(
             id=self.id,
             title=self.title,
             photo=types.ChatPhotoEmpty(),
             date=self.date,
-            access_hash=self.access_hash,
+            access_hash=self.hash_for(viewer_id),
             username=self.username,
             broadcast=not self.megagroup or None,
             megagroup=self.megagroup or None,
@@ -259,6 +267,7 @@ class World:
         self.photos: dict[int, FakePhoto] = {}
         self.boxes: dict[int, Box] = {}
         self.uploaded: list[FakeDocument] = []  # documents clients uploaded, in order
+        self.ignored_thumbs: list[str] = []  # why Telegram dropped an uploaded thumbnail
         self._next_user_id = 1_000_001
         self._next_channel_id = 1_500_000_001
 

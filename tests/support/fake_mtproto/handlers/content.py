@@ -305,6 +305,6 @@ def resolve_username(ctx: CallContext, req: functions.contacts.ResolveUsernameRe
 
 @handles(functions.channels.GetChannelsRequest)
 def get_channels(ctx: CallContext, req: functions.channels.GetChannelsRequest) -> TLObject:
-    found = [resolve_channel(ctx, c, read=False) for c in req.id]
+    found = [resolve_channel(ctx, c, read=False, bot_zero_hash=True) for c in req.id]
     chats, _ = chats_and_users(ctx, found, [])
     return types.messages.Chats(chats=chats)

@@ -40,6 +40,29 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+THUMB_MAX_BYTES = 200 * 1000
+THUMB_MAX_SIDE = 320
+
+
+def _thumb(ctx: CallContext, data: bytes) -> tuple[int, int, bytes] | None:
+    """A document's thumbnail as Telegram takes it: a JPEG under 200 kB, at most 320 px
+    a side. Anything else Telegram silently drops (the file arrives without a picture):
+    the reason is kept in ``world.ignored_thumbs`` for tests to show."""
+    size = jpeg_size(data)
+    reason = None
+    if size is None:
+        reason = "not a JPEG"
+    elif len(data) >= THUMB_MAX_BYTES:
+        reason = f"{len(data)} bytes (must be under {THUMB_MAX_BYTES})"
+    elif max(size) > THUMB_MAX_SIDE:
+        reason = f"{size[0]}x{size[1]} px (at most {THUMB_MAX_SIDE} a side)"
+    if reason is not None:
+        ctx.world.ignored_thumbs.append(reason)
+        return None
+    assert size is not None
+    return size[0], size[1], data
+
+
 def _media_from_input(ctx: CallContext, media: Any) -> Media:
     world = ctx.world
     if isinstance(media, types.InputMediaUploadedDocument):
@@ -49,9 +72,7 @@ def _media_from_input(ctx: CallContext, media: Any) -> Media:
             attributes.append(types.DocumentAttributeFilename(file.name or "file"))
         thumb = None
         if media.thumb is not None:
-            data = assemble(ctx, media.thumb).data or b""
-            w, h = jpeg_size(data) or (90, 90)
-            thumb = (w, h, data)
+            thumb = _thumb(ctx, assemble(ctx, media.thumb).data or b"")
         doc = world.add_document(
             file.data,
             path=file.path,
