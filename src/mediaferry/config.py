@@ -365,6 +365,11 @@ class Settings(BaseSettings):
         return self.telegram_api_id is not None and self.telegram_api_hash is not None
 
     @property
+    def bot_mtproto_enabled(self) -> bool:
+        """The bot logs in over MTProto too: a bot token and API id/hash are set."""
+        return self.mtproto_enabled and self.telegram_token is not None
+
+    @property
     def mtproto_off_reason(self) -> str:
         return (
             "Telegram over MTProto is off: set MEDIAFERRY_TELEGRAM_API_ID and "

@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BOTAPI_FILE_LIMIT",
+    "BOT_FILE_KEY",
     "FALLBACK_TITLE",
     "KEEP_ORIGINAL",
+    "NEEDS_MTPROTO",
+    "REPLY_ARCHIVED",
+    "REPLY_KEY",
     "YTDLP_INFO",
+    "BotFile",
     "Cookie",
     "JobRequest",
     "MediaPlan",
     "PlaylistEntry",
     "SourceType",
+    "bot_file_from_dict",
     "plan_from_dict",
     "plan_to_dict",
 ]
@@ -33,6 +40,15 @@ FALLBACK_TITLE = "fallback_title"
 # the yt-dlp info dict a source extracted: the download (and a re-plan for another
 # quality) use it instead of extracting the link again
 YTDLP_INFO = "ytdlp_info"
+# job.meta key of a file sent or forwarded to the bot (issue 10): its BotFile as a dict
+BOT_FILE_KEY = "bot_file"
+# job.meta[REPLY_KEY] == REPLY_ARCHIVED: a file sent to the bot to be archived; the chat
+# gets a confirmation, not the file back
+REPLY_KEY = "telegram_reply"
+REPLY_ARCHIVED = "archived"
+# the Bot API's getFile serves files up to 20 MB; bigger ones need the bot's MTProto
+BOTAPI_FILE_LIMIT = 20 * 1024 * 1024
+NEEDS_MTPROTO = "files over 20 MB need MTProto: set MEDIAFERRY_TELEGRAM_API_ID/API_HASH"
 
 
 class SourceType(StrEnum):
@@ -46,6 +62,55 @@ class SourceType(StrEnum):
     BROWSER = "BROWSER"
     TELEGRAM = "TELEGRAM"
     UNSUPPORTED = "UNSUPPORTED"
+
+
+@dataclass(slots=True)
+class BotFile:
+    """A file a user sent or forwarded to the bot (issue 10), as the Bot API described
+    it: enough to fetch it again (over MTProto by its message, else with ``getFile``)
+    and to name and tag it."""
+
+    chat_id: int
+    message_id: int  # the message holding the file (in the bot's own message box)
+    kind: str  # audio | voice | video | video_note | animation | document
+    file_id: str
+    file_unique_id: str  # the same for the same file in every chat (dedup key)
+    size: int | None = None
+    mime: str | None = None
+    file_name: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    title: str | None = None  # an audio's own title/performer attributes
+    performer: str | None = None
+    caption: str = ""
+    origin: str | None = None  # who it was forwarded from (a channel's title, a name)
+    date: str | None = None  # ISO 8601, when it was sent (or first posted)
+
+    @property
+    def is_video(self) -> bool:
+        """A video, a round video note, or a video sent as a file."""
+        mime = (self.mime or "").lower()
+        return self.kind in ("video", "video_note") or (
+            self.kind == "document" and mime.startswith("video/")
+        )
+
+    @property
+    def url(self) -> str:
+        """The job's URL: names the message in the bot's chat. Not a link anyone can
+        send (``check_url`` refuses the scheme), only the bot creates such jobs."""
+        return f"tg://bot/{self.chat_id}/{self.message_id}"
+
+
+def bot_file_from_dict(data: Any) -> BotFile | None:
+    """The :class:`BotFile` a job's meta keeps (``asdict``), or None."""
+    if not isinstance(data, dict):
+        return None
+    known = {f.name for f in fields(BotFile)}
+    try:
+        return BotFile(**{k: v for k, v in data.items() if k in known})
+    except TypeError:
+        return None
 
 
 @dataclass(slots=True)
@@ -63,6 +128,7 @@ class JobRequest:
     # added by the download engine
     playlist_items: str | None = None  # "1-10", "5,7,9": which playlist entries to expand
     max_bytes: int | None = None  # pick formats that fit this (oversize policy "smaller")
+    bot_file: BotFile | None = None  # a file sent to the bot (TELEGRAM, issue 10)
 
 
 @dataclass(slots=True)

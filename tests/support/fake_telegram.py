@@ -777,6 +777,7 @@ class FakeTelegram:
         message_id: int | None = None,
         reply_to: int | None = None,
         file_unique_id: str | None = None,
+        media_group_id: str | None = None,
     ) -> ChatMessage:
         """The user sends (or forwards, with ``forward_origin``) a file of ``kind``:
         ``audio video voice document video_note animation sticker photo``, shaped as
@@ -785,7 +786,8 @@ class FakeTelegram:
         at ``path`` (a big sparse file costs nothing). ``message_id`` puts it under an
         id chosen by the test (see :meth:`reserve_message_id`); ``file_unique_id`` is
         the same for the same file, as on Telegram (e.g. derived from an MTProto
-        document's id), else new."""
+        document's id), else new. Messages with one ``media_group_id`` are an album
+        (audio, video, document and photo only, as on Telegram)."""
         if kind not in _USER_MEDIA:
             raise ValueError(f"unknown media kind {kind!r}; use one of {sorted(_USER_MEDIA)}")
         if (content is None) == (path is None):
@@ -821,6 +823,10 @@ class FakeTelegram:
                 body["caption_entities"] = ents
         if forward_origin is not None:
             body["forward_origin"] = forward_origin
+        if media_group_id is not None:
+            if kind not in ("audio", "video", "document", "photo"):
+                raise ValueError(f"a {kind} cannot be part of an album")
+            body["media_group_id"] = media_group_id
         return self._user_message(
             user_id, chat_id, chat_type, body, reply_to,
             message_id=message_id, kind=kind, record=record,

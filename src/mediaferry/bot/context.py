@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from mediaferry.bot.progress import ProgressTracker
     from mediaferry.delivery.telegram import TelegramDeliverer
 
-__all__ = ["BotApp", "BotContext", "BotRuntime"]
+__all__ = ["ALBUMS_KEPT", "BotApp", "BotContext", "BotRuntime"]
+
+ALBUMS_KEPT = 256
 
 
 @dataclass
@@ -24,6 +26,17 @@ class BotRuntime:
     tracker: ProgressTracker
     deliverer: TelegramDeliverer
     pending: dict[str, PendingAsk] = field(default_factory=dict)
+    # albums sent to the bot lately: media_group_id → archive them (issue 10)
+    albums: dict[str, bool] = field(default_factory=dict)
+
+    def remember_album(self, group: str, archive: bool) -> bool:
+        """Whether the album ``group`` is to be archived, now that one of its messages
+        asks so or not (the newest ``ALBUMS_KEPT`` albums are remembered)."""
+        archive = self.albums.pop(group, False) or archive
+        self.albums[group] = archive
+        while len(self.albums) > ALBUMS_KEPT:
+            del self.albums[next(iter(self.albums))]
+        return archive
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -18,10 +18,11 @@ from mediaferry.bot.context import BotContext, BotRuntime
 from mediaferry.db.models import Job
 from mediaferry.errors import JobError, LimitExceeded, UrlRejected
 from mediaferry.jobs.estimate import Estimate
+from mediaferry.jobs.service import CreateResult
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
 from mediaferry.plan import MediaPlan, SourceType
 
-__all__ = ["PendingAsk", "Submitted", "extract_urls", "submit_url"]
+__all__ = ["PendingAsk", "Submitted", "extract_urls", "settle", "submit_url"]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,22 @@ async def submit_url(
     except (UrlRejected, LimitExceeded) as exc:
         log.info("link refused: %s", exc.message, extra={"user_id": user_id, "chat_id": chat_id})
         return Submitted(url, "refused", reason=exc.message)
+    return await settle(rt, url, result, user_id, chat_id, message_id, progress=progress)
+
+
+async def settle(
+    rt: BotRuntime,
+    url: str,
+    result: CreateResult,
+    user_id: int,
+    chat_id: int,
+    message_id: int,
+    *,
+    progress: bool = True,
+) -> Submitted:
+    """What a chat gets for a job just created or found: its progress message, the
+    finished media again by file_id, or a place among the waiters."""
+    jobs = rt.services.jobs
     job = result.job
     if result.created:
         if progress:

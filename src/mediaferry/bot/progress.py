@@ -28,6 +28,7 @@ from mediaferry.errors import JobNotFound
 from mediaferry.jobs.bus import Event, EventBus, Subscription
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.states import JobStatus
+from mediaferry.plan import REPLY_ARCHIVED, REPLY_KEY
 
 __all__ = ["ProgressTracker", "cancel_markup"]
 
@@ -187,8 +188,15 @@ class ProgressTracker:
         if status == JobStatus.PENDING and job.error_type:
             view.desired = texts.failed(job.error_type, attempts_left=True)
         elif status == JobStatus.COMPLETED:
-            playlist = (job.meta or {}).get("playlist")
+            meta = job.meta or {}
+            playlist = meta.get("playlist")
             view.final = texts.playlist(playlist) if playlist else ""
+            if meta.get(REPLY_KEY) == REPLY_ARCHIVED:  # a file sent to be archived
+                view.final = texts.ARCHIVED.format(
+                    title=texts.esc(job.final_title or job.title or "untitled"),
+                    size=texts.human_size(job.file_size),
+                    id=job.id,
+                )
             if self.deliverer is not None and job.telegram_file_id:
                 # chats that started waiting after the deliverer served the waiters
                 task = asyncio.create_task(self.deliverer.send_to_waiters(job))

@@ -26,7 +26,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from mediaferry.app import Services
-from mediaferry.bot import admin, commands, follows, submit, texts
+from mediaferry.bot import admin, commands, files, follows, submit, texts
 from mediaferry.bot.context import BotApp, BotContext, BotRuntime
 from mediaferry.bot.progress import ProgressTracker
 from mediaferry.delivery.botapi_limiter import BotApiRateLimiter
@@ -105,6 +105,7 @@ def build_application(services: Services) -> BotApp:
         *commands.handlers(),
         *follows.handlers(),
         *admin.handlers(),
+        *files.handlers(),  # before the links: a file's caption is no list of links
         *submit.handlers(),
     ]:
         app.add_handler(handler)

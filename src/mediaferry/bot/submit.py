@@ -162,8 +162,18 @@ async def cmd_video(update: Update, ctx: BotContext) -> None:
 
 async def cmd_audio(update: Update, ctx: BotContext) -> None:
     args = list(ctx.args or [])
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    if not args and replied is not None:  # /audio in reply to a video (issue 10)
+        from mediaferry.bot.files import cmd_audio_reply
+
+        await cmd_audio_reply(update, ctx, replied)
+        return
     if not 1 <= len(args) <= 2:
-        await reply(update, "Usage: /audio &lt;link&gt; [playlist entries, e.g. 1-10]")
+        await reply(
+            update,
+            "Usage: /audio &lt;link&gt; [playlist entries, e.g. 1-10], or reply /audio to a video",
+        )
         return
     await _command_submit(update, ctx, "audio", "audio", args[1] if len(args) == 2 else None)
 

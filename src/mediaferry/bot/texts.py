@@ -36,7 +36,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("start", "What this bot does"),
     ("help", "How to use it"),
     ("video", "/video <link>: download as video"),
-    ("audio", "/audio <link>: download as audio"),
+    ("audio", "/audio <link>: download as audio (or reply it to a video)"),
+    ("archive", "Reply to a file: keep it in the archive"),
     ("get", "/get <link> <quality>: e.g. 720p, audio"),
     ("status", "Your jobs"),
     ("queue", "What is queued and running"),
@@ -56,6 +57,11 @@ HELP_USER = (
     "ready to play.\n\n"
     "/video &lt;link&gt; — as video, at once\n"
     "/audio &lt;link&gt; — as audio, at once\n"
+    "Send or forward me a file (video, audio, voice, document):\n"
+    "• with the caption /archive (or in a chat with /archive_on) I keep it in the "
+    "archive, byte for byte\n"
+    "• reply /audio to a video to get its sound as audio\n"
+    "• reply /archive to a file to keep it\n"
     "/get &lt;link&gt; &lt;quality&gt; — e.g. 720p, 480p, audio\n"
     "/status — your jobs\n"
     "/queue — what is queued and running\n"
@@ -93,6 +99,24 @@ ALREADY_RUNNING = "⏳ This link is already being fetched (job #{id}); you will 
 TXT_TOO_BIG = "That file is too big ({size}); a list of links may be at most {limit}."
 TXT_BINARY = "That file is not a text file of links."
 TXT_EMPTY = "I found no links in that file."
+FILE_HINT_VIDEO = (
+    "Reply /audio to this video to get its audio; send it with the caption /archive "
+    "or turn on /archive_on to keep it in the archive."
+)
+FILE_HINT = (
+    "Send it with the caption /archive (or reply /archive to it), or turn on "
+    "/archive_on, to keep it in the archive."
+)
+STICKER = "Stickers are not files I can keep; send a video, audio or document."
+PHOTO = (
+    "Photos are not supported; send the picture as a file (📎 → File) to keep it in the archive."
+)
+ARCHIVE_USAGE = "Reply /archive to a file (video, audio, voice, document) to keep it."
+AUDIO_NOT_VIDEO = "Reply /audio to a video to get its sound; that message holds no video."
+AUDIO_ALREADY = "⏳ The audio of this video is already on its way (job #{id})."
+ALREADY_ARCHIVED = "✅ That file is already in the archive (job #{id})."
+ALREADY_ARCHIVING = "⏳ That file is already being archived (job #{id})."
+ARCHIVED = "✅ Archived: <b>{title}</b> ({size}) — job #{id}. It is in the library (search it)."
 TOO_MANY_LINKS = "That has {n} links; at most {limit} are accepted at once. Nothing was queued."
 
 

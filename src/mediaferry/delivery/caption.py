@@ -23,6 +23,12 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _shown(url: str) -> str:
+    """The source link, or nothing for a file sent to the bot (``tg://bot/…`` names a
+    message of the chat itself, not a link to show)."""
+    return "" if url.startswith("tg://") else url
+
+
 def _also(names: Sequence[str], limit: int) -> str:
     """``Also: a.nfo, cover.jpg`` within ``limit`` characters (``… and N more``)."""
     shown: list[str] = []
@@ -45,15 +51,15 @@ def caption(
     """Title and source link, escaped, within Telegram's caption limit. ``also`` names
     the files of the download that are not sent as media (kept in the archive)."""
     suffix = f" (part {part[0]}/{part[1]})" if part else ""
-    link = _esc(_clip(url, 300))
+    link = _esc(_clip(_shown(url), 300))
     extra = f"{_esc(_also(also, 300))}\n" if also else ""
     room = MAX_CAPTION - len(link) - len(suffix) - len(extra) - 10
     head = f"<b>{_esc(_clip(title, max(room, 20)))}</b>{_esc(suffix)}\n" if title else ""
-    return f"{head}{extra}{link}"
+    return f"{head}{extra}{link}".rstrip("\n")
 
 
 def plain_caption(title: str | None, url: str) -> str:
     """Title and source link as plain text (MTProto sends carry no HTML parse mode)."""
-    link = _clip(url, 300)
+    link = _clip(_shown(url), 300)
     room = MAX_CAPTION - len(link) - 10
-    return f"{_clip(title, max(room, 20))}\n{link}" if title else link
+    return f"{_clip(title, max(room, 20))}\n{link}".rstrip("\n") if title else link

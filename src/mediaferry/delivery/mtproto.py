@@ -44,7 +44,7 @@ RANDOM_IDS_EVENT = "MTPROTO_RANDOM_IDS"  # recorded before the first send of a d
 
 def mtproto_available(settings: Settings) -> bool:
     """The bot can send over MTProto: a bot token and API id/hash are set."""
-    return settings.mtproto_enabled and settings.telegram_token is not None
+    return settings.bot_mtproto_enabled
 
 
 def is_mtproto_id(value: str) -> bool:

@@ -42,6 +42,7 @@ from mediaferry.delivery.mtproto import RANDOM_IDS_EVENT, MtprotoRoute, is_mtpro
 from mediaferry.delivery.ratelimit import Priority, send_priority
 from mediaferry.errors import JobError, SizeLimitExceeded, TelegramError
 from mediaferry.media.result import Part, Processed
+from mediaferry.plan import REPLY_ARCHIVED, REPLY_KEY
 
 __all__ = ["TelegramDeliverer", "TelegramRejected", "delivery_outcome", "translate_error"]
 
@@ -185,7 +186,12 @@ class TelegramDeliverer:
         self.local_mode = settings.telegram_local_mode if settings else False
 
     def wants(self, job: Job) -> bool:
-        return job.chat_id is not None and job.origin in ("telegram", "follow")
+        # a file sent to the bot to be archived is not sent back: the chat gets a
+        # confirmation instead (issue 10)
+        archived_only = (job.meta or {}).get(REPLY_KEY) == REPLY_ARCHIVED
+        return (
+            job.chat_id is not None and job.origin in ("telegram", "follow") and not archived_only
+        )
 
     async def deliver(self, job: Job, processed: Processed, events: EventLog) -> Delivery:
         assert job.chat_id is not None

@@ -27,7 +27,7 @@ from mediaferry.jobs.states import Stage
 from mediaferry.media.collection import postprocess_download
 from mediaferry.media.postprocess import validate
 from mediaferry.media.result import Processed, processed_from_meta, processed_to_meta
-from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.plan import BOT_FILE_KEY, JobRequest, MediaPlan, SourceType, bot_file_from_dict
 from mediaferry.sources.base import Source
 from mediaferry.sources.registry import replan
 from mediaferry.transfer.base import Transfer
@@ -184,6 +184,7 @@ class Pipeline:
             job.requested_quality,
             playlist_items=meta.get("playlist_items"),
             max_bytes=self._format_budget(job, settings),
+            bot_file=bot_file_from_dict(meta.get(BOT_FILE_KEY)),  # a file sent to the bot
         )
         # auth profiles: the best untried cookie profile; AuthError → retry with the next
         auth = await JobAuth.start(self.auth, job, ctl, meta, request)

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from mediaferry.jobs.stats import WorkerStats, worker_stats
 from mediaferry.jobs.transition import add_event, transition, update_job_sql
 from mediaferry.logging import DEBUG_JOBS, log_context
-from mediaferry.plan import JobRequest, MediaPlan, SourceType
+from mediaferry.plan import BOT_FILE_KEY, BotFile, JobRequest, MediaPlan, SourceType
 from mediaferry.sources.quality import QUALITY_WORDS
 from mediaferry.telegram.links import parse_message_link
 from mediaferry.urls import check_url
@@ -100,6 +100,20 @@ def normalize_quality(quality: str | None) -> str:
             f"unknown quality {quality!r}; use one of best, worst, 1080p, 720p, audio …"
         )
     return q
+
+
+def _type_and_quality(job_type: str, quality: str | None, priority: int) -> tuple[str, str]:
+    """The checked job type and quality (an audio job's quality is an audio one)."""
+    try:
+        jtype = JobType(job_type).value
+    except ValueError:
+        raise UrlRejected(f"unknown job type {job_type!r}; use video or audio") from None
+    qual = normalize_quality(quality)
+    if jtype == JobType.AUDIO and not qual.startswith("audio"):
+        qual = "audio"
+    if not -1000 <= priority <= 1000:
+        raise UrlRejected("priority must be between -1000 and 1000")
+    return jtype, qual
 
 
 def job_key(source_type: str, identity: str, job_type: str, quality: str) -> str:
@@ -199,15 +213,7 @@ class JobService:
             allow_private=self.settings.allow_private_networks,
             max_length=self.settings.max_url_length,
         )
-        try:
-            jtype = JobType(job_type).value
-        except ValueError:
-            raise UrlRejected(f"unknown job type {job_type!r}; use video or audio") from None
-        qual = normalize_quality(quality)
-        if jtype == JobType.AUDIO and not qual.startswith("audio"):
-            qual = "audio"
-        if not -1000 <= priority <= 1000:
-            raise UrlRejected("priority must be between -1000 and 1000")
+        jtype, qual = _type_and_quality(job_type, quality, priority)
         source_type, detected_id = self.detector(checked.url)
         if source_type == SourceType.UNSUPPORTED:
             raise UrlRejected("this link is not supported")
@@ -227,7 +233,75 @@ class JobService:
             meta = {**(meta or {}), "playlist_items": playlist_items}
             identity += f"#items={playlist_items}"
         key = job_key(source_type.value, identity, jtype, qual)
-        with log_context(user_id=user_id, chat_id=chat_id, url_domain=checked.host or None):
+        return await self._insert(
+            key,
+            enforce_limits,
+            {
+                "url": checked.url,
+                "normalized_url": checked.normalized,
+                "domain": checked.host or None,
+                "source_type": source_type.value,
+                "job_type": jtype,
+                "requested_quality": qual,
+                "media_id": media_id,
+                "user_id": user_id,
+                "chat_id": chat_id,
+                "message_id": message_id,
+                "priority": priority,
+                "archive": archive,
+                "origin": origin,
+                "title": title,
+                "meta": meta,
+            },
+        )
+
+    async def create_for_file(
+        self,
+        file: BotFile,
+        *,
+        job_type: str,
+        quality: str,
+        user_id: int | None,
+        archive: bool,
+        message_id: int | None = None,
+        title: str | None = None,
+        meta: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> CreateResult:
+        """A TELEGRAM job for a file sent or forwarded to the bot (issue 10), or the
+        identical active/completed one: the same file (``file_unique_id``, the same in
+        every chat) asked for the same way is one job. Only the bot calls this; the
+        job's URL (``tg://bot/…``) is no link a user could send. Raises
+        :class:`LimitExceeded` when a limit is reached."""
+        jtype, qual = _type_and_quality(job_type, quality, priority)
+        media_id = f"tgfile:{file.file_unique_id}"
+        key = job_key(SourceType.TELEGRAM.value, media_id, jtype, qual)
+        return await self._insert(
+            key,
+            True,
+            {
+                "url": file.url,
+                "normalized_url": file.url,
+                "domain": None,
+                "source_type": SourceType.TELEGRAM.value,
+                "job_type": jtype,
+                "requested_quality": qual,
+                "media_id": media_id,
+                "user_id": user_id,
+                "chat_id": file.chat_id,
+                "message_id": message_id if message_id is not None else file.message_id,
+                "priority": priority,
+                "archive": archive,
+                "origin": "telegram",
+                "title": title,
+                "meta": {**(meta or {}), BOT_FILE_KEY: asdict(file)},
+            },
+        )
+
+    async def _insert(self, key: str, enforce_limits: bool, asked: dict[str, Any]) -> CreateResult:
+        """Insert the job ``asked`` describes, or return the duplicate with ``key``."""
+        url, user_id, chat_id = asked["url"], asked["user_id"], asked["chat_id"]
+        with log_context(user_id=user_id, chat_id=chat_id, url_domain=asked["domain"]):
             async with self.db.tx() as tx:
                 if tx.is_postgres:
                     await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
@@ -237,7 +311,7 @@ class JobService:
                         tx,
                         existing.id,
                         "DEDUP",
-                        {"url": checked.url, "user_id": user_id, "chat_id": chat_id},
+                        {"url": url, "user_id": user_id, "chat_id": chat_id},
                     )
                     return CreateResult(existing, created=False)
                 if enforce_limits:
@@ -248,23 +322,9 @@ class JobService:
                     await self._check_limits(tx, user_id, chat_id)
                 now = utcnow()
                 values: dict[str, Any] = {
-                    "url": checked.url,
-                    "normalized_url": checked.normalized,
-                    "domain": checked.host or None,
-                    "source_type": source_type.value,
-                    "job_type": jtype,
-                    "requested_quality": qual,
+                    **asked,
                     "status": JobStatus.PENDING.value,
                     "job_key": key,
-                    "media_id": media_id,
-                    "user_id": user_id,
-                    "chat_id": chat_id,
-                    "message_id": message_id,
-                    "priority": priority,
-                    "archive": archive,
-                    "origin": origin,
-                    "title": title,
-                    "meta": meta,
                     "max_attempts": self.settings.max_attempts,
                     "bytes_done": 0,
                     "attempts": 0,
@@ -279,7 +339,7 @@ class JobService:
                     tx,
                     job.id,
                     "CREATED",
-                    {"url": checked.url, "source_type": source_type.value, "job_type": jtype},
+                    {"url": url, "source_type": asked["source_type"], "job_type": job.job_type},
                 )
                 await self._notify_in(tx, "created", job.id)
         self.bus.publish("created", job.id, remote=False)

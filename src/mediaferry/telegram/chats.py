@@ -23,6 +23,7 @@ __all__ = [
     "Kind",
     "MediaMessage",
     "dialogs",
+    "fetch_bot_message",
     "fetch_message",
     "iter_media",
     "media_of",
@@ -344,6 +345,23 @@ async def fetch_message(
     result = await call(client, request, what=what, on_wait=on_wait)
     for message in result.messages:
         if isinstance(message, types.Message) and message.id == message_id:
+            return message
+    raise NoMedia(f"{what} does not exist (deleted, or never there)")
+
+
+async def fetch_bot_message(
+    client: Any, chat_id: int, message_id: int, *, on_wait: WaitHook | None = None
+) -> Any:
+    """A message in one of the bot's private chats, by its id in the bot's own message
+    box (``messages.getMessages``: the Bot API's message id). :class:`NoMedia` if it is
+    gone, or if that id belongs to another chat than ``chat_id``."""
+    what = f"message {message_id} of the chat with the bot"
+    request = functions.messages.GetMessagesRequest([types.InputMessageID(message_id)])
+    result = await call(client, request, what=what, on_wait=on_wait)
+    for message in result.messages:
+        if isinstance(message, types.Message) and message.id == message_id:
+            if tl_utils.get_peer_id(message.peer_id) != chat_id:
+                break  # another chat's message: not this job's to read
             return message
     raise NoMedia(f"{what} does not exist (deleted, or never there)")
 

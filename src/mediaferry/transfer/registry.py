@@ -11,6 +11,8 @@ aria2      Aria2Transfer (segmented, resumable)
 torrent    Aria2Transfer (magnet links and .torrent files)
 ytdlp/hls  YtdlpTransfer (child process per download)
 telegram   TelegramTransfer (MTProto, parallel parts; issue 10)
+telegram-  BotApiTransfer (a file sent to the bot, through the Bot API's
+botapi     getFile: up to 20 MB; issue 10)
 =========  =========================================================
 """
 
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mediaferry.errors import UnsupportedSource
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.base import Transfer
+from mediaferry.transfer.botapi import BotApiTransfer
 from mediaferry.transfer.http import HttpTransfer
 from mediaferry.transfer.telegram import TelegramTransfer
 from mediaferry.transfer.ytdlp import YtdlpTransfer
@@ -39,6 +42,7 @@ BACKENDS: tuple[type[Transfer], ...] = (
     Aria2Transfer,
     YtdlpTransfer,
     TelegramTransfer,
+    BotApiTransfer,
 )
 
 
