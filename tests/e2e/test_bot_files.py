@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import telegram
+
 from tests.e2e._bot_harness import OTHER, USER, Bot, running_bot
 from tests.support.fake_mtproto import FakeMTProtoServer
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
@@ -138,7 +140,9 @@ async def test_files_without_mtproto_come_through_get_file_up_to_20_mb(
     fifteen.write_bytes(b"%PDF-1.4\n" + bytes(15 * MB - 9))
     thirty = make_sparse_file(tmp_path / "thirty.pdf", 30 * MB)
     async with running_bot(tmp_path, fake_telegram) as bot:
-        # 15 MB with the caption /archive: getFile, then the file URL; kept as it came
+        # 15 MB with the caption /archive: getFile, then the file URL; kept as it came.
+        # Telegram first asks to wait a second: the job waits that long, then fetches.
+        fake_telegram.fail_next("getFile", kind="429", retry_after=1)
         sent = fake_telegram.user_sends_media(
             USER, "document", path=fifteen, file_name="scans.pdf", mime="application/pdf",
             caption="my scans /archive",
@@ -148,7 +152,9 @@ async def test_files_without_mtproto_come_through_get_file_up_to_20_mb(
         assert (job.status, job.error_message) == ("COMPLETED", None)
         assert job.file_path is not None
         assert sha256(Path(job.file_path)) == sha256(fifteen)
-        assert len(fake_telegram.calls("getFile")) == 1 and len(fake_telegram.calls("file")) == 1
+        flooded, got = fake_telegram.calls("getFile")
+        assert (flooded.status, got.status) == (429, 200) and got.time - flooded.time >= 0.9
+        assert len(fake_telegram.calls("file")) == 1
         done = await final_text(fake_telegram, USER, sent.message_id, "Archived")
         assert "scans" in done and "15.0 MB" in done
         [item] = await bot.services.library.search("scans")
@@ -162,7 +168,7 @@ async def test_files_without_mtproto_come_through_get_file_up_to_20_mb(
             caption="/archive", file_unique_id=record.file_unique_id,
         )  # fmt: skip
         assert f"already in the archive (job #{job.id})" in await answer(bot, again)
-        assert len(fake_telegram.calls("getFile")) == 1
+        assert len(fake_telegram.calls("getFile")) == 2 and len(fake_telegram.calls("file")) == 1
 
         # 30 MB: the Bot API cannot serve it; one clear line, no job
         over = fake_telegram.user_sends_media(
@@ -232,8 +238,10 @@ def hint_id(fake: FakeTelegram, after: ChatMessage) -> int:
 async def test_audio_in_reply_to_a_forwarded_video_sends_tagged_audio(
     tmp_path: Path, fake_telegram: FakeTelegram, media_dir: Path
 ) -> None:
-    """Without MTProto, a small video through getFile: /audio in reply to it (and to
-    the same video the bot sent) gives one tagged audio, titled and with a performer."""
+    """Without MTProto, a small video through getFile: /audio in reply to it gives one
+    tagged audio, titled and with a performer (after a failure and /retry); the same
+    video from another user is answered from Telegram's cache; a video the bot sent
+    itself works too."""
     video = (media_dir / "h264_aac.mp4").read_bytes()
     origin = fake_telegram.forward_origin_channel(-1001777, "Lecture Channel", 12)
     async with running_bot(tmp_path, fake_telegram, audio_format="m4a") as bot:
@@ -242,21 +250,28 @@ async def test_audio_in_reply_to_a_forwarded_video_sends_tagged_audio(
             duration=5, width=320, height=240, forward_origin=origin,
         )  # fmt: skip
         assert "Reply /audio" in await answer(bot, sent)
+        # Telegram refuses the file once: the job fails with a clear line; /retry
+        fake_telegram.fail_next("getFile", kind="400")
         ask = fake_telegram.user_sends_text(USER, "/audio", reply_to=sent.message_id)
+        [job] = await bot.wait_jobs(1)
+        job = await bot.job_status(job.id, "FAILED")
+        assert job.error_type == "TELEGRAM_ERROR" and "Telegram refused" in (
+            job.error_message or ""
+        )
+        assert "Job #" in (await bot.send(USER, f"/retry {job.id}")).text  # type: ignore[operator]
         call = await fake_telegram.async_wait_for("sendAudio", timeout=60)
         assert (call.params["title"], call.params["performer"]) == (
             "on patience",
             "Lecture Channel",
         )
         assert call.params["reply_parameters"]["message_id"] == ask.message_id
-        audio = call.files["audio"]
-        path = audio.save(tmp_path / "got.m4a")
+        path = call.files["audio"].save(tmp_path / "got.m4a")
         probe = ffprobe_json(path)
         streams: list[dict[str, Any]] = probe["streams"]  # type: ignore[assignment]
         assert [s["codec_type"] for s in streams if s["codec_type"] != "video"] == ["audio"]
+        assert [s["codec_name"] for s in streams if s["codec_type"] == "audio"] == ["aac"]
         tags = {k.lower(): v for k, v in probe["format"].get("tags", {}).items()}  # type: ignore[union-attr]
         assert (tags["title"], tags["artist"]) == ("on patience", "Lecture Channel")
-        [job] = await bot.jobs()
         job = await bot.job_status(job.id, "COMPLETED")
         assert job.source_type == "TELEGRAM" and job.job_type == "audio"
         # the progress message went away with the result, as for a link
@@ -271,4 +286,20 @@ async def test_audio_in_reply_to_a_forwarded_video_sends_tagged_audio(
         fake_telegram.user_sends_text(OTHER, "/audio", reply_to=again.message_id)
         resent = await fake_telegram.async_wait_for("sendAudio", timeout=30, count=2)
         assert resent.params["audio"] == call.result["audio"]["file_id"]
-        assert len(fake_telegram.calls("getFile")) == 1 and len(await bot.jobs()) == 1
+        assert len(fake_telegram.calls("getFile")) == 2 and len(await bot.jobs()) == 1
+
+        # a video the bot itself sent (a finished link job, say): /audio works on it too
+        async with telegram.Bot(**fake_telegram.bot_kwargs()) as other_bot:
+            own = await other_bot.send_video(
+                USER, (media_dir / "h264_aac.mp4").read_bytes(), filename="lesson two.mp4",
+                duration=5, width=320, height=240,
+            )  # fmt: skip
+        fake_telegram.user_sends_text(USER, "/audio", reply_to=own.message_id)
+        third = await fake_telegram.async_wait_for("sendAudio", timeout=60, count=3)
+        assert third.params["title"] == "lesson two" and third.files["audio"].content
+        # and on the audio it sent: not a video, one clear line
+        not_video = fake_telegram.user_sends_text(
+            USER, "/audio", reply_to=third.result["message_id"]
+        )
+        assert "Reply /audio to a video" in await answer(bot, not_video)
+        assert len(await bot.jobs()) == 2
