@@ -8,8 +8,10 @@ video sends its sound back as tagged audio."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,36 @@ async def test_a_forwarded_100_mb_video_comes_over_mtproto_into_the_library(
         [_, audio_job] = await bot.jobs()
         assert (audio_job.job_type, audio_job.message_id) == ("audio", ask.message_id)
         assert not fake_telegram.calls("getFile")
+
+        # an audio file with its own title and performer attributes: the library has them
+        track = Path(shutil.copy(media_dir / "audio.mp3", tmp_path / "track01.mp3"))
+        song = document_for(fake_mtproto, "audio", track, title="Dawn Chorus",
+                            performer="The Choir", duration=5)  # fmt: skip
+        send_to_bot(fake_telegram, fake_mtproto, USER, song, kind="audio", caption="/archive")
+        song_job = (await bot.wait_jobs(3))[-1]
+        song_job = await bot.job_status(song_job.id, "COMPLETED", "FAILED", timeout=60)
+        assert song_job.status == "COMPLETED", song_job.error_message
+        [row] = await bot.services.library.search("dawn chorus")
+        assert (row.title, row.performer, row.file_format) == ("Dawn Chorus", "The Choir", "mp3")
+        probe = ffprobe_json(Path(row.path))
+        tags = {k.lower(): v for k, v in probe["format"].get("tags", {}).items()}  # type: ignore[union-attr]
+        assert (tags["title"], tags["artist"]) == ("Dawn Chorus", "The Choir")
+
+        # a slow download is cancelled: the job ends CANCELLED, its temp files are gone
+        fake_mtproto.faults.throughput_cap = 256 * 1024
+        slow_path = padded_mp4(media_dir / "h264_aac.mp4", tmp_path / "slow.mp4", 40 * MB)
+        slow = document_for(fake_mtproto, "video", slow_path, duration=5)
+        send_to_bot(fake_telegram, fake_mtproto, USER, slow, kind="video", caption="/archive")
+        slow_job = (await bot.wait_jobs(4))[-1]
+        deadline = time.monotonic() + 60
+        while not (await bot.services.jobs.get(slow_job.id)).bytes_done:
+            assert time.monotonic() < deadline, "the slow download never started"
+            await asyncio.sleep(0.05)
+        assert "Cancelling" in ((await bot.send(USER, f"/cancel {slow_job.id}")).text or "")
+        await bot.job_status(slow_job.id, "CANCELLED", timeout=30)
+        assert not (bot.services.storage.jobs_root / str(slow_job.id)).exists()
+        assert fake_mtproto.stats.file_bytes_by_document[slow.id] < 40 * MB
+        fake_mtproto.faults.throughput_cap = None
 
 
 async def test_files_without_mtproto_come_through_get_file_up_to_20_mb(
