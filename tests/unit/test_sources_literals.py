@@ -1,15 +1,25 @@
-"""The required-text pre-check never hides a match (yt-dlp detection stays exact)."""
+"""yt-dlp detection from the cached table stays exact: the required-text pre-check
+never hides a match, the rules read from extractors' own ``suitable`` give yt-dlp's
+answers, and the table file is re-used only for the yt-dlp it was built from."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediaferry.sources._extractors import _needs, extractor_for, extractors
+from mediaferry.sources import _extractors
+from mediaferry.sources._extractor_rules import build_table, read_rule
+from mediaferry.sources._extractor_table import ASK, Rule
+from mediaferry.sources._extractors import extractor_key_for, load_table, temp_id_for
 from mediaferry.sources._literals import may_match, required_text
 
 TRICKY = [
@@ -59,15 +69,21 @@ def test_unknown_syntax_requires_nothing() -> None:
     assert may_match(need, "https://www.exämple.com/")  # non-ASCII URLs always go through
 
 
-def _test_urls() -> list[str]:
+def _classes() -> list[Any]:
+    from yt_dlp.extractor import gen_extractor_classes
+
+    return [ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic"]
+
+
+def _test_urls(classes: list[Any]) -> list[str]:
     urls: set[str] = set()
-    for ie in extractors():
+    for ie in classes:
         try:
             cases = list(ie.get_testcases(include_onlymatching=True))
         except Exception:
             continue
         urls.update(c["url"] for c in cases if isinstance(c.get("url"), str))
-    return sorted(urls)
+    return sorted(u for u in urls if u.startswith(("http://", "https://")))
 
 
 def _patterns(ie: object) -> list[re.Pattern[str]]:
@@ -76,28 +92,106 @@ def _patterns(ie: object) -> list[re.Pattern[str]]:
 
 
 def test_every_extractor_passes_its_own_test_urls() -> None:
-    for ie, need in _needs():
-        if need is None:
+    classes = {ie.__name__: ie for ie in _classes()}
+    for entry in build_table():
+        if entry.need is None:
             continue
+        ie = classes[entry.cls]
         for case in ie.get_testcases(include_onlymatching=True):
             url = case.get("url")
             if isinstance(url, str) and any(p.match(url) for p in _patterns(ie)):
-                assert may_match(need, url), (ie.ie_key(), url)
+                assert may_match(entry.need, url), (entry.key, url)
 
 
-def test_detection_equals_asking_every_extractor() -> None:
-    """A seeded sample of all yt-dlp test URLs: same extractor with and without the
-    pre-check (a full run over ≈6,000 URLs × 1,750 patterns found no difference)."""
-    web = [u for u in _test_urls() if u.startswith(("http://", "https://"))]
-    sample = random.Random(7).sample(web, 300)
-    classes = extractors()
-    for url in sample:
-        plain = next((ie for ie in classes if _suitable(ie, url)), None)
-        assert extractor_for(url) is plain, url
-
-
-def _suitable(ie: object, url: str) -> bool:
+def _suitable(ie: Any, url: str) -> bool:
     try:
-        return bool(ie.suitable(url))  # type: ignore[attr-defined]
+        return bool(ie.suitable(url))
     except Exception:
         return False
+
+
+def test_the_table_answers_what_asking_every_extractor_answers() -> None:
+    """Key and media id of a seeded sample of yt-dlp's test URLs, plus every test URL
+    of an extractor with its own ``suitable`` (a full run over all ≈5,800 test URLs
+    found no difference)."""
+    classes = _classes()
+    ruled = {e.cls for e in build_table() if e.rule is not None}
+    urls = set(random.Random(7).sample(_test_urls(classes), 300))
+    urls |= set(_test_urls([ie for ie in classes if ie.__name__ in ruled]))
+    for url in sorted(urls):
+        plain = next((ie for ie in classes if _suitable(ie, url)), None)
+        assert extractor_key_for(url) == (plain.ie_key() if plain else None), url
+        plain_id = plain.get_temp_id(url) if plain else None
+        assert temp_id_for(url) == ((plain.ie_key(), str(plain_id)) if plain_id else None), url
+
+
+def test_every_own_suitable_of_this_yt_dlp_is_read_as_a_rule() -> None:
+    """None needs yt-dlp at detection time (``ask`` stays a fallback for new shapes)."""
+    assert [e.key for e in build_table() if e.rule == ASK] == []
+
+
+def test_rules_are_read_from_the_shapes_yt_dlp_uses() -> None:
+    src = """
+    @classmethod
+    def suitable(cls, url):
+        EXCLUDE_IE = (AIE, BIE)
+        from yt_dlp.utils import parse_qs
+        qs = parse_qs(url)
+        if CIE.suitable(url):
+            return False
+        if qs.get('v', [None])[0]:
+            return False
+        return (False if any(ie.suitable(url) for ie in EXCLUDE_IE)
+                or DIE._match_valid_url(url) else super().suitable(url))
+    """
+    assert read_rule(src) == Rule(("CIE", "AIE", "BIE"), ("v",), ("DIE",))
+    src = "def suitable(cls, url):\n    return cls._match_valid_url(url) and not XIE.suitable(url)"
+    assert read_rule(src) == Rule(("XIE",))
+    for unreadable in (
+        "def suitable(cls, url):\n    return True",
+        "def suitable(cls, url):\n    return 'x' in url or super().suitable(url)",
+        "def suitable(cls, url):\n    return False if XIE.suitable(url) else True",
+        "def suitable(cls, url):\n    print(url)\n    return super().suitable(url)",
+    ):
+        assert read_rule(unreadable) == ASK, unreadable
+
+
+def test_the_table_file_is_reused_only_for_the_same_yt_dlp(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tmp_path.joinpath("cache").mkdir()
+    _extractors._reset()
+    try:
+        built = load_table(cache)
+        path = cache / _extractors.CACHE_NAME
+        assert path.is_file() and len(built.entries) > 1000
+        _extractors._reset()
+        assert load_table(cache).entries == built.entries  # read back, equal
+        data = json.loads(path.read_text())
+        data["fingerprint"]["files"]["version.py"] = [0, 0]  # another yt-dlp
+        data["entries"] = data["entries"][:3]
+        path.write_text(json.dumps(data))
+        _extractors._reset()
+        assert load_table(cache).entries == built.entries  # rebuilt, not trusted
+        path.write_text("{not json")
+        _extractors._reset()
+        assert load_table(cache).entries == built.entries
+        assert json.loads(path.read_text())["fingerprint"] != data["fingerprint"]
+    finally:
+        _extractors._reset()
+
+
+def test_detection_from_the_file_imports_no_yt_dlp(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    code = (
+        "import sys; from pathlib import Path; "
+        "from mediaferry.sources._extractors import temp_id_for; "
+        f"c = Path({str(tmp_path / 'cache')!r}); "
+        "print(temp_id_for('https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1', c), "
+        "temp_id_for('https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PLx', c), "
+        "'yt_dlp' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert first.stdout.split()[-1] == "True"  # built the table (and wrote it)
+    assert again.stdout.rsplit(" ", 1) == [first.stdout.rsplit(" ", 1)[0], "False\n"]
+    assert "('Youtube', 'dQw4w9WgXcQ')" in again.stdout

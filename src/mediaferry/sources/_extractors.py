@@ -1,101 +1,178 @@
-"""yt-dlp's extractor URL patterns, used offline for detection and media ids.
+"""yt-dlp's extractor URL patterns as a table, used offline for detection and media ids.
 
-The extractor list (≈1,800 classes, lazily loaded) is built once and cached.
-Compiling every pattern would cost ≈0.5 s per process, so each pattern's required
-text is read from its source first (:mod:`._literals`, milliseconds) and only the
-extractors whose required text is in the URL are asked; the answer is the same as
-asking all of them in order. The Generic extractor (which claims every URL) is
+Importing yt-dlp's extractor list (≈1,800 classes) costs ≈0.4 s per process and
+compiling every pattern another ≈0.5 s, more than ``mediaferry add`` may take in
+total. So the list is read once per installed yt-dlp into a plain table — each
+extractor's key, class name, ``_VALID_URL`` patterns, the text a URL must contain
+before a pattern can match (:mod:`._literals`) and, for the few extractors with
+their own ``suitable``, what it adds — and kept as JSON under
+``DATA_DIR/cache/`` (rebuilt when yt-dlp's files change). Detection then reads the
+table with the standard library and compiles only the patterns whose required text
+is in the URL; the answer is the one yt-dlp gives when every extractor is asked in
+order (a test compares them). The Generic extractor, which claims every URL, is
 left out.
+
+The table's rows and file are :mod:`._extractor_table`; building it from yt-dlp
+(with the rules of extractors that have their own ``suitable``) is
+:mod:`._extractor_rules`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import threading
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
-from mediaferry.sources._literals import Need, may_match, required_text
+from mediaferry.sources._extractor_table import ASK, Entry, Rule, dump, load, ytdlp_fingerprint
+from mediaferry.sources._literals import may_match
 
-__all__ = ["extractor_for", "extractor_key_for", "extractors", "temp_id_for"]
+__all__ = ["CACHE_NAME", "extractor_key_for", "load_table", "temp_id_for"]
 
-_LOCK = threading.Lock()
-_CACHE: tuple[Any, ...] | None = None
-_NEEDS: tuple[tuple[Any, Need | None], ...] | None = None
-# Pseudo-extractors that claim URL shapes rather than sites.
-_SKIP = frozenset({"Generic"})
-# yt-dlp's own ``suitable``: a match of ``_VALID_URL`` (a pattern or several)
-_DEFAULT_SUITABLE = frozenset(
-    f"{base}.{name}"
-    for base in ("LazyLoadExtractor", "InfoExtractor")
-    for name in ("suitable", "_match_valid_url")
-)
+CACHE_NAME = "ytdlp-url-table.json"
 
 
-def extractors() -> tuple[Any, ...]:
-    """yt-dlp's extractor classes (cached), the Generic extractor excluded."""
-    global _CACHE
-    if _CACHE is None:
-        with _LOCK:
-            if _CACHE is None:
-                from yt_dlp.extractor import gen_extractor_classes
-
-                _CACHE = tuple(ie for ie in gen_extractor_classes() if ie.ie_key() not in _SKIP)
-    return _CACHE
+@dataclass(frozen=True, slots=True)
+class Table:
+    entries: tuple[Entry, ...]
+    by_class: dict[str, Entry]
 
 
-@lru_cache(maxsize=4096)
-def extractor_key_for(url: str) -> str | None:
-    """The key (e.g. ``"Youtube"``) of the first extractor that claims ``url``."""
-    ie = extractor_for(url)
-    return str(ie.ie_key()) if ie is not None else None
+_LOCK = threading.RLock()
+_TABLE: Table | None = None
 
 
-def _uses_default_suitable(ie: Any) -> bool:
-    return all(
-        getattr(getattr(ie, name, None), "__qualname__", None) in _DEFAULT_SUITABLE
-        for name in ("suitable", "_match_valid_url")
-    )
+def load_table(cache_dir: Path | None = None) -> Table:
+    """The table of this process: from ``cache_dir`` when it matches the installed
+    yt-dlp, else built from yt-dlp and written there (best effort)."""
+    global _TABLE
+    if _TABLE is not None:
+        return _TABLE
+    with _LOCK:
+        if _TABLE is not None:
+            return _TABLE
+        fingerprint = ytdlp_fingerprint()
+        path = cache_dir / CACHE_NAME if cache_dir is not None else None
+        entries = None
+        if path is not None and fingerprint is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                entries = load(path.read_text(encoding="utf-8"), fingerprint)
+        if entries is None:
+            # imported here: ast, inspect and yt-dlp only when the table is built
+            from mediaferry.sources._extractor_rules import build_table
+
+            entries = build_table() if fingerprint is not None else ()
+            if path is not None and fingerprint is not None:
+                _write(path, dump(entries, fingerprint))
+        _TABLE = Table(entries, {e.cls: e for e in entries})
+        return _TABLE
 
 
-def _needs() -> tuple[tuple[Any, Need | None], ...]:
-    """Each extractor with what a URL must contain for it to match (None: unknown,
-    or its own ``suitable`` decides, which then is always asked)."""
-    global _NEEDS
-    if _NEEDS is None:
-        classes = extractors()  # takes the lock itself
-        with _LOCK:
-            if _NEEDS is None:
-                _NEEDS = tuple(
-                    (ie, required_text(ie._VALID_URL) if _uses_default_suitable(ie) else None)
-                    for ie in classes
-                )
-    return _NEEDS
+def _write(path: Path, text: str) -> None:
+    """Atomically (a reader never sees half a file). Only into an existing data
+    folder (detection makes no data folder of its own); a folder that cannot be
+    written only costs the next process the build."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
-def extractor_for(url: str) -> Any | None:
-    """The first non-generic yt-dlp extractor class that claims ``url``, offline."""
+def _reset() -> None:
+    """Forget the table of this process (tests)."""
+    global _TABLE
+    with _LOCK:
+        _TABLE = None
+    extractor_key_for.cache_clear()
+    _compiled.cache_clear()
+
+
+# -- matching ---------------------------------------------------------------------
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _match(entry: Entry, url: str) -> re.Match[str] | None:
+    if not may_match(entry.need, url):
+        return None
+    for pattern in entry.patterns:
+        found = _compiled(pattern).match(url)
+        if found:
+            return found
+    return None
+
+
+def _ytdlp_class(key: str) -> Any:
+    from yt_dlp.extractor import get_info_extractor
+
+    return get_info_extractor(key)
+
+
+def _suitable(table: Table, entry: Entry, url: str, depth: int = 0) -> bool:
+    if entry.rule == ASK or depth > 10:
+        try:
+            return bool(_ytdlp_class(entry.key).suitable(url))
+        except Exception:  # yt-dlp's own suitable failing: not this extractor
+            return False
+    if _match(entry, url) is None:
+        return False
+    rule = entry.rule
+    if isinstance(rule, Rule):
+        if rule.query:
+            query = parse_qs(urlparse(url).query)
+            if any(query.get(name, [None])[0] for name in rule.query):
+                return False
+        if any(_match(table.by_class[name], url) for name in rule.unlike):
+            return False
+        return not any(
+            _suitable(table, table.by_class[name], url, depth + 1) for name in rule.exclude
+        )
+    return True
+
+
+def _entry_for(url: str, cache_dir: Path | None) -> Entry | None:
     if not url.startswith(("http://", "https://")):
         return None
-    for ie, need in _needs():
-        if not may_match(need, url):
-            continue  # its pattern cannot match: no need to compile it
+    table = load_table(cache_dir)
+    for entry in table.entries:
         try:
-            if ie.suitable(url):
-                return ie
-        except Exception:
+            if _suitable(table, entry, url):
+                return entry
+        except re.error:
             continue
     return None
 
 
-def temp_id_for(url: str) -> tuple[str, str] | None:
+@lru_cache(maxsize=4096)
+def extractor_key_for(url: str, cache_dir: Path | None = None) -> str | None:
+    """The key (e.g. ``"Youtube"``) of the first extractor that claims ``url``."""
+    entry = _entry_for(url, cache_dir)
+    return entry.key if entry is not None else None
+
+
+def temp_id_for(url: str, cache_dir: Path | None = None) -> tuple[str, str] | None:
     """``(extractor key, media id)`` from the URL alone, or None."""
-    ie = extractor_for(url)
-    if ie is None:
+    entry = _entry_for(url, cache_dir)
+    if entry is None:
         return None
     try:
-        media_id = ie.get_temp_id(url)
-    except Exception:
+        if entry.own_id or entry.rule == ASK:
+            media_id = _ytdlp_class(entry.key).get_temp_id(url)
+        else:
+            found = _match(entry, url)
+            media_id = found.group("id") if found is not None else None
+    except Exception:  # IndexError (no "id" group) and the like: no id
         return None
     if not media_id:
         return None
-    return str(ie.ie_key()), str(media_id)
+    return entry.key, str(media_id)

@@ -9,13 +9,12 @@ or a plan whose ``entries`` list the playlist's items.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from mediaferry.errors import FormatNotFound
 from mediaferry.net.ytdlp_env import base_opts, ytdlp_python
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.plan import YTDLP_INFO, JobRequest, MediaPlan, PlaylistEntry
-from mediaferry.sources._extractors import extractor_key_for, temp_id_for
 from mediaferry.sources.base import Source
 from mediaferry.sources.quality import available_qualities, choose_formats, normalize_quality
 
@@ -170,20 +169,7 @@ def plan_from_info(info: dict[str, Any], request: JobRequest, settings: Settings
 
 
 class YtdlpSource(Source):
-    """A site handled by yt-dlp extractors whose keys start with ``ie_prefixes``."""
-
-    ie_prefixes: ClassVar[tuple[str, ...]] = ()
-
-    @classmethod
-    def suitable(cls, url: str, settings: Settings) -> bool:
-        key = extractor_key_for(url)
-        if key is not None and cls.ie_prefixes and key.startswith(cls.ie_prefixes):
-            return True
-        return bool(cls.pattern and cls.pattern.search(url))
-
-    def media_id(self, url: str) -> str | None:
-        found = temp_id_for(url)
-        return found[1] if found else None
+    """A site handled by yt-dlp extractors (which ones: :mod:`.detect`)."""
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         info = await extract_info(request.url, self.settings, request)

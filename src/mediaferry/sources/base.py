@@ -7,9 +7,10 @@ URL, headers, protocol, title, size...), and a transfer backend chosen by
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
+
+from mediaferry.sources.detect import claims, media_id_for
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
@@ -19,10 +20,9 @@ __all__ = ["Source"]
 
 
 class Source(ABC):
-    """A kind of link. Subclasses set ``name``, ``pattern`` and ``example``."""
+    """A kind of link. Subclasses set ``name`` and ``example``."""
 
     name: ClassVar[SourceType]
-    pattern: ClassVar[re.Pattern[str] | None] = None
     example: ClassVar[str] = ""
 
     def __init__(self, settings: Settings) -> None:
@@ -30,12 +30,12 @@ class Source(ABC):
 
     @classmethod
     def suitable(cls, url: str, settings: Settings) -> bool:
-        """Offline and fast: does this source claim ``url``?"""
-        return bool(cls.pattern and cls.pattern.search(url))
+        """Offline and fast: does this source claim ``url``? (:mod:`.detect` decides.)"""
+        return claims(cls.name, url, settings)
 
     def media_id(self, url: str) -> str | None:
         """A stable id for the media (for de-duplication), offline; None if unknown."""
-        return None
+        return media_id_for(url, self.name, self.settings)
 
     @abstractmethod
     async def describe(self, request: JobRequest) -> MediaPlan:

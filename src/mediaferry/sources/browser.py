@@ -37,7 +37,7 @@ from mediaferry.sources._html import media_kind, parse_media_page
 from mediaferry.sources._ytdlp import extract_info, plan_from_info
 from mediaferry.sources.base import Source
 from mediaferry.sources.direct import plan_from_probe, probe_media
-from mediaferry.sources.islamic import host_in, pick_link
+from mediaferry.sources.islamic import pick_link
 from mediaferry.urls import check_url, resolve_public
 
 if TYPE_CHECKING:
@@ -225,12 +225,6 @@ class BrowserSource(Source):
 
     name: ClassVar[SourceType] = SourceType.BROWSER
     example: ClassVar[str] = "https://player.example.org/watch/episode-7"
-
-    @classmethod
-    def suitable(cls, url: str, settings: Settings) -> bool:
-        return url.lower().startswith(("http://", "https://")) and host_in(
-            url, settings.browser_domains
-        )
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         if not self.suitable(request.url, self.settings):

@@ -8,7 +8,6 @@ manifests become a yt-dlp plan.
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
@@ -73,9 +72,6 @@ class DirectSource(Source):
     """A direct link to an audio or video file."""
 
     name: ClassVar[SourceType] = SourceType.DIRECT
-    pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        rf"^https?://[^?#]+\.(?:{_EXT_RE})(?:[?#].*)?$", re.IGNORECASE
-    )
     example: ClassVar[str] = "https://files.example.net/talks/opening-lecture.mp3"
 
     async def describe(self, request: JobRequest) -> MediaPlan:

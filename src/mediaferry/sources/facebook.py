@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from mediaferry.plan import SourceType
@@ -15,8 +14,4 @@ class FacebookSource(YtdlpSource):
     """Facebook (facebook.com videos and reels, fb.watch short links)."""
 
     name: ClassVar[SourceType] = SourceType.FACEBOOK
-    ie_prefixes: ClassVar[tuple[str, ...]] = ("Facebook",)
-    pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        r"^https?://(?:[\w-]+\.)?(?:facebook\.com|fb\.watch|fb\.com)/", re.I
-    )
     example: ClassVar[str] = "https://www.facebook.com/watch/?v=10153231379946729"

@@ -7,9 +7,7 @@ page. A page without any media is a PARSER_ERROR (the site's layout changed).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import urlsplit
 
 from mediaferry.errors import ParserError
 from mediaferry.net.cookies import cookie_headers
@@ -21,18 +19,9 @@ from mediaferry.sources.direct import plan_from_probe, probe_media
 from mediaferry.urls import check_url
 
 if TYPE_CHECKING:
-    from mediaferry.config import Settings
+    pass
 
-__all__ = ["IslamicSource", "host_in", "pick_link"]
-
-
-def host_in(url: str, domains: list[str]) -> bool:
-    """Is ``url``'s host one of ``domains`` or a subdomain of one?"""
-    try:
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    except ValueError:
-        return False
-    return any(host == d or host.endswith("." + d) for d in domains)
+__all__ = ["IslamicSource", "pick_link"]
 
 
 def pick_link(links: list[MediaLink], job_type: str) -> MediaLink | None:
@@ -54,16 +43,6 @@ class IslamicSource(Source):
 
     name: ClassVar[SourceType] = SourceType.ISLAMIC
     example: ClassVar[str] = "https://way2allah.com/khotab-item-148211.htm"
-
-    @classmethod
-    def suitable(cls, url: str, settings: Settings) -> bool:
-        return url.lower().startswith(("http://", "https://")) and host_in(
-            url, settings.islamic_domains
-        )
-
-    def media_id(self, url: str) -> str | None:
-        match = re.search(r"(\d{3,})", urlsplit(url).path)
-        return match.group(1) if match else None
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         html, final = await fetch_page(request.url, self.settings, request.cookies)

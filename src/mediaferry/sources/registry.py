@@ -1,8 +1,7 @@
-"""The explicit, ordered list of sources, and offline detection.
+"""The sources, in the order :mod:`.detect` asks them, and describing a link.
 
-Order matters: specific sites first, then files by extension, then any site a yt-dlp
-extractor claims; an http(s) link nobody claims falls back to BROWSER (which probes,
-parses and finally loads the page). Non-web schemes are UNSUPPORTED.
+Detection itself (which source claims a link, its media id) is :mod:`.detect`,
+offline and without importing any source; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from mediaferry.sources._ytdlp import plan_from_info
 from mediaferry.sources.archive_org import ArchiveOrgSource
 from mediaferry.sources.base import Source
 from mediaferry.sources.browser import BrowserSource
+from mediaferry.sources.detect import FALLBACK, ORDER, detect_source, media_id_for
 from mediaferry.sources.direct import DirectSource
 from mediaferry.sources.facebook import FacebookSource
 from mediaferry.sources.islamic import IslamicSource
@@ -38,29 +38,23 @@ __all__ = [
     "source_for",
 ]
 
-SOURCES: tuple[type[Source], ...] = (
-    UnsupportedLink,
-    TelegramSource,
-    TorrentSource,
-    IslamicSource,
-    BrowserSource,  # configured domains only; as the fallback see FALLBACK
-    YoutubeSource,
-    FacebookSource,
-    ArchiveOrgSource,
-    DirectSource,
-    YtdlpGenericSource,
-)
-FALLBACK = SourceType.BROWSER
-_BY_TYPE: dict[SourceType, type[Source]] = {cls.name: cls for cls in SOURCES}
-
-
-def detect_source(url: str, settings: Settings) -> SourceType:
-    """Which source handles ``url``: offline, a few milliseconds (after the first call)."""
-    url = url.strip()
-    for cls in SOURCES:
-        if cls.suitable(url, settings):
-            return cls.name
-    return FALLBACK
+_BY_TYPE: dict[SourceType, type[Source]] = {
+    cls.name: cls
+    for cls in (
+        UnsupportedLink,
+        TelegramSource,
+        TorrentSource,
+        IslamicSource,
+        BrowserSource,
+        YoutubeSource,
+        FacebookSource,
+        ArchiveOrgSource,
+        DirectSource,
+        YtdlpGenericSource,
+    )
+}
+#: every source, in the order detection asks them
+SOURCES: tuple[type[Source], ...] = tuple(_BY_TYPE[t] for t in ORDER)
 
 
 def source_class(source_type: SourceType | str) -> type[Source]:
@@ -71,17 +65,6 @@ def source_class(source_type: SourceType | str) -> type[Source]:
 def source_for(source_type: SourceType | str, settings: Settings) -> Source:
     """An instance of the source for ``source_type``."""
     return source_class(source_type)(settings)
-
-
-def media_id_for(url: str, source_type: SourceType | str, settings: Settings) -> str | None:
-    """A stable media id for de-duplication (yt-dlp's URL patterns, offline), or None."""
-    cls = _BY_TYPE.get(SourceType(source_type))
-    if cls is None:
-        return None
-    try:
-        return cls(settings).media_id(url.strip())
-    except Exception:  # an id is an optimisation; never fail a job over it
-        return None
 
 
 async def describe(

@@ -16,7 +16,6 @@ is kept byte for byte, except that an audio job of a video extracts its sound.
 from __future__ import annotations
 
 import mimetypes
-import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from mediaferry.errors import SizeLimitExceeded, UnsupportedSource, UrlRejected
@@ -117,11 +116,6 @@ class TelegramSource(Source):
     """A Telegram channel or group message link."""
 
     name: ClassVar[SourceType] = SourceType.TELEGRAM
-    pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        r"^https?://(?:www\.)?(?:t|telegram)\.(?:me|dog)/(?:s/|c/)?"
-        r"(?P<chat>[\w+-]+)(?:/(?P<msg>\d+))?",
-        re.IGNORECASE,
-    )
     example: ClassVar[str] = "https://t.me/some_channel/1234"
 
     def __init__(self, settings: Settings, telegram: TelegramClients | None = None) -> None:
@@ -135,14 +129,6 @@ class TelegramSource(Source):
 
             self._telegram = TelegramClients(self.settings)
         return self._telegram
-
-    def media_id(self, url: str) -> str | None:
-        match = self.pattern.search(url) if self.pattern else None
-        if match and match.group("msg"):
-            # one item of an album (?single) is not the album its message stands for
-            single = "?single" if re.search(r"[?&]single(?:[=&]|$)", url) else ""
-            return f"{match.group('chat').lower()}/{match.group('msg')}{single}"
-        return None
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         if request.bot_file is not None:

@@ -8,7 +8,6 @@ carries the metainfo base64-encoded in ``extra["torrent_b64"]``.
 from __future__ import annotations
 
 import base64
-import re
 from typing import ClassVar
 
 from mediaferry.errors import SizeLimitExceeded
@@ -26,20 +25,9 @@ class TorrentSource(Source):
     """BitTorrent: magnet links and .torrent files."""
 
     name: ClassVar[SourceType] = SourceType.TORRENT
-    pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        r"^magnet:\?|^https?://[^?#]+\.torrent(?:[?#].*)?$", re.IGNORECASE
-    )
     example: ClassVar[str] = (
         "magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=Lecture+Series"
     )
-
-    def media_id(self, url: str) -> str | None:
-        if url.lower().startswith("magnet:"):
-            try:
-                return magnet_info(url).info_hash
-            except Exception:
-                return None
-        return None
 
     async def describe(self, request: JobRequest) -> MediaPlan:
         allow = self.settings.allow_private_networks

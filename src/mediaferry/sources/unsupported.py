@@ -17,9 +17,5 @@ class UnsupportedLink(Source):
     name: ClassVar[SourceType] = SourceType.UNSUPPORTED
     example: ClassVar[str] = "ftp://ftp.example.org/pub/lecture.mp3"
 
-    @classmethod
-    def suitable(cls, url: str, settings: object) -> bool:  # type: ignore[override]
-        return not url.lower().startswith(("http://", "https://", "magnet:"))
-
     async def describe(self, request: JobRequest) -> MediaPlan:
         raise UnsupportedSource("this link is not supported; send an http(s) or magnet link")
