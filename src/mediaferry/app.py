@@ -23,12 +23,12 @@ from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.chats import ChatSettingsService
 from mediaferry.jobs.library import Library
 from mediaferry.jobs.pipeline import Pipeline
-from mediaferry.jobs.service import JobService
+from mediaferry.jobs.service import JobService, detector_for
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import add_secret
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
 from mediaferry.sources.base import Source
-from mediaferry.sources.registry import describe, detect_source, media_id_for, source_for
+from mediaferry.sources.registry import describe, source_for
 from mediaferry.sources.telegram import TelegramSource
 from mediaferry.telegram.clients import TelegramClients
 from mediaferry.transfer.registry import TransferRegistry
@@ -87,14 +87,12 @@ class Services:
         if start_bus:
             await bus.start(settings.database_url)
 
-        def detect(url: str) -> tuple[SourceType, str | None]:
-            st = detect_source(url, settings)
-            return st, media_id_for(url, st, settings)
-
         async def describe_link(request: JobRequest, st: SourceType) -> MediaPlan:
             return await describe(request, st, settings)
 
-        jobs = JobService(db, settings, bus, detector=detect, describer=describe_link)
+        jobs = JobService(
+            db, settings, bus, detector=detector_for(settings), describer=describe_link
+        )
         storage = Storage(settings)
         telegram = TelegramClients(settings)  # issue 10: MTProto clients, connected on use
         transfers = TransferRegistry(settings, telegram=telegram)

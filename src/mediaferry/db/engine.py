@@ -1,4 +1,9 @@
-"""Database engine: SQLite (WAL, busy timeout, BEGIN IMMEDIATE) or PostgreSQL (asyncpg)."""
+"""Database engine: SQLite (WAL, busy timeout, BEGIN IMMEDIATE) or PostgreSQL (asyncpg).
+
+Plain-SQL transactions (:meth:`Database.tx`) on SQLite need only the standard library;
+SQLAlchemy's engine and sessions are made the first time the ORM is used, so a
+process that only creates a job (``mediaferry add``) never imports SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,16 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-from sqlalchemy.util.concurrency import await_
-
-from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
 from mediaferry.db.raw import PgTx, SqliteTx, Tx, sqlite_begin
 from mediaferry.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     import asyncpg
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 __all__ = ["Database", "unavailable"]
 
@@ -98,6 +94,9 @@ def _prepare_sqlite(conn: sqlite3.Connection) -> None:
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:
+    from sqlalchemy import event  # with the engine (see the module docstring)
+    from sqlalchemy.util.concurrency import await_
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         _prepare_sqlite(dbapi_connection)
@@ -106,6 +105,18 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # inside SQLAlchemy's greenlet: await the same lock wait the plain-SQL path uses
         await_(sqlite_begin(conn.connection.driver_connection))
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL, as SQLAlchemy's ``make_url`` reads it
+    (SQLAlchemy is asked only for URLs with options or escapes)."""
+    for prefix in ("sqlite+aiosqlite:///", "sqlite:///"):
+        rest = url[len(prefix) :] if url.startswith(prefix) else None
+        if rest is not None and not any(c in rest for c in "?%#"):
+            return rest or None
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database
 
 
 class _SqliteTransaction:
@@ -160,33 +171,50 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
-        if self.is_postgres:
-            self.engine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
-            )
-        else:
-            sa_url = make_url(url)
-            db_path = sa_url.database
-            if db_path and db_path != ":memory:":
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(
-                sa_url.set(drivername=f"sqlite+{INLOOP_DRIVER}"),
-                echo=echo,
-                connect_args={"timeout": 0, "check_same_thread": False},
-                pool_size=pool_size,
-                max_overflow=10,
-                # Sessions always end their transaction (commit, or rollback on error,
-                # and closing a connection rolls back what is open), so the pool's extra
-                # rollback on every check-in is a wasted thread hop (~1 ms) per transaction.
-                pool_reset_on_return=None,
-            )
-            _sqlite_setup(self.engine)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._echo = echo
         self._pool_size = pool_size
-        self._sqlite_path = None if self.is_postgres else make_url(url).database
+        self._sqlite_path = None if self.is_postgres else _sqlite_file(url)
+        if self._sqlite_path and self._sqlite_path != ":memory:":
+            Path(self._sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         self._sqlite_free: list[sqlite3.Connection] = []
         self._pg_pool: asyncpg.Pool | None = None
         self._pg_pool_lock: asyncio.Lock | None = None
+
+    @cached_property
+    def engine(self) -> AsyncEngine:
+        """SQLAlchemy's engine, made (and SQLAlchemy imported) on first use."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        from mediaferry.db._sqlite_inloop import DRIVER as INLOOP_DRIVER
+
+        if self.is_postgres:
+            return create_async_engine(
+                self.url,
+                echo=self._echo,
+                pool_size=self._pool_size,
+                max_overflow=10,
+                pool_pre_ping=True,
+            )
+        engine = create_async_engine(
+            make_url(self.url).set(drivername=f"sqlite+{INLOOP_DRIVER}"),
+            echo=self._echo,
+            connect_args={"timeout": 0, "check_same_thread": False},
+            pool_size=self._pool_size,
+            max_overflow=10,
+            # Sessions always end their transaction (commit, or rollback on error,
+            # and closing a connection rolls back what is open), so the pool's extra
+            # rollback on every check-in is a wasted thread hop (~1 ms) per transaction.
+            pool_reset_on_return=None,
+        )
+        _sqlite_setup(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        return async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -232,6 +260,8 @@ class Database:
             self._pg_pool_lock = asyncio.Lock()
         async with self._pg_pool_lock:
             if self._pg_pool is None:
+                from sqlalchemy.engine import make_url
+
                 dsn = (
                     make_url(self.url)
                     .set(drivername="postgresql")
@@ -252,4 +282,5 @@ class Database:
         if self._pg_pool is not None:
             pool, self._pg_pool = self._pg_pool, None
             await pool.close()
-        await self.engine.dispose()
+        if "engine" in self.__dict__:  # made only if the ORM was used
+            await self.engine.dispose()

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from mediaferry.db.columns import utcnow
+
 __all__ = [
     "AuthProfile",
     "Base",
@@ -39,10 +41,6 @@ __all__ = [
     "WorkerRecord",
     "utcnow",
 ]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

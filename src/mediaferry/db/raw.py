@@ -25,10 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Table
-
-from mediaferry.db.models import UTCDateTime
-
 if TYPE_CHECKING:
     import asyncpg
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -250,22 +246,23 @@ def _parse_pg_dt(value: Any) -> Any:
 
 
 class RowReader:
-    """Turns raw rows of ``table`` (all its columns, in order) into keyword dicts
-    with the Python values the ORM would have produced."""
+    """Turns raw rows of a table (all its columns, in order) into keyword dicts with
+    the Python values the ORM would have produced. ``columns`` are (name, kind) pairs
+    as :data:`mediaferry.db.columns.JOB_COLUMNS` lists them."""
 
-    def __init__(self, table: Table) -> None:
-        self.names = tuple(c.name for c in table.columns)
+    def __init__(self, columns: Sequence[tuple[str, str]]) -> None:
+        self.names = tuple(name for name, _ in columns)
         self.select_list = ", ".join(self.names)
         self._sqlite: list[tuple[int, Any]] = []
         self._pg: list[tuple[int, Any]] = []
-        for i, col in enumerate(table.columns):
-            if isinstance(col.type, UTCDateTime):
+        for i, (_, kind) in enumerate(columns):
+            if kind == "datetime":
                 self._sqlite.append((i, _parse_sqlite_dt))
                 self._pg.append((i, _parse_pg_dt))
-            elif isinstance(col.type, JSON):
+            elif kind == "json":
                 self._sqlite.append((i, _parse_json))
                 self._pg.append((i, _parse_json))
-            elif isinstance(col.type, Boolean):
+            elif kind == "bool":
                 self._sqlite.append((i, _parse_bool))
 
     def values(self, row: Iterable[Any], *, postgres: bool) -> dict[str, Any]:

@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event"]
+__all__ = ["CHANNEL", "Event"]
+
+CHANNEL = "mediaferry"  # PostgreSQL LISTEN/NOTIFY channel of job events
 
 
 @dataclass(frozen=True, slots=True)

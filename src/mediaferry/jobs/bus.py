@@ -22,14 +22,13 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from mediaferry.jobs._event import Event
+from mediaferry.jobs._event import CHANNEL, Event
 from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs._sqlite_events import SqliteMirror
 
 __all__ = ["Event", "EventBus", "Subscription"]
 
 log = logging.getLogger(__name__)
-CHANNEL = "mediaferry"
 WAKE_KINDS = frozenset({"created", "queued", "wake", "resumed"})
 
 

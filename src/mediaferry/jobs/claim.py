@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.instrumentation import manager_of_class
 
+from mediaferry.db.columns import JOB_COLUMNS
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, WorkerRecord, utcnow
 from mediaferry.db.raw import Row, RowReader, Tx
@@ -54,7 +55,7 @@ async def promote_due(tx: Tx, limit: int = 200) -> list[int]:
     return await transition_many(tx, [int(r[0]) for r in rows], S.PENDING, S.QUEUED, reason="due")
 
 
-JOB_ROWS = RowReader(Job.__table__)  # type: ignore[arg-type]
+JOB_ROWS = RowReader(JOB_COLUMNS)
 configure_mappers()  # detached_job's attribute access needs them; a first query would do it
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mediaferry.db.models import utcnow
+from mediaferry.db.columns import utcnow
 from mediaferry.plan import JobRequest, MediaPlan, SourceType, plan_from_dict, plan_to_dict
 
 __all__ = [

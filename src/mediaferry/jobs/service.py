@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
@@ -23,102 +20,51 @@ from mediaferry.errors import (
     InvalidTransition,
     JobError,
     JobNotFound,
-    LimitExceeded,
     UrlRejected,
 )
 from mediaferry.jobs._json import job_to_dict
-from mediaferry.jobs.bus import CHANNEL, Event, EventBus
-from mediaferry.jobs.claim import JOB_ROWS, detached_job, job_from_row
+from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.claim import detached_job
+from mediaferry.jobs.create import (
+    QUALITIES,
+    Created,
+    Detector,
+    create_job,
+    detector_for,
+    insert_job,
+    job_key,
+    normalize_quality,
+    notify_in,
+    type_and_quality,
+)
 from mediaferry.jobs.estimate import (
-    DESCRIBED_KEY,
     ESTIMATE_JOB_TYPE,
     ESTIMATE_QUALITY,
     Describer,
     Estimate,
-    described_meta,
 )
-from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, JobType
+from mediaferry.jobs.states import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from mediaferry.jobs.stats import WorkerStats, worker_stats
 from mediaferry.jobs.transition import add_event, transition, update_job_sql
-from mediaferry.logging import DEBUG_JOBS, log_context
+from mediaferry.logging import DEBUG_JOBS
 from mediaferry.plan import BOT_FILE_KEY, BotFile, JobRequest, MediaPlan, SourceType
-from mediaferry.sources.quality import QUALITY_WORDS
-from mediaferry.telegram.links import parse_message_link
 from mediaferry.urls import check_url
 
 if TYPE_CHECKING:
     from mediaferry.media.result import Processed
 
-__all__ = ["CreateResult", "Detector", "JobService", "job_key", "job_to_dict"]
+__all__ = [
+    "QUALITIES",
+    "CreateResult",
+    "Detector",
+    "JobService",
+    "detector_for",
+    "job_key",
+    "job_to_dict",
+    "normalize_quality",
+]
 
 log = logging.getLogger(__name__)
-
-# (url) -> (source type, media id or None); offline and fast
-Detector = Callable[[str], tuple[SourceType, str | None]]
-
-QUALITIES = QUALITY_WORDS  # one vocabulary: the format parser accepts every one of them
-
-
-_ACTIVE_SQL = ", ".join(f"'{st.value}'" for st in sorted(ACTIVE_STATUSES))
-_INSERT_COLUMNS = (
-    "url, normalized_url, domain, source_type, job_type, requested_quality, status, job_key,"
-    " media_id, user_id, chat_id, message_id, priority, archive, origin, title, meta,"
-    " max_attempts, bytes_done, attempts, cancel_requested, created_at, updated_at"
-)
-_INSERT_JOB_SQL = (
-    f"INSERT INTO jobs ({_INSERT_COLUMNS}) VALUES"
-    f" ({', '.join(':' + c.strip() for c in _INSERT_COLUMNS.split(','))}) RETURNING id"
-)
-_DUPLICATES_SQL = (
-    f"SELECT {JOB_ROWS.select_list} FROM jobs WHERE job_key = :key"
-    f" AND status IN ({_ACTIVE_SQL}, 'COMPLETED') ORDER BY id DESC LIMIT 5"
-)
-# Each count stops at its limit (``LIMIT :cap``): a create costs the same with 10 or
-# 100,000 jobs waiting.
-_LIMITS_SQL = (
-    "SELECT"
-    f" (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status IN ({_ACTIVE_SQL})"
-    " LIMIT :queue_cap) q),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = :user"
-    f" AND status IN ({_ACTIVE_SQL}) LIMIT :user_cap) u),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE user_id = :user"
-    " AND created_at >= :hour_ago LIMIT :user_hour_cap) uh),"
-    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE chat_id = :chat"
-    " AND created_at >= :hour_ago LIMIT :chat_hour_cap) ch)"
-)
-_JOB_DEFAULTS = dict.fromkeys(JOB_ROWS.names)  # every other column starts NULL
-
-_ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
-
-
-def normalize_quality(quality: str | None) -> str:
-    q = (quality or "best").strip().lower()
-    if q.isdigit():
-        q += "p"
-    if q not in QUALITIES:
-        raise UrlRejected(
-            f"unknown quality {quality!r}; use one of best, worst, 1080p, 720p, audio …"
-        )
-    return q
-
-
-def _type_and_quality(job_type: str, quality: str | None, priority: int) -> tuple[str, str]:
-    """The checked job type and quality (an audio job's quality is an audio one)."""
-    try:
-        jtype = JobType(job_type).value
-    except ValueError:
-        raise UrlRejected(f"unknown job type {job_type!r}; use video or audio") from None
-    qual = normalize_quality(quality)
-    if jtype == JobType.AUDIO and not qual.startswith("audio"):
-        qual = "audio"
-    if not -1000 <= priority <= 1000:
-        raise UrlRejected("priority must be between -1000 and 1000")
-    return jtype, qual
-
-
-def job_key(source_type: str, identity: str, job_type: str, quality: str) -> str:
-    raw = "\x1f".join((source_type, identity, job_type, quality))
-    return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
 @dataclass(slots=True)
@@ -129,6 +75,10 @@ class CreateResult:
     @property
     def deduplicated(self) -> bool:
         return not self.created
+
+    @classmethod
+    def of(cls, made: Created) -> CreateResult:
+        return cls(detached_job(made.values), made.created)
 
 
 def _default_detector(url: str) -> tuple[SourceType, str | None]:
@@ -208,52 +158,28 @@ class JobService:
         file posted in two chats is one job); ``meta`` is saved on the job. ``plan`` is
         the description :meth:`estimate` returned: kept, so METADATA need not ask again.
         """
-        checked = check_url(
+        made = await create_job(
+            self.db,
+            self.settings,
+            self.detector,
             url,
-            allow_private=self.settings.allow_private_networks,
-            max_length=self.settings.max_url_length,
+            origin_tag=self.bus.origin,
+            job_type=job_type,
+            quality=quality,
+            user_id=user_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            priority=priority,
+            archive=archive,
+            origin=origin,
+            title=title,
+            enforce_limits=enforce_limits,
+            playlist_items=playlist_items,
+            media_id=media_id,
+            meta=meta,
+            plan=plan,
         )
-        jtype, qual = _type_and_quality(job_type, quality, priority)
-        source_type, detected_id = self.detector(checked.url)
-        if source_type == SourceType.UNSUPPORTED:
-            raise UrlRejected("this link is not supported")
-        if source_type == SourceType.TELEGRAM:  # a t.me link must name a message (issue 10)
-            parse_message_link(checked.url)
-        media_id = media_id or detected_id
-        identity = media_id or checked.normalized
-        meta = dict(meta) if meta else None
-        if plan is not None and plan.entries is None:
-            meta = {**(meta or {}), DESCRIBED_KEY: described_meta(plan)}
-        if playlist_items:
-            if not _ITEMS_RE.match(playlist_items):
-                raise UrlRejected(
-                    f"invalid playlist range {playlist_items!r}; use e.g. 1-10 or 5,7,9"
-                )
-            playlist_items = playlist_items.replace(" ", "")
-            meta = {**(meta or {}), "playlist_items": playlist_items}
-            identity += f"#items={playlist_items}"
-        key = job_key(source_type.value, identity, jtype, qual)
-        return await self._insert(
-            key,
-            enforce_limits,
-            {
-                "url": checked.url,
-                "normalized_url": checked.normalized,
-                "domain": checked.host or None,
-                "source_type": source_type.value,
-                "job_type": jtype,
-                "requested_quality": qual,
-                "media_id": media_id,
-                "user_id": user_id,
-                "chat_id": chat_id,
-                "message_id": message_id,
-                "priority": priority,
-                "archive": archive,
-                "origin": origin,
-                "title": title,
-                "meta": meta,
-            },
-        )
+        return self._created(made)
 
     async def create_for_file(
         self,
@@ -273,131 +199,41 @@ class JobService:
         every chat) asked for the same way is one job. Only the bot calls this; the
         job's URL (``tg://bot/…``) is no link a user could send. Raises
         :class:`LimitExceeded` when a limit is reached."""
-        jtype, qual = _type_and_quality(job_type, quality, priority)
+        jtype, qual = type_and_quality(job_type, quality, priority)
         media_id = f"tgfile:{file.file_unique_id}"
         key = job_key(SourceType.TELEGRAM.value, media_id, jtype, qual)
-        return await self._insert(
-            key,
-            True,
-            {
-                "url": file.url,
-                "normalized_url": file.url,
-                "domain": None,
-                "source_type": SourceType.TELEGRAM.value,
-                "job_type": jtype,
-                "requested_quality": qual,
-                "media_id": media_id,
-                "user_id": user_id,
-                "chat_id": file.chat_id,
-                "message_id": message_id if message_id is not None else file.message_id,
-                "priority": priority,
-                "archive": archive,
-                "origin": "telegram",
-                "title": title,
-                "meta": {**(meta or {}), BOT_FILE_KEY: asdict(file)},
-            },
-        )
+        asked = {
+            "url": file.url,
+            "normalized_url": file.url,
+            "domain": None,
+            "source_type": SourceType.TELEGRAM.value,
+            "job_type": jtype,
+            "requested_quality": qual,
+            "media_id": media_id,
+            "user_id": user_id,
+            "chat_id": file.chat_id,
+            "message_id": message_id if message_id is not None else file.message_id,
+            "priority": priority,
+            "archive": archive,
+            "origin": "telegram",
+            "title": title,
+            "meta": {**(meta or {}), BOT_FILE_KEY: asdict(file)},
+        }
+        made = await insert_job(self.db, self.settings, key, asked, True, self.bus.origin)
+        return self._created(made)
 
-    async def _insert(self, key: str, enforce_limits: bool, asked: dict[str, Any]) -> CreateResult:
-        """Insert the job ``asked`` describes, or return the duplicate with ``key``."""
-        url, user_id, chat_id = asked["url"], asked["user_id"], asked["chat_id"]
-        with log_context(user_id=user_id, chat_id=chat_id, url_domain=asked["domain"]):
-            async with self.db.tx() as tx:
-                if tx.is_postgres:
-                    await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
-                existing = await self._find_duplicate(tx, key)
-                if existing is not None:
-                    await add_event(
-                        tx,
-                        existing.id,
-                        "DEDUP",
-                        {"url": url, "user_id": user_id, "chat_id": chat_id},
-                    )
-                    return CreateResult(existing, created=False)
-                if enforce_limits:
-                    if tx.is_postgres:
-                        # counts and insert as one step, or concurrent creates all see
-                        # room under a cap (SQLite's writer lock already does this)
-                        await tx.one("SELECT pg_advisory_xact_lock(hashtext('mf:limits'))", {})
-                    await self._check_limits(tx, user_id, chat_id)
-                now = utcnow()
-                values: dict[str, Any] = {
-                    **asked,
-                    "status": JobStatus.PENDING.value,
-                    "job_key": key,
-                    "max_attempts": self.settings.max_attempts,
-                    "bytes_done": 0,
-                    "attempts": 0,
-                    "cancel_requested": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                row = await tx.one(_INSERT_JOB_SQL, values)
-                assert row is not None
-                job = detached_job({**_JOB_DEFAULTS, **values, "id": int(row[0])})
-                await add_event(
-                    tx,
-                    job.id,
-                    "CREATED",
-                    {"url": url, "source_type": asked["source_type"], "job_type": job.job_type},
-                )
-                await self._notify_in(tx, "created", job.id)
-        self.bus.publish("created", job.id, remote=False)
-        return CreateResult(job, created=True)
+    def _created(self, made: Created) -> CreateResult:
+        result = CreateResult.of(made)
+        if made.created:
+            self.bus.publish("created", result.job.id, remote=False)
+        return result
 
     async def _notify_in(
         self, target: Tx | AsyncSession, kind: str, job_id: int, **data: Any
     ) -> None:
-        """On PostgreSQL, NOTIFY inside the transaction: other processes hear of the job
-        exactly when it is committed, even if this process exits right after."""
+        """On PostgreSQL, NOTIFY inside the transaction (see :func:`notify_in`)."""
         if self.db.is_postgres:
-            tx = await tx_of(target)
-            payload = Event(kind, job_id, data).to_json(self.bus.origin)
-            await tx.one(
-                "SELECT pg_notify(:channel, :payload)", {"channel": CHANNEL, "payload": payload}
-            )
-
-    async def _find_duplicate(self, tx: Tx, key: str) -> Job | None:
-        rows = await tx.all(_DUPLICATES_SQL, {"key": key})
-        for row in rows:
-            job = job_from_row(row, postgres=tx.is_postgres)
-            if job.status != JobStatus.COMPLETED:
-                return job
-            if job.telegram_file_id or _file_exists(job.file_path):
-                return job
-        return None
-
-    async def _check_limits(self, tx: Tx, user_id: int | None, chat_id: int | None) -> None:
-        s = self.settings
-        row = await tx.one(
-            _LIMITS_SQL,
-            {
-                "user": user_id,
-                "chat": chat_id,
-                "hour_ago": utcnow() - timedelta(hours=1),
-                "queue_cap": s.max_queue_length,
-                "user_cap": s.max_active_per_user,
-                "user_hour_cap": s.max_jobs_per_user_hour,
-                "chat_hour_cap": s.max_jobs_per_chat_hour,
-            },
-        )
-        assert row is not None
-        queued, mine, recent_mine, recent_chat = (int(n or 0) for n in row)
-        if queued >= s.max_queue_length:
-            raise LimitExceeded(f"the queue is full ({s.max_queue_length} jobs); try again later")
-        if user_id is not None:
-            if mine >= s.max_active_per_user:
-                raise LimitExceeded(
-                    f"you already have {mine} active jobs (at most {s.max_active_per_user})"
-                )
-            if recent_mine >= s.max_jobs_per_user_hour:
-                raise LimitExceeded(
-                    f"you reached {s.max_jobs_per_user_hour} jobs this hour; try again later"
-                )
-        if chat_id is not None and recent_chat >= s.max_jobs_per_chat_hour:
-            raise LimitExceeded(
-                f"this chat reached {s.max_jobs_per_chat_hour} jobs this hour; try again later"
-            )
+            await notify_in(await tx_of(target), kind, job_id, self.bus.origin, **data)
 
     # -- read ------------------------------------------------------------
     async def get(self, job_id: int) -> Job:
@@ -617,11 +453,3 @@ def parse_debug_jobs(row: SystemState | None) -> set[int]:
     """The job ids of the ``debug_jobs`` flag (``/debug_on``), shared by every process."""
     value = row.value if row is not None else ""
     return {int(part) for part in value.split(",") if part.strip().isdigit()}
-
-
-def _file_exists(path: str | None) -> bool:
-    if not path:
-        return False
-    from pathlib import Path
-
-    return Path(path).is_file()

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from mediaferry.db.models import Job, utcnow
+from mediaferry.db.columns import JOB_COLUMNS as _COLUMNS
+from mediaferry.db.columns import utcnow
 from mediaferry.db.raw import Row, Tx, tx_of
 from mediaferry.errors import InvalidTransition
 from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs.states import JobStatus, allowed_from, is_allowed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
     "JOB_COLUMNS",
@@ -38,7 +40,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-JOB_COLUMNS = frozenset(c.name for c in Job.__table__.columns)
+JOB_COLUMNS = frozenset(name for name, _ in _COLUMNS)
 EVENT_SQL = (
     "INSERT INTO job_events (job_id, event_type, origin, data, created_at)"
     " VALUES (:job_id, :event_type, :origin, :data, :created_at)"
