@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import typer.main
 
+from mediaferry._quick_settings import QuickSettings, quick_settings
 from mediaferry.cli._fast import database_url_from_env
 from mediaferry.cli.app import app
 from mediaferry.cli.main import COMMANDS, HELP
 from mediaferry.config import Settings, load_settings
 from mediaferry.db.engine import Database
-from mediaferry.jobs.service import JobService, job_to_dict
+from mediaferry.jobs.service import JobService, detector_for, job_to_dict
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import transition
 
@@ -34,11 +35,15 @@ HEAVY = {
     "httpx", "yt_dlp", "fastapi", "starlette", "uvicorn", "telegram", "playwright",
     "mutagen", "asyncpg", "aiosqlite", "asyncio",
 }  # fmt: skip
-# ``add`` creates a job: settings, the job service, detection (yt-dlp's URL patterns).
-# (mutagen still arrives through yt-dlp's optional-dependency table.)
+# ``add`` creates a job: the quick settings, plain SQL on SQLite, offline detection
+# with the cached table of yt-dlp's URL patterns. No ORM, no pydantic, no yt-dlp.
 NEVER_FOR_ADD = {
     "typer", "click", "rich", "fastapi", "starlette", "uvicorn", "telegram", "playwright",
-    "alembic", "mediaferry.media.postprocess", "mediaferry.media.ffmpeg",
+    "pydantic", "pydantic_settings", "sqlalchemy", "alembic", "aiosqlite", "asyncpg",
+    "httpx", "yt_dlp", "mutagen", "telethon",
+    "mediaferry.config", "mediaferry.db.models", "mediaferry.jobs.service",
+    "mediaferry.sources.registry", "mediaferry.net.http",
+    "mediaferry.media.postprocess", "mediaferry.media.ffmpeg",
     "mediaferry.media.probe", "mediaferry.media.audio",
     "mediaferry.app", "mediaferry.jobs.worker", "mediaferry.jobs.pipeline",
     "mediaferry.transfer.registry", "mediaferry.web.server", "mediaferry.delivery",
@@ -125,10 +130,16 @@ async def test_add_imports_no_interface_or_engine_it_does_not_use(
     seeded: tuple[dict[str, str], Settings], tmp_path: Path
 ) -> None:
     env, _ = seeded
-    names, out, code = imported(env, tmp_path, "add", "http://127.0.0.1:9/new.mp4", "--json")
-    assert code == 0, out
-    assert json.loads(out)["jobs"][0]["status"] == "PENDING"
-    assert not tops(names) & NEVER_FOR_ADD, sorted(tops(names) & NEVER_FOR_ADD)
+    # the first detection of a web link builds the table of yt-dlp's URL patterns
+    # (importing yt-dlp once) and keeps it in DATA_DIR/cache; later ones read it
+    names, out, code = imported(env, tmp_path, "add", "http://127.0.0.1:9/first.mp4", "--json")
+    assert code == 0 and "yt_dlp" in tops(names), out
+    for url in ("http://127.0.0.1:9/new.mp4", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"):
+        names, out, code = imported(env, tmp_path, "add", url, "--json")
+        assert code == 0, out
+        assert json.loads(out)["jobs"][0]["status"] == "PENDING"
+        assert not tops(names) & NEVER_FOR_ADD, sorted(tops(names) & NEVER_FOR_ADD)
+    assert json.loads(out)["jobs"][0]["media_id"] == "dQw4w9WgXcQ"
     # a link recognised before any yt-dlp site: no extractor table
     magnet = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=Lectures"
     names, out, code = imported(env, tmp_path, "add", magnet, "--json")
@@ -153,6 +164,36 @@ async def test_fast_json_is_what_the_job_service_says(
         assert json.loads(out) == as_json(await full(settings, fn, arg)), args
     first = json.loads(imported(env, tmp_path, "job", "1", "--json")[1])
     assert (first["title"], first["performer"]) == ("Titel <b>&", "Reciter ☪")
+
+
+async def test_the_light_add_writes_the_job_the_job_service_writes(
+    seeded: tuple[dict[str, str], Settings], tmp_path: Path
+) -> None:
+    env, settings = seeded
+    url = "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=3"
+    names, out, code = imported(env, tmp_path, "add", url, "--audio", "--priority", "5", "--json")
+    assert code == 0 and "sqlalchemy" not in names, out  # the light path
+    printed = json.loads(out)["jobs"][0]
+    expected = as_json(await full(settings, "get", printed["id"]))
+    del expected["events"]
+    assert printed == expected
+    assert (printed["source_type"], printed["media_id"], printed["quality"]) == (
+        "YOUTUBE",
+        "dQw4w9WgXcQ",
+        "audio",
+    )
+    # the job service (the bot's, the REST API's) finds the same job: one dedup key
+    db = Database(settings.database_url)
+    try:
+        svc = JobService(db, settings, detector=detector_for(settings))
+        again = await svc.create("https://youtu.be/dQw4w9WgXcQ", job_type="audio")
+    finally:
+        await db.close()
+    assert (again.created, again.job.id) == (False, printed["id"])
+    # and the light add finds the job service's
+    names, out, code = imported(env, tmp_path, "add", "https://youtu.be/dQw4w9WgXcQ",
+                                "--audio", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["jobs"][0]["id"] == printed["id"], out
 
 
 def test_what_the_fast_path_cannot_answer_the_full_command_does(
@@ -228,3 +269,67 @@ def test_a_dotenv_the_light_reader_does_not_understand_is_left_to_pydantic(
     assert database_url_from_env({}, tmp_path) is None
     (tmp_path / ".env").write_text("MEDIAFERRY_DATA_DIR=${HOME}/x\n")
     assert database_url_from_env({}, tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "dotenv"),
+    [
+        ({}, None),
+        ({"MEDIAFERRY_ALLOW_PRIVATE_NETWORKS": "Yes", "MEDIAFERRY_MAX_ATTEMPTS": "7"}, None),
+        (
+            {
+                "mediaferry_islamic_domains": " A.example ,b.example,,",
+                "MEDIAFERRY_LOG_LEVEL": "DEBUG",
+            },
+            None,
+        ),
+        (
+            {"MEDIAFERRY_BROWSER_DOMAINS": "x.org", "MEDIAFERRY_MAX_URL_LENGTH": "64"},
+            "MEDIAFERRY_MAX_QUEUE_LENGTH=5\nMEDIAFERRY_LOG_FORMAT=console\n",
+        ),
+        ({"MEDIAFERRY_MAX_JOBS_PER_USER_HOUR": "3"}, "MEDIAFERRY_MAX_ACTIVE_PER_USER='2'\n"),
+        ({"MEDIAFERRY_DATA_DIR": "~/mf", "MEDIAFERRY_MAX_JOBS_PER_CHAT_HOUR": "9"}, None),
+    ],
+)
+def test_the_quick_settings_are_what_pydantic_reads(
+    environ: dict[str, str],
+    dotenv: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.upper().startswith("MEDIAFERRY_")]:
+        monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    quick = quick_settings(dict(os.environ), tmp_path)
+    assert quick is not None
+    full_settings = Settings()
+    for name in QuickSettings.__dataclass_fields__:
+        assert getattr(quick, name) == getattr(full_settings, name), name
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"MEDIAFERRY_MAX_ATTEMPTS": "0"},  # out of range: pydantic says so
+        {"MEDIAFERRY_MAX_ATTEMPTS": "four"},
+        {"MEDIAFERRY_ALLOW_PRIVATE_NETWORKS": "maybe"},
+        {"MEDIAFERRY_LOG_LEVEL": "info"},
+        {"MEDIAFERRY_DATABASE_URL": "mysql://x"},
+        {"MEDIAFERRY_DATA_DIR": ""},
+    ],
+)
+def test_the_quick_settings_leave_what_they_are_unsure_of_to_pydantic(
+    environ: dict[str, str], tmp_path: Path
+) -> None:
+    assert quick_settings(environ, tmp_path) is None
+    proc = subprocess.run(
+        [MF, "add", "http://127.0.0.1:9/x.mp4", "--json"],
+        env=env_for(tmp_path / "data", **environ), cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if "DATA_DIR" not in next(iter(environ)):
+        assert proc.returncode == 2 and proc.stderr.startswith("error: invalid setting"), proc

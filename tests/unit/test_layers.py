@@ -192,8 +192,6 @@ INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli", "mediaferry.files"): "cleanup/storage/template helpers of light commands",
     ("cli", "mediaferry.telegram"): "tg login/logout/whoami/chats talk to the MTProto adapter",
     ("cli", "mediaferry.transfer"): "doctor's yt-dlp report",
-    ("cli", "mediaferry.sources.registry"): "add's fast path detects the source without "
-    "building every service",
     ("cli", "mediaferry.net.ytdlp_update"): "mediaferry update runs the yt-dlp updater",
     ("cli", "mediaferry.delivery.notify"): "run/worker start the notification sink",
 }
@@ -215,6 +213,22 @@ def test_interfaces_reach_only_core_services() -> None:
         str(e) for e in all_edges() if unit_of(e.module) in interfaces and not interface_allowed(e)
     ]
     assert not bad, "interfaces importing engine/storage directly:\n" + "\n".join(bad)
+
+
+def test_interface_exceptions_are_used() -> None:
+    """An exception nothing needs any more is removed (the list only shrinks)."""
+    edges = all_edges()
+    stale = [
+        pair
+        for pair in INTERFACE_EXCEPTIONS
+        if not any(
+            unit_of(e.module) == pair[0]
+            and unit_of(e.target) not in INTERFACE_REACH
+            and (e.target == pair[1] or e.target.startswith(pair[1] + "."))
+            for e in edges
+        )
+    ]
+    assert not stale, f"interface exceptions nothing needs any more (remove them): {stale}"
 
 
 def test_interfaces_hold_no_database_session() -> None:

@@ -1,7 +1,8 @@
 """``jobs --json`` and ``job ID --json`` with the standard library alone.
 
 They only read: where the database is (two settings), and rows of an existing SQLite
-database at head (:mod:`mediaferry.db.readonly`), printed in the one job JSON shape
+database at head (:mod:`mediaferry.db.readonly`), found as
+:mod:`mediaferry._quick_settings` reads the settings, printed in the one job JSON shape
 (:mod:`mediaferry.jobs._json`). Each handler returns ``None`` when it cannot answer
 on its own (an option it does not know, PostgreSQL, a database still to be made or
 migrated, a ``.env`` it cannot read exactly as pydantic-settings would); the full
@@ -11,67 +12,18 @@ Typer command then runs instead, so nothing behaves differently, only faster.
 from __future__ import annotations
 
 import json
-import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+from mediaferry._quick_settings import database_url_from_env
 from mediaferry.db.readonly import ReadOnlyDb, open_sqlite_at_head
 from mediaferry.jobs._json import job_to_dict
 
 __all__ = ["database_url_from_env", "job_json", "jobs_json"]
 
-PREFIX = "MEDIAFERRY_"
 _STATUSES = frozenset({"PENDING", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"})
-_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-_PLAIN_VALUE = re.compile(r"""^(?:'[^'\\]*'|"[^"\\$]*"|[^'"\s#$\\]*)$""")
-
-
-def _dotenv(path: Path) -> dict[str, str] | None:
-    """``KEY=value`` lines of a simple ``.env``; None when a line needs python-dotenv's
-    full rules (escapes, interpolation, multi-line values)."""
-    out: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _DOTENV_LINE.match(line)
-        if match is None or not _PLAIN_VALUE.match(match.group(2)):
-            return None
-        value = match.group(2)
-        if value[:1] in ("'", '"'):
-            value = value[1:-1]
-        out[match.group(1).lower()] = value
-    return out
-
-
-def database_url_from_env(
-    environ: dict[str, str] | None = None, cwd: Path | None = None
-) -> str | None:
-    """The database URL :class:`~mediaferry.config.Settings` would build: the
-    environment (names in any case) over ``.env``; None when unsure."""
-    env = os.environ if environ is None else environ
-    values: dict[str, str] = {}
-    dotenv = (cwd or Path.cwd()) / ".env"
-    if dotenv.exists():
-        found = _dotenv(dotenv)
-        if found is None:
-            return None
-        values.update(found)
-    for key, value in env.items():
-        if key.upper().startswith(PREFIX):
-            values[key.lower()] = value
-    url = values.get(f"{PREFIX.lower()}database_url", "")
-    if url:
-        return url
-    data_dir = Path(values.get(f"{PREFIX.lower()}data_dir", "./data")).expanduser()
-    return f"sqlite+aiosqlite:///{(data_dir / 'mediaferry.db').resolve()}"
 
 
 @contextmanager

@@ -1,10 +1,11 @@
 """``mediaferry add``: queue links and, with ``--wait``, see them through.
 
 Reached from :mod:`mediaferry.cli.main` without Typer (:func:`main` parses the
-options), so queueing a link costs the settings, the job service and URL detection,
-nothing more. The engine (``Services``: pipeline, transfers, media, workers) and Rich
-are imported only when ``--wait`` runs the jobs here and shows progress: those two
-imports sit in :func:`_open` and :func:`_watch`, and say so.
+options), so queueing a link costs the settings, job creation in plain SQL
+(:class:`~mediaferry.jobs.create.JobIntake`) and offline URL detection, nothing more:
+no ORM, no yt-dlp, no HTTP client. The engine (``Services``: pipeline, transfers,
+media, workers) and Rich are imported only when ``--wait`` runs the jobs here and
+shows progress: those two imports sit in :func:`_open` and :func:`_watch`, and say so.
 """
 
 from __future__ import annotations
@@ -17,20 +18,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mediaferry._quick_settings import QuickSettings, quick_settings
 from mediaferry.cli.main import resume_gc
-from mediaferry.config import Settings, load_settings
-from mediaferry.db.engine import Database
-from mediaferry.db.models import Job
 from mediaferry.errors import ConfigError, LimitExceeded, MediaferryError, UrlRejected
 from mediaferry.jobs._json import job_to_dict
-from mediaferry.jobs.service import JobService
+from mediaferry.jobs.create import JobIntake
 from mediaferry.jobs.states import FINISHED_STATUSES, JobStatus
 from mediaferry.logging import configure_logging
-from mediaferry.plan import SourceType
-from mediaferry.sources.registry import detect_source, media_id_for
 
 if TYPE_CHECKING:
     from mediaferry.app import Services
+    from mediaferry.config import Settings
+    from mediaferry.db.models import Job
     from mediaferry.jobs.worker import WorkerPool
 
 __all__ = ["add_jobs", "main"]
@@ -83,11 +82,18 @@ def main(args: Sequence[str]) -> int | None:
     opts = _parse(args)
     if opts is None:
         return None
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _err(f"error: {exc.message}")
-        return EXIT_USAGE
+    wait = bool(opts.get("--wait"))
+    settings: Settings | QuickSettings | None = None if wait else quick_settings()
+    if settings is None:
+        # pydantic: for --wait (the engine reads every setting), or when the quick
+        # reader is unsure of a value (then this also says what is wrong with it)
+        from mediaferry.config import load_settings
+
+        try:
+            settings = load_settings()
+        except ConfigError as exc:
+            _err(f"error: {exc.message}")
+            return EXIT_USAGE
     level = "WARNING" if settings.log_level == "INFO" else settings.log_level
     configure_logging(level, settings.log_format, stream=sys.stderr)
     try:
@@ -100,7 +106,7 @@ def main(args: Sequence[str]) -> int | None:
                 priority=opts["priority"],
                 archive=bool(opts.get("--archive")),
                 items=opts["items"],
-                wait=bool(opts.get("--wait")),
+                wait=wait,
                 as_json=bool(opts.get("--json")),
             )
         )
@@ -112,38 +118,43 @@ def main(args: Sequence[str]) -> int | None:
         return EXIT_FAILED
 
 
+# (url, options) -> (the job, created?); the job a ``Job`` or a row with its attributes
+_Create = Callable[..., Awaitable[tuple[Any, bool]]]
+
+
 @dataclass
 class _Opened:
-    jobs: JobService
+    create: _Create
     close: Callable[[], Awaitable[Any]]
     services: Services | None = None
 
 
-async def _open(settings: Settings, *, wait: bool) -> _Opened:
-    """The job service alone to queue; the whole engine when this process may run the
-    jobs (``--wait``): only then are pipeline, transfers and media imported."""
+async def _open(settings: Settings | QuickSettings, *, wait: bool) -> _Opened:
+    """Job creation alone to queue; the whole engine when this process may run the
+    jobs (``--wait``): only then are the ORM, pipeline, transfers and media imported."""
     if wait:
+        assert not isinstance(settings, QuickSettings), "--wait reads every setting"
         from mediaferry.app import Services  # the engine, for --wait only
 
         services = await Services.create(settings, start_bus=False)
         resume_gc()
-        return _Opened(services.jobs, services.close, services)
-    db = Database(settings.database_url, pool_size=2)
-    try:
-        await db.upgrade()
-    except BaseException:
-        await db.close()
-        raise
 
-    def detect(url: str) -> tuple[SourceType, str | None]:
-        source_type = detect_source(url, settings)
-        return source_type, media_id_for(url, source_type, settings)
+        async def create_job(url: str, **options: Any) -> tuple[Any, bool]:
+            result = await services.jobs.create(url, **options)
+            return result.job, result.created
 
-    return _Opened(JobService(db, settings, detector=detect), db.close)
+        return _Opened(create_job, services.close, services)
+    intake = await JobIntake.open(settings)
+
+    async def create_row(url: str, **options: Any) -> tuple[Any, bool]:
+        made = await intake.create(url, **options)
+        return made.job, made.created
+
+    return _Opened(create_row, intake.close)
 
 
 async def add_jobs(
-    settings: Settings,
+    settings: Settings | QuickSettings,
     urls: list[str],
     *,
     job_type: str,
@@ -157,11 +168,11 @@ async def add_jobs(
     """Returns the exit code: 0 all good, 1 a job failed, 2 a link was refused."""
     opened = await _open(settings, wait=wait)
     try:
-        jobs: list[Job] = []
+        jobs: list[Any] = []
         refused: list[dict[str, str]] = []
         for url in urls:
             try:
-                result = await opened.jobs.create(
+                job, created = await opened.create(
                     url,
                     job_type=job_type,
                     quality=quality,
@@ -174,10 +185,10 @@ async def add_jobs(
                 if not as_json:
                     _err(f"refused: {url[:200]} — {exc.message}")
                 continue
-            jobs.append(result.job)
+            jobs.append(job)
             if not as_json:
-                note = " (already known: same job returned)" if result.deduplicated else ""
-                print(f"job #{result.job.id} {result.job.status.lower()}{note}", flush=True)
+                note = "" if created else " (already known: same job returned)"
+                print(f"job #{job.id} {job.status.lower()}{note}", flush=True)
         if wait and jobs:
             assert opened.services is not None
             jobs = await _wait(opened.services, jobs, show=not as_json)

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mediaferry.db.migrate import head_revision
 from mediaferry.db.raw import PgTx, SqliteTx, Tx, sqlite_begin
 from mediaferry.errors import DatabaseUnavailable
 
@@ -269,6 +270,18 @@ class Database:
                 )
                 self._pg_pool = await asyncpg.create_pool(dsn, min_size=0, max_size=self._pool_size)
         return self._pg_pool
+
+    async def at_head(self) -> bool:
+        """Is the schema at this version's head? Plain SQL, no Alembic; False for a
+        database still to be made or migrated (or one that cannot be read)."""
+        try:
+            async with self.tx() as tx:
+                row = await tx.one("SELECT version_num FROM alembic_version")
+        except DatabaseUnavailable:
+            raise
+        except Exception:  # no such table (a new database): the caller upgrades
+            return False
+        return row is not None and row[0] == head_revision()
 
     async def upgrade(self) -> None:
         """Apply migrations up to head."""

@@ -16,12 +16,15 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from mediaferry.db.columns import JOB_COLUMNS, utcnow
+from mediaferry.db.engine import Database
 from mediaferry.db.raw import RowReader, Tx
 from mediaferry.errors import LimitExceeded, UrlRejected
 from mediaferry.jobs._event import CHANNEL, Event
+from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs.estimate import DESCRIBED_KEY, described_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus, JobType
 from mediaferry.jobs.transition import add_event
@@ -38,6 +41,7 @@ __all__ = [
     "CreateSettings",
     "Created",
     "Detector",
+    "JobIntake",
     "TxSource",
     "create_job",
     "detector_for",
@@ -71,6 +75,8 @@ class CreateSettings(DetectSettings, Protocol):
     def max_jobs_per_user_hour(self) -> int: ...
     @property
     def max_jobs_per_chat_hour(self) -> int: ...
+    @property
+    def database_url(self) -> str: ...
 
 
 class TxSource(Protocol):
@@ -85,6 +91,11 @@ class TxSource(Protocol):
 class Created:
     values: dict[str, Any]  # every column of the job, as the ORM would give them
     created: bool  # False: an identical job already existed and is returned
+
+    @property
+    def job(self) -> Any:
+        """The job as an object with a ``Job``'s attributes (for ``job_to_dict``)."""
+        return SimpleNamespace(**self.values)
 
 
 def detector_for(settings: DetectSettings) -> Detector:
@@ -336,3 +347,35 @@ async def _check_limits(
         raise LimitExceeded(
             f"this chat reached {s.max_jobs_per_chat_hour} jobs this hour; try again later"
         )
+
+
+class JobIntake:
+    """Only creating jobs, for a process that does nothing else (``mediaferry add``
+    without ``--wait``): the database in plain SQL, migrated first if it must be,
+    and the engine's detection. Imports neither SQLAlchemy nor Alembic when the
+    database is already at head, nor the download engine."""
+
+    def __init__(self, db: Database, settings: CreateSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.detector = detector_for(settings)
+
+    @classmethod
+    async def open(cls, settings: CreateSettings) -> JobIntake:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            if not await db.at_head():
+                await db.upgrade()
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, settings)
+
+    async def create(self, url: str, **options: Any) -> Created:
+        """:func:`create_job` with this intake's database, settings and detector."""
+        return await create_job(
+            self.db, self.settings, self.detector, url, origin_tag=PROCESS_ORIGIN, **options
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
