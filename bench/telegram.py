@@ -223,9 +223,7 @@ async def bench_listing(server: Server, session: str, tmp: Path, runs: int) -> N
             )
         started = time.perf_counter()
         options = ArchiveOptions(kind="audio")
-        result = await archive_chat(
-            services.jobs, services.db, services.telegram, "@manyaudio", options
-        )
+        result = await archive_chat(services.jobs, services.telegram, "@manyaudio", options)
         t_jobs = time.perf_counter() - started
         print(
             f"tg archive core: {result.listed} listed, {result.created} jobs created in "

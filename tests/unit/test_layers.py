@@ -232,9 +232,9 @@ def test_interface_exceptions_are_used() -> None:
 
 
 def test_interfaces_hold_no_database_session() -> None:
-    """No ``services.db`` in bot/ or web/ (the CLI's light commands are listed above)."""
+    """No ``services.db`` and no SQLAlchemy in bot/, web/ or cli/."""
     found = []
-    for unit in ("bot", "web"):
+    for unit in ("bot", "web", "cli"):
         for path in sorted((ROOT / unit).rglob("*.py")):
             text = path.read_text(encoding="utf-8")
             for needle in ("services.db", "import sqlalchemy", "from sqlalchemy"):

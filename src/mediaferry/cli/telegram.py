@@ -229,9 +229,7 @@ def archive(
 
         services = await Services.create(settings, start_bus=False)
         try:
-            result = await archive_chat(
-                services.jobs, services.db, services.telegram, chat, options
-            )
+            result = await archive_chat(services.jobs, services.telegram, chat, options)
             jobs = result.jobs
             if not as_json:
                 render.console.print(

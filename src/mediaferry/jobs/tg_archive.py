@@ -228,13 +228,14 @@ async def _set_mark(db: Database, chat: Chat, mark: int) -> None:
 
 async def archive_chat(
     jobs: JobService,
-    db: Database,
     telegram: TelegramClients,
     chat_text: str,
     options: ArchiveOptions,
 ) -> ArchiveResult:
-    """Queue one job per matching media message of the chat ``chat_text`` names."""
+    """Queue one job per matching media message of the chat ``chat_text`` names
+    (through ``jobs``, whose database also keeps what was seen of the chat)."""
     check_options(options)
+    db = jobs.db
     ref = parse_chat(chat_text)
     client = await telegram.user()
     chat = await resolve_chat(client, ref)
