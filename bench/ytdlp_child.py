@@ -30,10 +30,10 @@ from tests.support.media_fixtures import generate_media
 from tests.support.media_server import MediaServer
 
 from mediaferry.config import Settings
+from mediaferry.jobs.ytdlp_health import ytdlp_report
 from mediaferry.net.ytdlp_env import env_lock, js_runtimes
 from mediaferry.plan import JobRequest
 from mediaferry.sources._ytdlp import extract_info
-from mediaferry.transfer.ytdlp_health import ytdlp_report
 
 
 async def rounds(n: int, fn: Callable[[], Awaitable[object]]) -> list[float]:

@@ -61,6 +61,9 @@ def test_update_from_a_local_folder_prints_old_to_new(
     assert out.stdout.strip() == f"yt-dlp {OLD} → {NEW}"
     again = mf(env, "update", timeout=300)
     assert again.returncode == 0 and again.stdout.strip() == f"yt-dlp {NEW} is up to date"
+    # remembered like a background update: the schedule counts from this one
+    state = json.loads((Path(env["MEDIAFERRY_DATA_DIR"]) / "ytdlp-update.json").read_text())
+    assert state["result"] == f"yt-dlp {NEW} is up to date" and state["last_attempt"] > 0
     version = subprocess.run(
         [python, "-c", "import yt_dlp.version as v; print(v.__version__)"],
         capture_output=True,

@@ -16,12 +16,12 @@ import pytest
 
 from mediaferry.app import Services
 from mediaferry.config import Settings
+from mediaferry.jobs.ytdlp_health import ytdlp_report
 from mediaferry.logging import JsonFormatter
 from mediaferry.net.ytdlp_env import base_opts, js_runtimes
 from mediaferry.plan import JobRequest, MediaPlan
 from mediaferry.sources._ytdlp import extract_info, extract_opts
 from mediaferry.transfer.ytdlp import download_opts
-from mediaferry.transfer.ytdlp_health import ytdlp_report
 from mediaferry.web.health import check_health
 from tests.support.media_server import MediaServer
 

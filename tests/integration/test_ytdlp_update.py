@@ -19,13 +19,13 @@ import pytest
 
 from mediaferry.config import Settings
 from mediaferry.errors import UpdateFailed
+from mediaferry.jobs.ytdlp_health import ytdlp_report
 from mediaferry.jobs.ytdlp_refresh import auto_update_loop, state_path
 from mediaferry.net.ytdlp_env import env_lock
 from mediaferry.net.ytdlp_process import run_ytdlp_child
 from mediaferry.net.ytdlp_update import installed_version, update_ytdlp
 from mediaferry.plan import MediaPlan
 from mediaferry.transfer.ytdlp import YtdlpTransfer
-from mediaferry.transfer.ytdlp_health import ytdlp_report
 from tests.support.media_server import MediaServer
 from tests.support.wheels import build_ytdlp_wheel, isolated_pip_env, venv_with_ytdlp
 

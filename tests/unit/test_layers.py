@@ -183,16 +183,11 @@ INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("bot", "mediaferry.db.waiters"): "the waiters repository is shared by bot and delivery",
     ("bot", "mediaferry.delivery"): "the bot builds python-telegram-bot's Bot; the send "
     "limiter and the Telegram deliverer ride on it",
-    ("bot", "mediaferry.transfer.ytdlp_health"): "yt-dlp readiness lines of /health (a "
-    "report on the engine's tool, not yet behind a core service)",
-    ("web", "mediaferry.transfer.ytdlp_health"): "yt-dlp readiness in /health (as above)",
     # not migrated yet (issue 12 step 5 owns the CLI's start-up): light commands open
     # the database or a storage helper directly instead of building every service
     ("cli", "mediaferry.db"): "light commands (auth, library, backup, doctor) stay fast",
     ("cli", "mediaferry.files"): "cleanup/storage/template helpers of light commands",
     ("cli", "mediaferry.telegram"): "tg login/logout/whoami/chats talk to the MTProto adapter",
-    ("cli", "mediaferry.transfer"): "doctor's yt-dlp report",
-    ("cli", "mediaferry.net.ytdlp_update"): "mediaferry update runs the yt-dlp updater",
     ("cli", "mediaferry.delivery.notify"): "run/worker start the notification sink",
 }
 

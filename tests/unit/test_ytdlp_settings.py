@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mediaferry._ytdlp_args import parse_extractor_args, secret_values
 from mediaferry.config import load_settings
 from mediaferry.errors import ConfigError
-from mediaferry.transfer.ytdlp_health import release_date
+from mediaferry.jobs.ytdlp_health import release_date
 
 
 def test_ytdlp_cli_syntax_as_ytdlp_reads_it() -> None:

@@ -18,7 +18,7 @@ from telegram.ext import BaseHandler, CommandHandler
 from mediaferry.bot import texts
 from mediaferry.bot.context import BotContext
 from mediaferry.bot.intake import reply
-from mediaferry.transfer.ytdlp_health import admin_lines, ytdlp_report
+from mediaferry.jobs.ytdlp_health import admin_lines, ytdlp_report
 
 __all__ = ["handlers", "tool_versions"]
 

@@ -306,10 +306,10 @@ def update() -> None:
 
     Running jobs keep their version; the next job uses the new one, no restart needed.
     """
-    from mediaferry.net.ytdlp_update import update_ytdlp
+    from mediaferry.jobs.ytdlp_refresh import update_now
 
     settings = _settings()
-    result = _run(lambda: update_ytdlp(settings))
+    result = _run(lambda: update_now(settings))
     render.console.print(result.describe(), highlight=False)
 
 

@@ -70,7 +70,7 @@ async def _database(settings: Settings) -> Check:
 
 async def _ytdlp(settings: Settings) -> list[Check]:
     """yt-dlp as jobs run it: version and age, JS runtime, EJS solver, impersonation."""
-    from mediaferry.transfer.ytdlp_health import MAX_AGE_DAYS, ytdlp_report
+    from mediaferry.jobs.ytdlp_health import MAX_AGE_DAYS, ytdlp_report
 
     r = await ytdlp_report(settings, selftest=True, fresh=True)
     update = "mediaferry update"

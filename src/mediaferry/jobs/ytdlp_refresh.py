@@ -4,7 +4,8 @@
 setting is ``off``: once a day or a week (counted from the last attempt, which is
 remembered in ``DATA_DIR/ytdlp-update.json`` so a restart does not reset it, and
 never sooner than a few minutes after start) it upgrades yt-dlp like
-``mediaferry update`` and logs the result. The upgrade waits for yt-dlp jobs that
+``mediaferry update`` (:func:`update_now`, which is remembered the same way) and logs
+the result. The upgrade waits for yt-dlp jobs that
 are starting (the environment lock); running jobs keep their version, the next job
 uses the new one.
 """
@@ -24,7 +25,7 @@ from mediaferry.net.ytdlp_update import UpdateResult, update_ytdlp
 if TYPE_CHECKING:
     from mediaferry.config import Settings
 
-__all__ = ["INTERVALS", "auto_update_loop", "refresh_once", "state_path"]
+__all__ = ["INTERVALS", "auto_update_loop", "refresh_once", "state_path", "update_now"]
 
 log = logging.getLogger(__name__)
 INTERVALS = {"daily": 86400.0, "weekly": 7 * 86400.0}
@@ -51,6 +52,19 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
         tmp.replace(path)
     except OSError as exc:
         log.warning("cannot remember the yt-dlp update time: %s", exc)
+
+
+async def update_now(settings: Settings) -> UpdateResult:
+    """``mediaferry update``: upgrade yt-dlp at once and remember the attempt, so the
+    background schedule counts from it. Raises what the upgrade raises."""
+    started = time.time()
+    try:
+        result = await update_ytdlp(settings)
+    except MediaferryError as exc:
+        _write_state(state_path(settings), {"last_attempt": started, "result": exc.message})
+        raise
+    _write_state(state_path(settings), {"last_attempt": started, "result": result.describe()})
+    return result
 
 
 async def refresh_once(settings: Settings) -> UpdateResult | None:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from mediaferry import __version__
 from mediaferry.app import Services
-from mediaferry.transfer.ytdlp_health import ytdlp_summary
+from mediaferry.jobs.ytdlp_health import ytdlp_summary
 
 __all__ = ["check_health", "router"]
 
