@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from mediaferry.db.models import Job
 from mediaferry.db.waiters import Waiters
 from mediaferry.delivery.archive import Archiver
 from mediaferry.delivery.base import Deliverer
+from mediaferry.delivery.notify import Notifier
 from mediaferry.delivery.ratelimit import SendBudgets, SendLimiter
 from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
     from mediaferry.delivery.telegram import TelegramDeliverer
 
-__all__ = ["Services"]
+__all__ = ["Notifications", "Services"]
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +226,32 @@ class Services:
         await self.transfers.close()
         await self.bus.close()
         await self.db.close()
+
+
+class Notifications:
+    """The operator's notification sink (``NOTIFY_URLS``, Apprise) fed by the bus's
+    ``notify`` events. Made before the service starts: a URL Apprise does not
+    understand raises :class:`~mediaferry.errors.ConfigError` then."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.notifier = Notifier(settings)
+
+    async def start(self, services: Services) -> Callable[[], Awaitable[None]]:
+        """Relay the bus's notify events to the sink; returns the stopper."""
+        sub = services.bus.subscribe(kinds=("notify",))
+        notifier = self.notifier
+
+        async def relay() -> None:
+            async for event in sub:
+                notifier.add(str(event.data.get("event", "")), str(event.data.get("text", "")))
+
+        task = asyncio.create_task(relay(), name="notify-relay")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            sub.close()
+            await notifier.close()
+
+        return stop

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mediaferry.app import Services
+from mediaferry.app import Notifications, Services
 from mediaferry.db.models import Follow, FollowSeen, Job, MediaItem
 from mediaferry.delivery.notify import Notifier
 from mediaferry.errors import ConfigError, LimitExceeded, UnsupportedSource, UrlRejected
@@ -304,6 +304,32 @@ async def test_notifications_are_batched_and_sent_once(
     assert len(notify_receiver.messages) == 2 and notifier.sent == 2
     with pytest.raises(ConfigError, match="MEDIAFERRY_NOTIFY_URLS"):
         Notifier(make_settings(tmp_path, db_url, notify_urls="nonsense-url"))
+
+
+async def test_the_service_relays_notify_events_to_the_sink(
+    tmp_path: Path, db_url: str, notify_receiver: NotifyReceiver
+) -> None:
+    """What ``mediaferry run`` wires (app.Notifications): the bus's notify events reach
+    the operator's sink; the stopper sends what is pending."""
+    settings = make_settings(tmp_path, db_url, notify_urls=notify_receiver.url, notify_batch_s=0.2)
+    notifications = Notifications(settings)
+    services = await Services.create(settings, start_bus=False)
+    try:
+        stop = await notifications.start(services)
+        services.bus.publish("notify", None, remote=False, event="job_failed", text="Job #7 failed")
+        services.bus.publish("status", 7, remote=False)  # not a notification
+        for _ in range(100):
+            if notify_receiver.messages:
+                break
+            await asyncio.sleep(0.05)
+        assert len(notify_receiver.messages) == 1
+        assert "Job #7 failed" in notify_receiver.messages[0]["message"]
+        services.bus.publish("notify", None, remote=False, event="follow_new", text="Follow #1")
+        await asyncio.sleep(0)  # the relay hands it to the sink
+        await stop()
+        assert len(notify_receiver.messages) == 2
+    finally:
+        await services.close()
 
 
 async def test_follow_jobs_go_to_the_followers_chat(

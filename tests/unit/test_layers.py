@@ -179,16 +179,11 @@ INTERFACE_REACH = frozenset(
 INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("bot", "mediaferry.db.models"): "Job rows are what JobService returns (annotations only)",
     ("web", "mediaferry.db.models"): "Job/MediaItem rows are what the services return",
-    ("cli", "mediaferry.db.models"): "Job/MediaItem rows are what the services return",
+    ("cli", "mediaferry.db.models"): "Job/MediaItem/AuthProfile rows are what the services "
+    "return (annotations only)",
     ("bot", "mediaferry.db.waiters"): "the waiters repository is shared by bot and delivery",
     ("bot", "mediaferry.delivery"): "the bot builds python-telegram-bot's Bot; the send "
     "limiter and the Telegram deliverer ride on it",
-    # not migrated yet (issue 12 step 5 owns the CLI's start-up): light commands open
-    # the database or a storage helper directly instead of building every service
-    ("cli", "mediaferry.db"): "light commands (auth, library, backup, doctor) stay fast",
-    ("cli", "mediaferry.files"): "cleanup/storage/template helpers of light commands",
-    ("cli", "mediaferry.telegram"): "tg login/logout/whoami/chats talk to the MTProto adapter",
-    ("cli", "mediaferry.delivery.notify"): "run/worker start the notification sink",
 }
 
 

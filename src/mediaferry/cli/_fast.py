@@ -1,7 +1,7 @@
 """``jobs --json`` and ``job ID --json`` with the standard library alone.
 
 They only read: where the database is (two settings), and rows of an existing SQLite
-database at head (:mod:`mediaferry.db.readonly`), found as
+database at head (:mod:`mediaferry.jobs.readonly`), found as
 :mod:`mediaferry._quick_settings` reads the settings, printed in the one job JSON shape
 (:mod:`mediaferry.jobs._json`). Each handler returns ``None`` when it cannot answer
 on its own (an option it does not know, PostgreSQL, a database still to be made or
@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from mediaferry._quick_settings import database_url_from_env
-from mediaferry.db.readonly import ReadOnlyDb, open_sqlite_at_head
 from mediaferry.jobs._json import job_to_dict
+from mediaferry.jobs.readonly import ReadOnlyDb, open_sqlite_at_head
 
 __all__ = ["database_url_from_env", "job_json", "jobs_json"]
 

@@ -95,15 +95,11 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 @asynccontextmanager
 async def _job_service(settings: Settings) -> AsyncIterator[Any]:
     """The job service alone: what commands that only read or flag jobs need."""
-    from mediaferry.db.engine import Database
+    from mediaferry.jobs.database import migrated_database
     from mediaferry.jobs.service import JobService
 
-    db = Database(settings.database_url, pool_size=2)
-    try:
-        await db.upgrade()
+    async with migrated_database(settings) as db:
         yield JobService(db, settings)
-    finally:
-        await db.close()
 
 
 # --------------------------------------------------------------------------- service
@@ -319,13 +315,10 @@ def db_upgrade() -> None:
     settings = _settings()
 
     async def go() -> None:
-        from mediaferry.db.engine import Database
+        from mediaferry.jobs.database import migrated_database
 
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-        finally:
-            await db.close()
+        async with migrated_database(settings):
+            pass
 
     _run(go)
     render.console.print("database is up to date")

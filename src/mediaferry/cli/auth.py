@@ -43,17 +43,13 @@ def profile_to_dict(p: AuthProfile) -> dict[str, Any]:
 def _with_profiles(settings: Settings, work: Callable[[AuthProfiles], Awaitable[T]]) -> T:
     """Run ``work`` against the registry; a bad profile is one line and exit code 2."""
     from mediaferry.cli.app import EXIT_FAILED, fail
-    from mediaferry.db.engine import Database
     from mediaferry.errors import AuthProfileError, MediaferryError
     from mediaferry.jobs.auth import AuthProfiles
+    from mediaferry.jobs.database import migrated_database
 
     async def go() -> T:
-        db = Database(settings.database_url, pool_size=2)
-        try:
-            await db.upgrade()
+        async with migrated_database(settings) as db:
             return await work(AuthProfiles(db, settings))
-        finally:
-            await db.close()
 
     try:
         return asyncio.run(go())

@@ -25,11 +25,10 @@ def backup(
     """
     from mediaferry.cli import _render as render
     from mediaferry.cli.app import _run, _settings
-    from mediaferry.db.backup import create_backup
+    from mediaferry.jobs.backup import backup_database
 
     settings = _settings()
-    keep_out = {"archive": settings.archive_dir, "temp folder": settings.tmp_dir}
-    info = _run(lambda: create_backup(settings.database_url, path, keep_out=keep_out, force=force))
+    info = _run(lambda: backup_database(settings, path, force=force))
     jobs = f", {info.jobs} jobs" if info.jobs is not None else ""
     render.console.print(
         f"backup written: {info.path} ({info.engine}, schema {info.revision}, "
@@ -48,10 +47,10 @@ def restore(
     """Replace the database with a backup, then upgrade its schema. Stop the service first."""
     from mediaferry.cli import _render as render
     from mediaferry.cli.app import _run, _settings
-    from mediaferry.db.backup import restore_backup
+    from mediaferry.jobs.backup import restore_database
 
     settings = _settings()
-    info = _run(lambda: restore_backup(settings.database_url, path, force=force))
+    info = _run(lambda: restore_database(settings, path, force=force))
     render.console.print(
         f"restored {info.path} ({info.engine}, schema {info.revision}); the database is up to date",
         highlight=False,

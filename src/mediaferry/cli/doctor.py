@@ -53,19 +53,16 @@ async def _tool(name: str, cmd: list[str], fix: str, required: bool = True) -> C
 
 
 async def _database(settings: Settings) -> Check:
-    from mediaferry.db.engine import Database
+    from mediaferry.jobs.database import migrated_database
 
-    db = Database(settings.database_url)
     try:
-        await db.upgrade()
-        kind = "PostgreSQL" if db.is_postgres else "SQLite"
+        async with migrated_database(settings) as db:
+            kind = "PostgreSQL" if db.is_postgres else "SQLite"
         return Check("database", True, f"{kind} reachable, schema up to date")
     except Exception as exc:
         return Check(
             "database", False, f"{type(exc).__name__}: {exc}"[:120], "check MEDIAFERRY_DATABASE_URL"
         )
-    finally:
-        await db.close()
 
 
 async def _ytdlp(settings: Settings) -> list[Check]:

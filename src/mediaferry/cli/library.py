@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,10 +10,7 @@ from rich.table import Table
 from mediaferry.cli import _render as render
 
 if TYPE_CHECKING:
-    from mediaferry.config import Settings
-    from mediaferry.db.engine import Database
     from mediaferry.db.models import MediaItem
-    from mediaferry.files.cleanup import CleanupReport
 
 __all__ = ["item_to_dict", "register"]
 
@@ -72,14 +68,6 @@ def items_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-async def _open_db(settings: Settings) -> Database:
-    from mediaferry.db.engine import Database
-
-    db = Database(settings.database_url)
-    await db.upgrade()
-    return db
-
-
 def search(
     query: Annotated[str, typer.Argument(help="Words of the title, performer or album.")],
     fuzzy: Annotated[bool, typer.Option("--fuzzy", help="Tolerate typos.")] = False,
@@ -101,12 +89,8 @@ def search(
 ) -> None:
     """Search the library of archived media."""
     from mediaferry.cli.app import _run, _settings, fail
-    from mediaferry.db.library import (
-        LibraryQueryError,
-        parse_size,
-        search_library,
-        telegram_chat_ids,
-    )
+    from mediaferry.jobs.database import migrated_database
+    from mediaferry.jobs.library import Library, LibraryQueryError, parse_size
 
     if not query.strip():
         fail("the search query is empty")
@@ -120,20 +104,18 @@ def search(
     settings = _settings()
 
     async def go() -> list[dict[str, Any]]:
-        db = await _open_db(settings)
-        try:
+        async with migrated_database(settings, pool_size=10) as db:
+            library = Library(db)
             chat_id, channels = None, None
             if chat is not None and chat.strip().isdigit():
                 chat_id = int(chat)
             elif chat is not None:
-                channels = await telegram_chat_ids(db, chat)
-            found = await search_library(
-                db, query, fuzzy=fuzzy, fmt=fmt, min_size=low, max_size=high,
+                channels = await library.chat_ids(chat)
+            found = await library.search(
+                query, fuzzy=fuzzy, fmt=fmt, min_size=low, max_size=high,
                 source=source, chat_id=chat_id, limit=limit, channel_ids=channels,
             )  # fmt: skip
             return [item_to_dict(i) for i in found]
-        finally:
-            await db.close()
 
     rows = _run(go)
     if as_json:
@@ -156,22 +138,15 @@ def cleanup(
 ) -> None:
     """Remove old temp work and orphaned partial files (never the archive or live jobs)."""
     from mediaferry.cli.app import _run, _settings
-    from mediaferry.files.cleanup import cleanup_tmp
-    from mediaferry.files.storage import Storage
+    from mediaferry.jobs.database import migrated_database
     from mediaferry.jobs.service import JobService
 
     settings = _settings()
-    age = settings.tmp_max_age_hours if max_age_hours is None else max_age_hours
 
-    async def go() -> CleanupReport:
-        db = await _open_db(settings)
-        try:
-            live = await JobService(db, settings).live_job_ids()
-        finally:
-            await db.close()
-        return await asyncio.to_thread(
-            cleanup_tmp, Storage(settings), live_job_ids=live, max_age_hours=age, dry_run=dry_run
-        )
+    async def go() -> Any:
+        async with migrated_database(settings) as db:
+            jobs = JobService(db, settings)
+            return await jobs.clean_temp(max_age_hours=max_age_hours, dry_run=dry_run)
 
     report = _run(go)
     if as_json:

@@ -9,11 +9,9 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
-from mediaferry.app import Services
+from mediaferry.app import Notifications, Services
 from mediaferry.cli.app import resume_gc
 from mediaferry.config import Settings
-from mediaferry.delivery.notify import Notifier
-from mediaferry.files.cleanup import cleanup_tmp
 
 __all__ = ["run_service"]
 
@@ -34,13 +32,7 @@ async def _cleanup_loop(services: Services, pool_ids: Callable[[], set[int]]) ->
     every = max(60.0, min(3600.0, services.settings.tmp_max_age_hours * 3600 / 4))
     while True:
         try:
-            live = await services.jobs.live_job_ids()
-            report = await asyncio.to_thread(
-                cleanup_tmp,
-                services.storage,
-                live_job_ids=live | pool_ids(),
-                max_age_hours=services.settings.tmp_max_age_hours,
-            )
+            report = await services.jobs.clean_temp(also_live=pool_ids())
             if report.removed:
                 log.info("cleanup removed %d path(s)", len(report.removed))
         except Exception:
@@ -49,7 +41,7 @@ async def _cleanup_loop(services: Services, pool_ids: Callable[[], set[int]]) ->
 
 
 async def _start_follows_and_notifications(
-    services: Services, notifier: Notifier | None
+    services: Services, notifications: Notifications | None
 ) -> list[Stopper]:
     """The follow scheduler (in every worker process: a due follow is claimed by one) and
     the operator's notification sink (when ``NOTIFY_URLS`` is set)."""
@@ -59,23 +51,8 @@ async def _start_follows_and_notifications(
     scheduler = FollowScheduler(services.follows)
     scheduler.start()
     stoppers.append(scheduler.stop)
-    if notifier is not None:
-        sub = services.bus.subscribe(kinds=("notify",))
-
-        async def relay() -> None:
-            async for event in sub:
-                notifier.add(str(event.data.get("event", "")), str(event.data.get("text", "")))
-
-        task = asyncio.create_task(relay(), name="notify-relay")
-
-        async def stop_notifier() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            sub.close()
-            await notifier.close()
-
-        stoppers.append(stop_notifier)
+    if notifications is not None:
+        stoppers.append(await notifications.start(services))
     return stoppers
 
 
@@ -88,7 +65,7 @@ async def run_service(
     concurrency: int | None = None,
 ) -> None:
     # a notification URL Apprise does not understand stops the start before anything runs
-    notifier = Notifier(settings) if settings.notify_urls and workers else None
+    notifications = Notifications(settings) if settings.notify_urls and workers else None
     services = await Services.create(settings)
     resume_gc()
     stop = asyncio.Event()
@@ -117,7 +94,7 @@ async def run_service(
             if stopper is not None:
                 stoppers.append(stopper)
         if workers:
-            stoppers.extend(await _start_follows_and_notifications(services, notifier))
+            stoppers.extend(await _start_follows_and_notifications(services, notifications))
             pool = services.worker_pool(concurrency=concurrency)
             await pool.start()
             running = pool.running

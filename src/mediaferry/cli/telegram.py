@@ -54,10 +54,10 @@ def _run_tg(work: Any) -> Any:
     return _run(guarded)
 
 
-def _clients(settings: Settings) -> Any:
-    from mediaferry.telegram.clients import TelegramClients
+def _account(settings: Settings) -> Any:
+    from mediaferry.jobs.telegram_account import TelegramAccount
 
-    return TelegramClients(settings)
+    return TelegramAccount(settings)
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -84,13 +84,7 @@ def login() -> None:
         return answer
 
     async def go() -> Any:
-        from mediaferry.telegram.account import login as do_login
-
-        clients = _clients(settings)
-        try:
-            return await do_login(clients, ask)
-        finally:
-            await clients.close()
+        return await _account(settings).login(ask)
 
     account = _run_tg(go)
     who = f"@{account.username}" if account.username else (account.name or "the account")
@@ -103,13 +97,7 @@ def logout() -> None:
     settings = _settings()
 
     async def go() -> bool:
-        from mediaferry.telegram.account import logout as do_logout
-
-        clients = _clients(settings)
-        try:
-            return bool(await do_logout(clients))
-        finally:
-            await clients.close()
+        return bool(await _account(settings).logout())
 
     render.console.print("logged out" if _run_tg(go) else "not logged in")
 
@@ -122,13 +110,7 @@ def whoami(
     settings = _settings()
 
     async def go() -> Any:
-        from mediaferry.telegram.account import whoami as who
-
-        clients = _clients(settings)
-        try:
-            return await who(clients)
-        finally:
-            await clients.close()
+        return await _account(settings).whoami()
 
     account = _run_tg(go)
     if as_json:
@@ -146,13 +128,7 @@ def chats(
     settings = _settings()
 
     async def go() -> list[dict[str, Any]]:
-        from mediaferry.telegram.chats import dialogs
-
-        clients = _clients(settings)
-        try:
-            found = await dialogs(await clients.user())
-        finally:
-            await clients.close()
+        found = await _account(settings).chats()
         return [
             {"id": c.id, "kind": c.kind, "title": c.title, "username": c.username} for c in found
         ]
@@ -199,7 +175,6 @@ def archive(
     """Archive a chat's media: one job per media message (run again: duplicates only)."""
     from mediaferry.cli.app import fail
     from mediaferry.errors import UrlRejected
-    from mediaferry.files.template import DEFAULT_TEMPLATE
     from mediaferry.jobs.tg_archive import ArchiveOptions, check_options
 
     options = ArchiveOptions(
@@ -208,9 +183,9 @@ def archive(
         since=_day(since, "--since"),
         until=_day(until, "--until"),
         search=(search or "").strip() or None,
-        template=template if template is not None else DEFAULT_TEMPLATE,
         priority=priority,
         connections=parallel,
+        **({"template": template} if template is not None else {}),
     )
     try:
         check_options(options)

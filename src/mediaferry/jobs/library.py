@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mediaferry.db.library import search_library
+from mediaferry.db.library import LibraryQueryError, parse_size, search_library, telegram_chat_ids
 from mediaferry.db.models import MediaItem
 
 if TYPE_CHECKING:
     from mediaferry.db.engine import Database
 
-__all__ = ["Library"]
+__all__ = ["Library", "LibraryQueryError", "parse_size"]
 
 
 class Library:
@@ -29,3 +29,8 @@ class Library:
     async def item(self, item_id: int) -> MediaItem | None:
         async with self.db.session() as session:
             return await session.get(MediaItem, item_id)
+
+    async def chat_ids(self, name: str) -> list[int]:
+        """Ids of the archived Telegram chats called ``name`` (@username, username,
+        title or the id itself), for a search by chat."""
+        return await telegram_chat_ids(self.db, name)

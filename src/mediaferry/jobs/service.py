@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from mediaferry.errors import (
     JobNotFound,
     UrlRejected,
 )
+from mediaferry.files.cleanup import CleanupReport, cleanup_tmp
+from mediaferry.files.storage import Storage
 from mediaferry.jobs._json import job_to_dict
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.claim import detached_job
@@ -447,6 +449,26 @@ class JobService:
                 select(Job.id).where(Job.status.in_([s.value for s in ACTIVE_STATUSES]))
             )
             return {int(r[0]) for r in rows.all()}
+
+    async def clean_temp(
+        self,
+        *,
+        max_age_hours: float | None = None,
+        dry_run: bool = False,
+        also_live: Collection[int] = (),
+    ) -> CleanupReport:
+        """Remove old temp work and partial files of jobs that are not live (never the
+        archive): ``cleanup`` and the service's periodic clean-up. ``also_live`` are
+        jobs this process runs that the database may not show as active yet."""
+        live = await self.live_job_ids() | set(also_live)
+        age = self.settings.tmp_max_age_hours if max_age_hours is None else max_age_hours
+        return await asyncio.to_thread(
+            cleanup_tmp,
+            Storage(self.settings),
+            live_job_ids=live,
+            max_age_hours=age,
+            dry_run=dry_run,
+        )
 
 
 def parse_debug_jobs(row: SystemState | None) -> set[int]:
