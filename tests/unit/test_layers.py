@@ -181,7 +181,6 @@ INTERFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("web", "mediaferry.db.models"): "Job/MediaItem rows are what the services return",
     ("cli", "mediaferry.db.models"): "Job/MediaItem/AuthProfile rows are what the services "
     "return (annotations only)",
-    ("bot", "mediaferry.db.waiters"): "the waiters repository is shared by bot and delivery",
     ("bot", "mediaferry.delivery"): "the bot builds python-telegram-bot's Bot; the send "
     "limiter and the Telegram deliverer ride on it",
 }

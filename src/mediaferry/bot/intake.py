@@ -207,7 +207,7 @@ async def add_waiter(
             note_id = note.message_id
         except tg.TelegramError as exc:
             log.info("could not announce waiter: %s", exc, extra={"job_id": job.id})
-    await rt.services.waiters.add(
+    await rt.services.jobs.add_waiter(
         job.id, chat_id, user_id=user_id, message_id=message_id, progress_message_id=note_id
     )
 

@@ -21,7 +21,6 @@ from telegram import error as tg
 from mediaferry.bot import texts
 from mediaferry.bot.callbacks import cancel_data
 from mediaferry.db.models import Job
-from mediaferry.db.waiters import Waiters
 from mediaferry.delivery.ratelimit import Priority, SendDropped, send_priority
 from mediaferry.delivery.telegram import TelegramDeliverer
 from mediaferry.errors import JobNotFound
@@ -71,7 +70,6 @@ class ProgressTracker:
         bot: Bot,
         bus: EventBus,
         jobs: JobService,
-        waiters: Waiters,
         interval: float = 3.0,
         deliverer: TelegramDeliverer | None = None,
     ) -> None:
@@ -80,7 +78,6 @@ class ProgressTracker:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.bus = bus
         self.jobs = jobs
-        self.waiters = waiters
         self.interval = interval
         self.views: dict[int, _View] = {}
         self._ignored: set[int] = set()
@@ -315,7 +312,7 @@ class ProgressTracker:
         view.shown = text
 
     async def _tell_waiters(self, job: Job, text: str) -> None:
-        for w in await self.waiters.pending(job.id):
+        for w in await self.jobs.waiting_chats(job.id):
             if w.progress_message_id is None:
                 continue
             with contextlib.suppress(tg.TelegramError):

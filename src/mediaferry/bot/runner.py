@@ -151,7 +151,6 @@ async def start(services: Services, *, progress_interval: float = 3.0) -> Stoppe
         app.bot,
         services.bus,
         services.jobs,
-        services.waiters,
         interval=progress_interval,
         deliverer=deliverer,
     )

@@ -16,6 +16,7 @@ from mediaferry.config import Settings
 from mediaferry.db.engine import Database
 from mediaferry.db.models import Job, JobEvent, SystemState, utcnow
 from mediaferry.db.raw import Tx, tx_of
+from mediaferry.db.waiters import Waiter, Waiters
 from mediaferry.errors import (
     InvalidTransition,
     JobError,
@@ -103,6 +104,7 @@ class JobService:
         self.bus = bus or EventBus()
         self.detector = detector or _default_detector
         self.describer = describer  # sources' describe (wired by app.py); None: no estimates
+        self.waiters = Waiters(db)  # the one repository, shared with the Telegram deliverer
 
     # -- estimate ----------------------------------------------------------
     async def estimate(self, url: str, *, timeout: float = 5.0) -> Estimate:
@@ -437,6 +439,30 @@ class JobService:
         sql = update_job_sql(tuple(params)) + " WHERE id = :_id"
         async with self.db.tx() as tx:
             await tx.run(sql, {**params, "_id": job_id})
+
+    # -- chats waiting on a job another chat started (the bot) ----------------
+    async def add_waiter(
+        self,
+        job_id: int,
+        chat_id: int,
+        *,
+        user_id: int | None = None,
+        message_id: int | None = None,
+        progress_message_id: int | None = None,
+    ) -> bool:
+        """``chat_id`` waits on ``job_id`` too: the deliverer sends it the result once.
+        False if it already waits."""
+        return await self.waiters.add(
+            job_id,
+            chat_id,
+            user_id=user_id,
+            message_id=message_id,
+            progress_message_id=progress_message_id,
+        )
+
+    async def waiting_chats(self, job_id: int) -> Sequence[Waiter]:
+        """The chats not yet sent the job's result, oldest first."""
+        return await self.waiters.pending(job_id)
 
     async def worker_stats(self) -> WorkerStats:
         """Live worker pools, their capacity and running jobs (one rule everywhere)."""
