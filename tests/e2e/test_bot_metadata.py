@@ -41,7 +41,8 @@ async def test_an_mp3_link_arrives_stream_copied_with_its_own_tags(
 ) -> None:
     name = f"01_track-{uuid.uuid4().hex[:8]}.mp3"
     src = mp3(media_server.root / name, "title=Morning Adhkar", "artist=Sheikh Example")
-    async with running_bot(tmp_path, fake_telegram):
+    # the bare link's keyboard goes unanswered: the chat's default is used, soon
+    async with running_bot(tmp_path, fake_telegram, ask_timeout_s=0.5):
         fake_telegram.user_sends_text(USER, unique(media_server, f"/media/{name}"))
         call = await fake_telegram.async_wait_for("sendAudio", timeout=60)
     assert (call.params["title"], call.params["performer"]) == ("Morning Adhkar", "Sheikh Example")
@@ -63,7 +64,8 @@ async def test_hostile_tags_give_a_valid_bounded_caption_and_name(
     id3.add(TPE1(encoding=3, text=["</i>" * 5000]))
     id3.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="", data=b"\xff\xd8" * 10_000_000))
     id3.save(src, v2_version=3)
-    async with running_bot(tmp_path, fake_telegram):
+    # the bare link's keyboard goes unanswered: the chat's default is used, soon
+    async with running_bot(tmp_path, fake_telegram, ask_timeout_s=0.5):
         fake_telegram.user_sends_text(USER, unique(media_server, f"/media/{name}"))
         call = await fake_telegram.async_wait_for("sendAudio", timeout=60)
     assert call.ok  # the fake refuses captions that do not parse or exceed 1024 characters
