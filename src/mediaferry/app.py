@@ -27,6 +27,7 @@ from mediaferry.jobs.chats import ChatSettingsService
 from mediaferry.jobs.library import Library
 from mediaferry.jobs.pipeline import Pipeline
 from mediaferry.jobs.service import JobService, detector_for
+from mediaferry.jobs.tg_documents import TelegramDocuments
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.logging import add_secret
 from mediaferry.plan import JobRequest, MediaPlan, SourceType
@@ -141,6 +142,8 @@ class Services:
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)
         services.pipeline.deliverers.append(archiver)
         services.pipeline.reuse = archiver.find_reusable
+        # a Telegram document met before: the library's file, not a download (issue 10)
+        services.pipeline.described = TelegramDocuments(db, archiver.item_result).described
         auth = AuthProfiles(db, settings)  # auth profiles (jobs/auth.py)
         auth.notify = notify
         services.pipeline.auth = auth

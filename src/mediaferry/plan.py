@@ -20,6 +20,7 @@ __all__ = [
     "NEEDS_MTPROTO",
     "REPLY_ARCHIVED",
     "REPLY_KEY",
+    "TELEGRAM_DOCUMENT",
     "YTDLP_INFO",
     "BotFile",
     "Cookie",
@@ -49,6 +50,9 @@ REPLY_ARCHIVED = "archived"
 # the Bot API's getFile serves files up to 20 MB; bigger ones need the bot's MTProto
 BOTAPI_FILE_LIMIT = 20 * 1024 * 1024
 NEEDS_MTPROTO = "files over 20 MB need MTProto: set MEDIAFERRY_TELEGRAM_API_ID/API_HASH"
+# the media id of a Telegram document is "tgdoc:<document id>": the same file wherever
+# it is posted or forwarded (issue 10)
+TELEGRAM_DOCUMENT = "tgdoc:"
 
 
 class SourceType(StrEnum):

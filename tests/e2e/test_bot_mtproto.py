@@ -195,3 +195,39 @@ async def test_a_supergroup_gets_the_file_over_mtproto_with_the_bots_own_access_
     # the bot asked its own access hash of the chat once (a send with 0 is refused)
     assert mt.server.stats.requests["channels.getChannels"] == 1
     assert not mt.fake.calls("sendVideo")
+
+
+async def test_a_document_the_bot_sent_is_re_sent_whatever_t_me_link_names_it(
+    tmp_path: Path, mt: Mt
+) -> None:
+    world = mt.server.world
+    reader = world.add_user("Reader", username="reader")  # the user account reading chats
+    lectures = world.add_channel("Lectures", username="lectures", members=[reader])
+    reposts = world.add_channel("Reposts", username="reposts", members=[reader])
+    data = (mt.media_dir / "h264_aac.mp4").read_bytes()
+    clip = world.add_video(data, duration=5, w=320, h=240, file_name="clip.mp4")
+    post = world.post(lectures, "a clip", media=clip)
+    repost = world.post(reposts, "the clip again", media=clip)
+    settings = mt.settings(telegram_user_session=mt.server.session_string(reader))
+    async with running_bot(tmp_path, mt.fake, **settings) as bot:
+        mt.fake.user_sends_text(USER, f"/video https://t.me/lectures/{post.id}")
+        first = await mt.fake.async_wait_for("sendVideo", timeout=60)
+        await bot.job_status((await bot.wait_jobs())[0].id, "COMPLETED")
+        file_id = first.result["video"]["file_id"]
+        served = mt.server.stats.file_bytes_served
+        assert served == len(data)
+
+        # a bare link to the repost: the keyboard's description names the same document
+        sent = mt.fake.user_sends_text(OTHER, f"https://t.me/reposts/{repost.id}")
+        keyboard = await bot.reply_to(OTHER, sent.message_id)
+        video = next(d for text, d in keyboard.buttons if text.startswith("🎬") and d)
+        mt.fake.user_presses_button(OTHER, keyboard, video)
+        second = await mt.fake.async_wait_for("sendVideo", timeout=30, count=2)
+        # the message seen before, by its other link, as a command: found without Telegram
+        mt.fake.user_sends_text(OTHER, f"/audio https://t.me/c/{lectures.id}/{post.id}")
+        third = await mt.fake.async_wait_for("sendVideo", timeout=30, count=3)
+        for call in (second, third):  # re-sent by file_id: no upload, no download
+            assert call.params["chat_id"] == OTHER
+            assert not call.files and call.params["video"] == file_id
+        assert mt.server.stats.file_bytes_served == served
+        assert len(await bot.jobs()) == 1

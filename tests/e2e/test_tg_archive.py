@@ -446,3 +446,81 @@ def test_parallel_is_kept_on_the_jobs_for_the_worker_that_runs_them(tg: Tg) -> N
     served = tg.server.stats.connections_by_document
     assert len(served[doc.id]) == 2  # --parallel 2, though the worker's default is 5
     assert len(served[second.id]) == 5  # MEDIAFERRY_TELEGRAM_CONNECTIONS
+
+
+def _db_rows(tg: Tg, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(tg.data_dir / "mediaferry.db")
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def test_a_t_me_link_to_an_archived_document_is_its_job_and_a_repost_is_not_fetched(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, docs, chan = world["msgs"], world["docs"], world["chan"]
+    w = tg.server.world
+    parts = [w.add_document(os.urandom(5000 + i), file_name=f"p{i}.bin") for i in range(2)]
+    album = [w.post(chan, f"album {i}", media=d, grouped_id=4242) for i, d in enumerate(parts)]
+    archived = {j["message_id"]: j for j in tg.json("tg", "archive", "@lectures", "--wait")["jobs"]}
+    assert all(j["status"] == "COMPLETED" for j in archived.values())
+    served = tg.server.stats.file_bytes_served
+    asked = tg.server.stats.requests["channels.getMessages"]
+
+    # a link to an archived message (by name or by id): the archive's job, a duplicate
+    # found without asking Telegram
+    for link in (
+        f"https://t.me/lectures/{msgs['video']}",
+        f"https://t.me/c/{chan.id}/{msgs['video']}",
+    ):
+        out = tg.run("add", link)
+        assert out.returncode == 0 and "already known" in out.stdout, out.stderr
+    dup = tg.json("add", f"https://t.me/lectures/{msgs['attr']}", "--audio", "--wait")["jobs"]
+    assert [j["id"] for j in dup] == [archived[msgs["attr"]]["id"]]
+    assert tg.server.stats.requests["channels.getMessages"] == asked
+    # an album item without ?single is still the album: its items are the archive's jobs
+    items = tg.json("add", f"https://t.me/lectures/{album[0].id}", "--wait")["jobs"]
+    children = {j["id"] for j in items if j["url"].endswith("?single")}
+    assert children == {archived[m.id]["id"] for m in album}
+
+    # the same document reposted in a chat never archived: a new job, whose file is the
+    # library's (no download), and the new message points at the library item
+    other = w.add_channel("Reposts", username="reposts", members=[tg.me])
+    repost = w.post(other, "repost", media=docs["doc"])
+    got = tg.json("add", f"https://t.me/reposts/{repost.id}", "--wait")["jobs"][0]
+    assert got["status"] == "COMPLETED" and got["id"] != archived[msgs["doc"]]["id"]
+    assert got["file_path"] == archived[msgs["doc"]]["file_path"]
+    assert "REUSED_ARCHIVE" in [e["type"] for e in tg.events(got["id"])]
+    assert tg.server.stats.file_bytes_served == served
+    # the documents table links each archived document to its library item …
+    items_by_path = dict(_db_rows(tg, "SELECT path, id FROM media_items"))
+    linked = dict(_db_rows(tg, "SELECT document_id, media_item_id FROM telegram_documents"))
+    for key, message_id in msgs.items():
+        assert linked[docs[key].id] == items_by_path[archived[message_id]["file_path"]], key
+    # … and every message holding the document, in either chat, points at it
+    pointing = _db_rows(
+        tg, "SELECT channel_id, message_id FROM channel_messages WHERE media_item_id = ?",
+        linked[docs["doc"].id],
+    )  # fmt: skip
+    assert sorted(pointing) == sorted([(chan.id, msgs["doc"]), (other.id, repost.id)])
+    # and the repost's link is known now: asked again, the document's job
+    again = tg.json("add", f"https://t.me/reposts/{repost.id}")["jobs"][0]
+    assert again["id"] == archived[msgs["doc"]]["id"]
+
+
+def test_a_link_added_before_tg_archive_is_a_duplicate_of_the_archive_run(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs = world["msgs"]
+    first = tg.json("add", f"https://t.me/lectures/{msgs['attr']}", "--wait")["jobs"][0]
+    assert first["status"] == "COMPLETED"
+    served = tg.server.stats.file_bytes_served
+    out = tg.run("tg", "archive", "@lectures", "--kind", "audio")
+    assert out.returncode == 0, out.stderr
+    assert "3 media messages listed, 2 jobs queued, 1 already known" in out.stdout
+    music = tg.json("tg", "archive", "@lectures", "--kind", "audio")["jobs"]
+    assert first["id"] in [j["id"] for j in music]
+    assert tg.server.stats.file_bytes_served == served

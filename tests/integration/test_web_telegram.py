@@ -42,7 +42,8 @@ async def test_a_t_me_link_through_the_rest_api(
         telegram_user_session=fake_mtproto.session_string(me),
     )
     r = await web.client.post(
-        "/api/jobs", json={"url": f"https://t.me/lectures/{msg.id}", "type": "video"}
+        "/api/jobs",
+        json={"url": f"https://t.me/lectures/{msg.id}", "type": "video", "archive": True},
     )
     assert r.status_code == 201, r.text
     job = await _done(web, r.json()["id"])
@@ -51,6 +52,23 @@ async def test_a_t_me_link_through_the_rest_api(
     assert (job["chat"], job["message_id"]) == ("Lectures", msg.id)
     got = await web.client.get(f"/api/jobs/{job['id']}/file")
     assert got.content == data
+    served = fake_mtproto.stats.file_bytes_served
+
+    # the same message by its other link, asked as audio: the same document, its job
+    same = await web.client.post(
+        "/api/jobs", json={"url": f"https://t.me/c/{chan.id}/{msg.id}", "type": "audio"}
+    )
+    assert (same.status_code, same.json()["id"]) == (200, job["id"])
+    # reposted in another chat: a new job whose file is the library's, not downloaded
+    other = world.add_channel("Reposts", username="reposts", members=[me])
+    repost = world.post(other, "again", media=chan.messages[msg.id].media)
+    r = await web.client.post("/api/jobs", json={"url": f"https://t.me/reposts/{repost.id}"})
+    assert r.status_code == 201, r.text
+    second = await _done(web, r.json()["id"])
+    assert second["status"] == "COMPLETED" and second["file_path"] == job["file_path"]
+    assert fake_mtproto.stats.file_bytes_served == served
+    again = await web.client.post("/api/jobs", json={"url": f"https://t.me/reposts/{repost.id}"})
+    assert (again.status_code, again.json()["id"]) == (200, job["id"])
 
     bad = await web.client.post("/api/jobs", json={"url": "https://t.me/c/abc/5"})
     assert bad.status_code == 400

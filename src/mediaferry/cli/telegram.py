@@ -150,7 +150,7 @@ def chats(
 def archive(
     chat: Annotated[str, typer.Argument(help="@name, t.me/name, -100<id> or the id.")],
     kind: Annotated[
-        str, typer.Option(help="audio (music), video, voice, document or all.")
+        str, typer.Option(help="audio (music), video, voice, document or all (not photos).")
     ] = "all",
     limit: Annotated[int | None, typer.Option(help="At most this many messages.")] = None,
     since: Annotated[str | None, typer.Option(help="From this day on (YYYY-MM-DD).")] = None,

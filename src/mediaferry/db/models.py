@@ -232,8 +232,12 @@ class ChannelMessage(Base):
     resume_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     media_item_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     job_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # 0004
+    grouped_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # 0006: album
 
-    __table_args__ = (UniqueConstraint("channel_id", "message_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "message_id"),
+        Index("ix_channel_messages_file_unique_id", "file_unique_id"),  # 0006
+    )
 
 
 class TelegramDocument(Base):

@@ -20,9 +20,16 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
-from mediaferry.db.models import ChatSettings, Job, MediaItem, utcnow
+from mediaferry.db.models import (
+    ChannelMessage,
+    ChatSettings,
+    Job,
+    MediaItem,
+    TelegramDocument,
+    utcnow,
+)
 from mediaferry.delivery.base import Delivery, EventLog
 from mediaferry.errors import MediaError
 from mediaferry.files.template import render_template
@@ -30,6 +37,7 @@ from mediaferry.media.postprocess import runner_for
 from mediaferry.media.probe import ProbeInfo, probe
 from mediaferry.media.result import Kind, Part, Processed
 from mediaferry.media.validate import sha256_file
+from mediaferry.plan import TELEGRAM_DOCUMENT
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
@@ -99,6 +107,7 @@ class Archiver:
                 await self._keep_thumbnail(part)
         await self._keep_extras(job, processed, when)
         items = await self._record(job, processed)
+        await self._link_document(job, items)
         data: dict[str, Any] = {"paths": [i.path for i in items], "items": [i.id for i in items]}
         if processed.extras:
             data["extras"] = [str(extra) for extra in processed.extras]
@@ -149,6 +158,26 @@ class Archiver:
                 session.add_all(new)
         return items
 
+    async def _link_document(self, job: Job, items: Sequence[MediaItem]) -> None:
+        """A Telegram document's file is in the library (issue 10): the document and
+        every message holding it point at its item, so the document is not fetched
+        again for another message (jobs/tg_documents.py)."""
+        document_id = _telegram(job).get("document_id")
+        if not isinstance(document_id, int) or len(items) != 1 or items[0].id is None:
+            return
+        item_id = items[0].id
+        async with self.db.session() as session:
+            await session.execute(
+                update(TelegramDocument)
+                .where(TelegramDocument.document_id == document_id)
+                .values(media_item_id=item_id)
+            )
+            await session.execute(
+                update(ChannelMessage)
+                .where(ChannelMessage.file_unique_id == str(document_id))
+                .values(media_item_id=item_id)
+            )
+
     async def _new_item(self, job: Job, processed: Processed, part: Part, number: int) -> MediaItem:
         info = part.probe
         if info is None and processed.kind != "document":
@@ -191,7 +220,10 @@ class Archiver:
         """The archived result of the same media (same job key, or same source and
         media id for the same job type) whose files are all still there, unchanged."""
         same_media = []
-        if job.media_id:
+        if job.media_id and job.media_id.startswith(TELEGRAM_DOCUMENT):
+            # a Telegram document is kept as it came: the same file whatever the job type
+            same_media.append(MediaItem.media_id == job.media_id)
+        elif job.media_id:
             kind = (
                 MediaItem.video_codec.is_not(None)
                 if job.job_type == "video"
@@ -220,6 +252,14 @@ class Archiver:
             if await self._intact(job, items):
                 return await self._processed(items)
         return None
+
+    async def item_result(self, job: Job, item_id: int) -> Processed | None:
+        """The library item ``item_id`` as ``job``'s result, if its file is intact."""
+        async with self.db.session() as session:
+            item = await session.get(MediaItem, item_id)
+        if item is None or not await self._intact(job, [item]):
+            return None
+        return await self._processed([item])
 
     async def _intact(self, job: Job, items: Sequence[MediaItem]) -> bool:
         limit = self.settings.max_file_size_bytes

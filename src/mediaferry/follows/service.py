@@ -283,7 +283,9 @@ class FollowService:
                 entries.append(
                     FeedEntry(
                         id=f"tg:{chat.id}:{media.message_id}",
-                        url=message_url(chat.ref, media.message_id),
+                        url=message_url(
+                            chat.ref, media.message_id, single=media.grouped_id is not None
+                        ),  # an album's item alone
                         title=args["title"] or media.file_name or media.caption[:200] or None,
                         published=media.date,
                         duration=media.duration,

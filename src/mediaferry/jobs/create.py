@@ -27,6 +27,15 @@ from mediaferry.jobs._event import CHANNEL, Event
 from mediaferry.jobs._origin import PROCESS_ORIGIN
 from mediaferry.jobs.estimate import DESCRIBED_KEY, described_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus, JobType
+from mediaferry.jobs.tg_dedup import (
+    HOLDER_CONDITION,
+    DocRef,
+    document_of_link,
+    hand_over,
+    has_result,
+    holder_params,
+    named_document,
+)
 from mediaferry.jobs.transition import add_event
 from mediaferry.logging import log_context
 from mediaferry.plan import MediaPlan, SourceType
@@ -130,6 +139,7 @@ _LIMITS_SQL = (
     " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE chat_id = :chat"
     " AND created_at >= :hour_ago LIMIT :chat_hour_cap) ch)"
 )
+_HOLDER_SQL = f"SELECT {JOB_ROWS.select_list} FROM jobs WHERE {HOLDER_CONDITION}"
 _JOB_DEFAULTS = dict.fromkeys(JOB_ROWS.names)  # every other column starts NULL
 
 _ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
@@ -211,8 +221,16 @@ async def create_job(
     source_type, detected_id = detector(checked.url)
     if source_type == SourceType.UNSUPPORTED:
         raise UrlRejected("this link is not supported")
+    document = None
     if source_type == SourceType.TELEGRAM:  # a t.me link must name a message (issue 10)
-        parse_message_link(checked.url)
+        link = parse_message_link(checked.url)
+        # its document, if known: the same file whatever the link (jobs/tg_dedup.py)
+        document = named_document(media_id, meta, plan)
+        if document is None and media_id is None:
+            async with db.tx() as tx:
+                document = await document_of_link(tx, link)
+        if document is not None and media_id is None:
+            media_id = document.media_id
     media_id = media_id or detected_id
     identity = media_id or checked.normalized
     meta = dict(meta) if meta else None
@@ -242,7 +260,7 @@ async def create_job(
         "title": title,
         "meta": meta,
     }
-    return await insert_job(db, settings, key, asked, enforce_limits, origin_tag)
+    return await insert_job(db, settings, key, asked, enforce_limits, origin_tag, document)
 
 
 async def insert_job(
@@ -252,15 +270,19 @@ async def insert_job(
     asked: dict[str, Any],
     enforce_limits: bool,
     origin_tag: str,
+    document: DocRef | None = None,
 ) -> Created:
     """Insert the job ``asked`` describes (its checked columns, from ``url`` to
-    ``meta``), or return the active/completed duplicate with the same ``key``."""
+    ``meta``), or return the active/completed duplicate with the same ``key`` (or, for
+    a Telegram ``document``, the job holding it: the same file via another link)."""
     url, user_id, chat_id = asked["url"], asked["user_id"], asked["chat_id"]
     with log_context(user_id=user_id, chat_id=chat_id, url_domain=asked["domain"]):
         async with db.tx() as tx:
             if tx.is_postgres:
                 await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
             existing = await _find_duplicate(tx, key)
+            if existing is None and document is not None:
+                existing = await _holder(tx, document)
             if existing is not None:
                 await add_event(
                     tx,
@@ -296,6 +318,8 @@ async def insert_job(
                 "CREATED",
                 {"url": url, "source_type": asked["source_type"], "job_type": asked["job_type"]},
             )
+            if document is not None:  # its former job failed or lost its file
+                await hand_over(tx, document, job_id)
             await notify_in(tx, "created", job_id, origin_tag)
     return Created({**_JOB_DEFAULTS, **values, "id": job_id}, created=True)
 
@@ -309,6 +333,15 @@ async def _find_duplicate(tx: Tx, key: str) -> dict[str, Any] | None:
         if job["telegram_file_id"] or _file_exists(job["file_path"]):
             return job
     return None
+
+
+async def _holder(tx: Tx, document: DocRef) -> dict[str, Any] | None:
+    """The job holding ``document`` if it is active or still has its result."""
+    row = await tx.one(_HOLDER_SQL, holder_params(document))
+    if row is None:
+        return None
+    job = JOB_ROWS.values(row, postgres=tx.is_postgres)
+    return job if has_result(job["status"], job["telegram_file_id"], job["file_path"]) else None
 
 
 def _file_exists(path: str | None) -> bool:

@@ -48,6 +48,9 @@ class TransferPicker(Protocol):
 PlaylistHandler = Callable[[Job, MediaPlan], Awaitable[dict[str, Any]]]
 # archive re-use (issue 4): an already archived result for this job, or None
 ReuseHook = Callable[[Job], Awaitable[Processed | None]]
+# after METADATA: the library's copy of what the plan describes (a Telegram document
+# met before, issue 10), or None to download
+DescribedHook = Callable[[Job, MediaPlan, JobControl], Awaitable[Processed | None]]
 
 
 def plan_to_meta(plan: MediaPlan) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class Pipeline:
         self.on_playlist = on_playlist
         self.disk_guard = disk_guard or DiskGuard(settings)
         self.reuse: ReuseHook | None = None  # archive re-use (issue 4, delivery/archive.py)
+        self.described: DescribedHook | None = None  # Telegram documents (jobs/tg_documents.py)
         self.auth: AuthProfiles | None = None  # auth profiles (jobs/auth.py)
 
     async def _stage(self, ctl: JobControl, stage: Stage, work: Callable[[], Awaitable[T]]) -> T:
@@ -164,6 +168,11 @@ class Pipeline:
         processed = await self.reuse(job)
         if processed is None:
             return None
+        return await self._kept(ctl, meta, processed)
+
+    @staticmethod
+    async def _kept(ctl: JobControl, meta: dict[str, Any], processed: Processed) -> Processed:
+        """The job's result is the library's file: nothing is downloaded."""
         meta["processed"] = processed_to_meta(processed)
         meta["reused_archive"] = True
         await ctl.save(meta=meta, final_title=processed.title)
@@ -211,6 +220,10 @@ class Pipeline:
             bytes_total=plan.size,
             meta=meta,
         )
+        if self.described is not None:  # e.g. a Telegram document the library has
+            in_library = await self.described(job, plan, ctl)
+            if in_library is not None:
+                return await self._kept(ctl, meta, in_library)
         await self._stage(ctl, Stage.CHECK, lambda: self._check(plan, settings))
         work = self.storage.tmp_dir_for(job.id)
         transfer = self.transfers.for_plan(plan)

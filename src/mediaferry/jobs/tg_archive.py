@@ -23,6 +23,7 @@ from mediaferry.db.models import ChannelMessage, Job, TelegramChannel, TelegramD
 from mediaferry.errors import LimitExceeded, UrlRejected
 from mediaferry.files.template import DEFAULT_TEMPLATE, check_template
 from mediaferry.jobs.service import JobService
+from mediaferry.jobs.tg_dedup import DocRef
 from mediaferry.telegram.chats import KINDS, Chat, Kind, MediaMessage, iter_media, resolve_chat
 from mediaferry.telegram.clients import TelegramClients
 from mediaferry.telegram.links import message_url, parse_chat
@@ -128,7 +129,7 @@ def job_args_for(
         "job_type": "audio" if audio else "video",
         "quality": "audio" if audio else "best",
         "title": media.title,
-        "media_id": f"tgdoc:{media.document_id}",
+        "media_id": DocRef(media.document_id).media_id,
         "meta": _meta(chat, media, template),
     }
 
@@ -146,12 +147,13 @@ async def _remember_chat(db: Database, chat: Chat) -> int:
 
 
 async def _record(db: Database, chat: Chat, done: list[tuple[MediaMessage, Job, bool]]) -> None:
-    """One transaction per listed page: which job each message became, and the
-    documents first seen (dedup by document id)."""
+    """One transaction per listed page: which job each message became, which job holds
+    each document (dedup by document id), and the library item a message's document
+    already has (the new message just points at it)."""
     if not done:
         return
     ids = [media.message_id for media, _, _ in done]
-    docs = {media.document_id for media, _, created in done if created}
+    docs = {media.document_id for media, _, _ in done}
     async with db.session() as session:
         found = await session.scalars(
             select(ChannelMessage).where(
@@ -159,36 +161,35 @@ async def _record(db: Database, chat: Chat, done: list[tuple[MediaMessage, Job, 
             )
         )
         rows = {row.message_id: row for row in found.all()}
-        known = (
-            set(
-                (
-                    await session.scalars(
-                        select(TelegramDocument.document_id).where(
-                            TelegramDocument.document_id.in_(docs)
-                        )
-                    )
-                ).all()
-            )
-            if docs
-            else set()
+        held = await session.scalars(
+            select(TelegramDocument).where(TelegramDocument.document_id.in_(docs))
         )
+        known = {doc.document_id: doc for doc in held.all()}
         for media, job, created in done:
+            doc = known.get(media.document_id)
+            if doc is None:
+                doc = TelegramDocument(
+                    document_id=media.document_id, access_hash=media.access_hash,
+                    size=media.size, job_id=job.id, chat_id=chat.id,
+                    message_id=media.message_id,
+                )  # fmt: skip
+                known[media.document_id] = doc
+                session.add(doc)
+            elif created:  # its former job failed or lost its file: this one holds it
+                doc.job_id = job.id
             row = rows.get(media.message_id)
             if row is None:
                 session.add(ChannelMessage(
                     channel_id=chat.id, message_id=media.message_id,
                     file_unique_id=str(media.document_id), size=media.size,
                     mime=(media.mime or "")[:128] or None, state="QUEUED", job_id=job.id,
+                    grouped_id=media.grouped_id, media_item_id=doc.media_item_id,
                 ))  # fmt: skip
             else:
                 row.job_id = job.id
-            if created and media.document_id not in known:
-                known.add(media.document_id)
-                session.add(TelegramDocument(
-                    document_id=media.document_id, access_hash=media.access_hash,
-                    size=media.size, job_id=job.id, chat_id=chat.id,
-                    message_id=media.message_id,
-                ))  # fmt: skip
+                row.file_unique_id = str(media.document_id)
+                row.grouped_id = media.grouped_id
+                row.media_item_id = doc.media_item_id or row.media_item_id
 
 
 async def _earlier_jobs(db: Database, chat: Chat, below: int) -> list[Job]:
@@ -256,7 +257,8 @@ async def archive_chat(
         for media in page:
             result.listed += 1
             highest = max(highest, media.message_id)
-            url = message_url(chat.ref, media.message_id)
+            # an album's item alone (without ?single its link stands for the whole album)
+            url = message_url(chat.ref, media.message_id, single=media.grouped_id is not None)
             if media.size == 0:
                 result.refused.append({"url": url, "error": "the file is empty (0 bytes)"})
                 continue
@@ -270,7 +272,7 @@ async def archive_chat(
                     archive=True,
                     origin="cli",
                     title=media.title,  # tags or the file name may name it later
-                    media_id=f"tgdoc:{media.document_id}",
+                    media_id=DocRef(media.document_id).media_id,
                     meta=_meta(chat, media, options.template, options.connections),
                 )
             except (UrlRejected, LimitExceeded) as exc:

@@ -79,7 +79,9 @@ def _caption_title(caption: str) -> str | None:
     return line[:200] or None
 
 
-def plan_for(url: str, media: MediaMessage, chat_title: str | None) -> MediaPlan:
+def plan_for(
+    url: str, media: MediaMessage, chat_title: str | None, username: str | None = None
+) -> MediaPlan:
     """The plan of one Telegram document (shared with ``tg archive``)."""
     stem = media.file_name.rsplit(".", 1)[0] if media.file_name else None
     # the file's own tags beat a file name or caption (media/original.py)
@@ -104,8 +106,11 @@ def plan_for(url: str, media: MediaMessage, chat_title: str | None) -> MediaPlan
             "telegram": {
                 "chat_id": media.chat_id,
                 "chat": chat_title,
+                "username": username,
                 "message_id": media.message_id,
                 "document_id": media.document_id,
+                "access_hash": media.access_hash,
+                "grouped_id": media.grouped_id,  # an album's item (jobs/tg_documents.py)
                 "kind": media.kind,
             },
         },
@@ -170,7 +175,7 @@ class TelegramSource(Source):
             raise NoMedia(f"message {link.message_id} of {chat.display} has no file")
         if media.size == 0:
             raise NoMedia(f"message {link.message_id} of {chat.display} holds an empty file")
-        return plan_for(message_url(chat.ref, media.message_id), media, chat.title)
+        return plan_for(message_url(chat.ref, media.message_id), media, chat.title, chat.username)
 
     async def _describe_bot_file(self, request: JobRequest, file: BotFile) -> MediaPlan:
         """A file sent to the bot: its message read again over MTProto (the bot's
