@@ -307,7 +307,7 @@ def test_the_quick_settings_are_what_pydantic_reads(
     quick = quick_settings(dict(os.environ), tmp_path)
     assert quick is not None
     full_settings = Settings()
-    for name in QuickSettings.__dataclass_fields__:
+    for name in QuickSettings.FIELDS:
         assert getattr(quick, name) == getattr(full_settings, name), name
 
 
