@@ -118,7 +118,12 @@ class _ContextFilter(logging.Filter):
         return job_id is not None and job_id in DEBUG_JOBS
 
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# plus uvicorn's copy of the message with ANSI colour codes (noise in a JSON line)
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -71,6 +71,15 @@ def test_lines_are_json_with_job_context(stream: io.StringIO) -> None:
     assert "job_id" not in second
 
 
+def test_uvicorns_coloured_copy_of_the_message_is_left_out(stream: io.StringIO) -> None:
+    # uvicorn logs every line with extra={"color_message": <the message with ANSI codes>}
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    (line,) = lines(stream)
+    assert line["message"] == "Started server process [7]" and "color_message" not in line
+
+
 def test_debug_can_be_switched_on_for_one_job(stream: io.StringIO) -> None:
     log = logging.getLogger("mediaferry.test")
     DEBUG_JOBS.add(5)

@@ -77,10 +77,12 @@ async def run_service(
     pool = None
     background: list[asyncio.Task[None]] = []
     try:
+        bot_started = web_started = False
         if web:
             stopper = await _start_optional("mediaferry.web.server", services)
             if stopper is not None:
                 stoppers.append(stopper)
+                web_started = True
         if bot:
             if settings.telegram_token is None:
                 log.warning("no MEDIAFERRY_TELEGRAM_TOKEN set: the Telegram bot is off")
@@ -88,6 +90,7 @@ async def run_service(
                 stopper = await _start_optional("mediaferry.bot.runner", services)
                 if stopper is not None:
                     stoppers.append(stopper)
+                    bot_started = True
         if workers and not bot and settings.telegram_token is not None:
             # a workers-only process still uploads the Telegram jobs it runs
             stopper = await _start_optional("mediaferry.bot.runner", services, "start_delivery")
@@ -103,7 +106,11 @@ async def run_service(
             from mediaferry.jobs.ytdlp_refresh import auto_update_loop
 
             background.append(asyncio.create_task(auto_update_loop(settings)))
-        log.info("mediaferry is running", extra={"workers": workers, "bot": bot, "web": web})
+        # what is running, not what was asked for (no token: no bot)
+        log.info(
+            "mediaferry is running",
+            extra={"workers": workers, "bot": bot_started, "web": web_started},
+        )
         await stop.wait()
         log.info("shutting down")
     finally:
