@@ -96,7 +96,7 @@ async def running_bot(
         db_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         telegram_token=fake.token,
         telegram_api_url=fake.root,
-        allowed_users=[USER, OTHER],
+        allowed_users=overrides.pop("allowed_users", [USER, OTHER]),
         admin_ids=[ADMIN],
         ask_timeout_s=overrides.pop("ask_timeout_s", 30),
         **overrides,

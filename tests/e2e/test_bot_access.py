@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -79,31 +80,53 @@ async def test_user_commands_status_job_cancel_retry(
 OTHER_USER = 1002
 
 
+# one private chat per bad input: the bot answers a chat about once a second (as
+# Telegram allows), so in one chat the answers would queue behind each other
+BAD_INPUT_USERS = list(range(1101, 1111))
+
+
 @pytest.mark.netns  # private addresses: where only loopback exists
 async def test_bad_input_each_gets_a_clear_answer(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
 ) -> None:
     async with running_bot(
-        tmp_path, fake_telegram, workers=False, allow_private_networks=False
+        tmp_path,
+        fake_telegram,
+        workers=False,
+        allow_private_networks=False,
+        allowed_users=[USER, *BAD_INPUT_USERS],
     ) as bot:
+        users = iter(BAD_INPUT_USERS)
         many = " ".join(f"https://example.com/v/{i}" for i in range(1000))
-        assert "at most 50" in ((await bot.send(USER, many)).text or "")
-        private = await bot.send(USER, "/video http://192.168.1.10/a.mp4")
-        assert "⚠️" in (private.text or "")
-        js = await bot.send(USER, "/video javascript:alert(1)")
-        assert "⚠️" in (js.text or "")
-        file_link = await bot.send(USER, "/get file:///etc/passwd 720p")
-        assert "⚠️" in (file_link.text or "")
-        mixed = await bot.send(USER, "a javascript:alert(1) and file:///etc/passwd here")
-        assert "Refused: 2" in (mixed.text or "")
-        assert (await bot.send(USER, "/frobnicate")).text == (
-            "I don't know that command. Send /help for what I can do."
+        texts = {
+            "many": many,
+            "private": "/video http://192.168.1.10/a.mp4",
+            "js": "/video javascript:alert(1)",
+            "file_link": "/get file:///etc/passwd 720p",
+            "mixed": "a javascript:alert(1) and file:///etc/passwd here",
+            "unknown": "/frobnicate",
+            "no_link": "hello there",
+        }
+        sent = {name: fake_telegram.user_sends_text(next(users), t) for name, t in texts.items()}
+        sent["big"] = fake_telegram.user_sends_document(
+            next(users), "links.txt", b"x" * (50 * 1024 * 1024)
         )
-        assert "no link" in ((await bot.send(USER, "hello there")).text or "")
-        big = fake_telegram.user_sends_document(USER, "links.txt", b"x" * (50 * 1024 * 1024))
-        assert "too big" in ((await bot.reply_to(USER, big.message_id)).text or "")
-        binary = fake_telegram.user_sends_document(USER, "links.txt", bytes(range(256)) * 40)
-        assert "not a text file" in ((await bot.reply_to(USER, binary.message_id)).text or "")
+        sent["binary"] = fake_telegram.user_sends_document(
+            next(users), "links.txt", bytes(range(256)) * 40
+        )
+        replies = await asyncio.gather(
+            *(bot.reply_to(m.chat_id, m.message_id) for m in sent.values())
+        )
+        answer = {name: reply.text or "" for name, reply in zip(sent, replies, strict=True)}
+        assert "at most 50" in answer["many"]
+        assert "⚠️" in answer["private"]
+        assert "⚠️" in answer["js"]
+        assert "⚠️" in answer["file_link"]
+        assert "Refused: 2" in answer["mixed"]
+        assert answer["unknown"] == "I don't know that command. Send /help for what I can do."
+        assert "no link" in answer["no_link"]
+        assert "too big" in answer["big"]
+        assert "not a text file" in answer["binary"]
         assert await bot.jobs() == []
         # nothing else was disturbed: the bot still answers
         assert "Send me a link" in ((await bot.send(USER, "/help")).text or "")
