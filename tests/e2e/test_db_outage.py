@@ -58,6 +58,7 @@ def test_postgres_outage_every_job_completes_exactly_once(
         "MEDIAFERRY_MIN_FREE_GB": "0",
         "MEDIAFERRY_MAX_PARALLEL_JOBS": "3",
         "MEDIAFERRY_HEARTBEAT_S": "1",
+        "MEDIAFERRY_POLL_S": "1",
         "MEDIAFERRY_STALE_AFTER_S": "120",
         "MEDIAFERRY_RETRY_BASE_S": "0.5",
         "MEDIAFERRY_RETRY_MAX_S": "2",
@@ -69,7 +70,7 @@ def test_postgres_outage_every_job_completes_exactly_once(
         MEDIAFERRY_ALLOWED_USERS=str(USER),
     )
     size = (media_server.root / "audio.mp3").stat().st_size
-    rate = max(4096, size // 6)  # each download takes ~6 s
+    rate = max(4096, size // 3)  # each download takes ~3 s
     exe = Path(sys.executable).with_name("mediaferry")
     log_path = tmp_path / "run.log"
     log = log_path.open("w")
@@ -105,7 +106,8 @@ def test_postgres_outage_every_job_completes_exactly_once(
 
             _wait(downloading, 60, "a download to start")
 
-            fake_telegram.wait_for("getUpdates", timeout=60)
+            # the bot is polling (a long poll is open: the first one ends only after 10 s)
+            fake_telegram.wait_for(lambda: fake_telegram.polls_waiting, timeout=60)
             pg_cluster.stop()
             outage_started = time.monotonic()
             polls_before = len(fake_telegram.calls("getUpdates"))

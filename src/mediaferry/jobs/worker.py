@@ -345,8 +345,10 @@ class WorkerPool:
     ) -> None:
         """:meth:`_finish`, tried again until the database takes it: a job's end is never
         forgotten while its row says RUNNING. (A retry after a commit whose answer was
-        lost finds the job no longer RUNNING, and its transition is then refused.)"""
+        lost finds the job no longer RUNNING, and its transition is then refused.) The wait
+        between tries doubles up to one heartbeat (5 s at most)."""
         delay = 0.5
+        longest = min(5.0, self.settings.heartbeat_s)
         while True:
             try:
                 await self._finish(job, ctl, outcome, entry.stop_reason)
@@ -363,7 +365,7 @@ class WorkerPool:
                 self.running.setdefault(job.id, entry)
                 log.exception("could not record the end of the job; trying again")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, longest)
 
     async def _finish(
         self,
