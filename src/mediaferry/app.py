@@ -24,6 +24,7 @@ from mediaferry.follows.service import FollowService
 from mediaferry.jobs.auth import AuthProfiles  # auth profiles
 from mediaferry.jobs.bus import EventBus
 from mediaferry.jobs.chats import ChatSettingsService
+from mediaferry.jobs.earlier import EarlierResults
 from mediaferry.jobs.library import Library
 from mediaferry.jobs.pipeline import Pipeline
 from mediaferry.jobs.service import JobService, detector_for
@@ -142,8 +143,14 @@ class Services:
         archiver = Archiver(settings, db, storage)  # archive mode + re-use (issue 4)
         services.pipeline.deliverers.append(archiver)
         services.pipeline.reuse = archiver.find_reusable
-        # a Telegram document met before: the library's file, not a download (issue 10)
-        services.pipeline.described = TelegramDocuments(db, archiver.item_result).described
+        # a completed job's file for the same media: taken, not downloaded (issue 10)
+        earlier = EarlierResults(settings, db, storage)
+        services.pipeline.earlier = earlier.find
+        # a Telegram document met before: the library's file, or another job's, or the
+        # job fetching it waited for; not a second download (issue 10)
+        services.pipeline.described = TelegramDocuments(
+            db, archiver.item_result, earlier, wait_s=settings.stage_timeout("DOWNLOAD")
+        ).described
         auth = AuthProfiles(db, settings)  # auth profiles (jobs/auth.py)
         auth.notify = notify
         services.pipeline.auth = auth

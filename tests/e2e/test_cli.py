@@ -139,6 +139,35 @@ def test_add_wait_downloads_the_exact_bytes(
     assert len(media_server.requests("/media/blob.bin")) == hits
 
 
+def test_add_then_add_archive_archives_the_first_jobs_file(
+    env: dict[str, str], media_server: MediaServer, blob: Path
+) -> None:
+    prefix = f"/flaky/{time.monotonic_ns()}/"
+    url = media_server.url(f"{prefix}blob.bin?times=0")
+    first = json.loads(mf(env, "add", "--wait", "--json", url).stdout)["jobs"][0]
+    assert first["status"] == "COMPLETED"
+    hits = len(media_server.requests(prefix))
+    archive = Path(env["MEDIAFERRY_DATA_DIR"]) / "archive"
+    assert not Path(first["file_path"]).is_relative_to(archive)
+    # --archive is not answered by a job that did not archive: a job of its own, which
+    # takes the first job's file (size and sha256 checked) instead of downloading
+    out = mf(env, "add", "--wait", "--json", "--archive", url)
+    assert out.returncode == 0, out.stderr
+    second = json.loads(out.stdout)["jobs"][0]
+    assert second["id"] != first["id"] and second["status"] == "COMPLETED"
+    assert Path(second["file_path"]).is_relative_to(archive)
+    assert sha256_of(Path(second["file_path"])) == sha256_of(blob) == second["sha256"]
+    assert len(media_server.requests(prefix)) == hits
+    events = [e["type"] for e in job_json(env, second["id"])["events"]]
+    assert "REUSED_FILE" in events and "DOWNLOAD_STARTED" not in events
+    assert sha256_of(Path(first["file_path"])) == first["sha256"]  # the first keeps its own
+    # now both requests are answered by a job that has what they ask for
+    for args in (["--archive"], []):
+        again = json.loads(mf(env, "add", "--json", *args, url).stdout)["jobs"][0]
+        assert again["id"] == second["id"]
+    assert len(json.loads(mf(env, "search", "blob", "--json").stdout)) == 1
+
+
 def test_add_wait_through_aria2c_stores_the_files_hash(
     tmp_path: Path, media_server: MediaServer, blob: Path
 ) -> None:

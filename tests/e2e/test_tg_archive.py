@@ -510,17 +510,116 @@ def test_a_t_me_link_to_an_archived_document_is_its_job_and_a_repost_is_not_fetc
     assert again["id"] == archived[msgs["doc"]]["id"]
 
 
-def test_a_link_added_before_tg_archive_is_a_duplicate_of_the_archive_run(
+def test_a_link_added_before_tg_archive_is_archived_from_its_file(
     tg: Tg, media_dir: Path, tmp_path: Path
 ) -> None:
     world = lectures(tg, media_dir, tmp_path)
-    msgs = world["msgs"]
+    msgs, docs, raw = world["msgs"], world["docs"], world["bytes"]
     first = tg.json("add", f"https://t.me/lectures/{msgs['attr']}", "--wait")["jobs"][0]
     assert first["status"] == "COMPLETED"
-    served = tg.server.stats.file_bytes_served
+    kept = Path(first["file_path"])
+    assert not kept.is_relative_to(tg.data_dir / "archive")  # not asked to archive
+    fetched = dict(tg.server.stats.file_bytes_by_document)
+    assert fetched[docs["attr"].id] == len(raw["attr"])
+
+    # tg archive wants the file in the library: a job of its own, not the add job …
     out = tg.run("tg", "archive", "@lectures", "--kind", "audio")
     assert out.returncode == 0, out.stderr
-    assert "3 media messages listed, 2 jobs queued, 1 already known" in out.stdout
-    music = tg.json("tg", "archive", "@lectures", "--kind", "audio")["jobs"]
-    assert first["id"] in [j["id"] for j in music]
-    assert tg.server.stats.file_bytes_served == served
+    assert "3 media messages listed, 3 jobs queued, 0 already known" in out.stdout
+    music = {j["message_id"]: j for j in tg.json("tg", "archive", "@lectures", "--kind",
+                                                 "audio", "--wait")["jobs"]}  # fmt: skip
+    archived = music[msgs["attr"]]
+    assert archived["id"] != first["id"] and archived["status"] == "COMPLETED"
+    # … which takes the add job's file (checked) instead of downloading it again
+    path = Path(archived["file_path"])
+    assert path == tg.data_dir / "archive" / "Friday Lectures" / "Sheikh A - On Patience.mp3"
+    assert path.read_bytes() == raw["attr"] and archived["sha256"] == first["sha256"]
+    events = {e["type"]: e["data"] for e in tg.events(archived["id"])}
+    assert events["REUSED_FILE"]["job"] == first["id"]
+    assert "DOWNLOAD_STARTED" not in events
+    assert tg.server.stats.file_bytes_by_document[docs["attr"].id] == len(raw["attr"])
+    # the add job keeps its own file; the library has the archived one, by chat
+    assert kept.read_bytes() == raw["attr"]
+    found = tg.json("search", "patience", "--chat", "@lectures")
+    assert str(path) in [i["path"] for i in found]
+
+    # from now on the archive's job answers: a whole-chat run, a link, an archive link
+    whole = tg.json("tg", "archive", "@lectures", "--wait")["jobs"]
+    assert archived["id"] in [j["id"] for j in whole]
+    again = tg.json("add", f"https://t.me/lectures/{msgs['attr']}", "--archive")["jobs"][0]
+    assert again["id"] == archived["id"]
+    assert tg.server.stats.file_bytes_by_document[docs["attr"].id] == len(raw["attr"])
+
+
+def test_add_then_add_archive_of_a_t_me_link_takes_the_first_file(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, docs, raw = world["msgs"], world["docs"], world["bytes"]
+    link = f"https://t.me/lectures/{msgs['doc']}"
+    first = tg.json("add", link, "--wait")["jobs"][0]
+    assert first["status"] == "COMPLETED"
+    # the same link without --archive: the same job
+    assert tg.json("add", link)["jobs"][0]["id"] == first["id"]
+    # with --archive: a job that archives, from the first job's file
+    second = tg.json("add", link, "--archive", "--wait")["jobs"][0]
+    assert second["id"] != first["id"] and second["status"] == "COMPLETED"
+    assert Path(second["file_path"]).is_relative_to(tg.data_dir / "archive")
+    assert Path(second["file_path"]).read_bytes() == raw["doc"]
+    assert "REUSED_FILE" in [e["type"] for e in tg.events(second["id"])]
+    assert tg.server.stats.file_bytes_by_document[docs["doc"].id] == len(raw["doc"])
+    # the library row knows the message it came from
+    [row] = _db_rows(tg, "SELECT channel_id, message_id FROM media_items WHERE path = ?",
+                     second["file_path"])  # fmt: skip
+    assert row == (world["chan"].id, msgs["doc"])
+    # the add job's file gone: tg archive finds the library's copy, nothing fetched
+    Path(first["file_path"]).unlink()
+    out = tg.json("tg", "archive", "@lectures", "--kind", "document", "--wait")["jobs"]
+    assert [j["id"] for j in out] == [second["id"]]
+    assert tg.server.stats.file_bytes_by_document[docs["doc"].id] == len(raw["doc"])
+
+
+def test_an_archive_job_whose_earlier_file_is_gone_or_changed_downloads(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, docs, raw = world["msgs"], world["docs"], world["bytes"]
+    video = tg.json("add", f"https://t.me/lectures/{msgs['video']}", "--wait")["jobs"][0]
+    doc = tg.json("add", f"https://t.me/lectures/{msgs['doc']}", "--wait")["jobs"][0]
+    Path(video["file_path"]).unlink()  # gone (e.g. temp files cleaned up)
+    with Path(doc["file_path"]).open("r+b") as fh:  # changed on disk: not trusted
+        fh.write(b"X")
+    out = tg.json("tg", "archive", "@lectures", "--kind", "video", "--wait")["jobs"]
+    out += tg.json("tg", "archive", "@lectures", "--kind", "document", "--wait")["jobs"]
+    by = {j["message_id"]: j for j in out}
+    for key in ("video", "doc"):
+        job = by[msgs[key]]
+        assert job["status"] == "COMPLETED", job
+        assert Path(job["file_path"]).read_bytes() == raw[key]
+        assert "REUSED_FILE" not in [e["type"] for e in tg.events(job["id"])]
+        assert tg.server.stats.file_bytes_by_document[docs[key].id] == 2 * len(raw[key])
+
+
+def test_a_whole_chat_run_archives_a_message_an_older_run_left_to_an_add_job(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    msgs, docs, raw = world["msgs"], world["docs"], world["bytes"]
+    first = tg.json("add", f"https://t.me/lectures/{msgs['attr']}", "--wait")["jobs"][0]
+    # as an older version left it: the whole chat seen, the message answered by the add job
+    db = sqlite3.connect(tg.data_dir / "mediaferry.db")
+    with db:
+        db.execute("UPDATE telegram_channels SET last_message_id = ?", (max(msgs.values()),))
+    db.close()
+    assert _db_rows(tg, "SELECT job_id FROM channel_messages WHERE message_id = ?",
+                    msgs["attr"]) == [(first["id"],)]  # fmt: skip
+    whole = {j["message_id"]: j for j in tg.json("tg", "archive", "@lectures", "--wait")["jobs"]}
+    archived = whole[msgs["attr"]]
+    assert archived["id"] != first["id"] and archived["status"] == "COMPLETED"
+    assert Path(archived["file_path"]).is_relative_to(tg.data_dir / "archive")
+    assert tg.server.stats.file_bytes_by_document[docs["attr"].id] == len(raw["attr"])
+    # and the next whole-chat run lists nothing again: the archive's jobs come back
+    again = tg.json("tg", "archive", "@lectures")["jobs"]
+    assert {j["id"] for j in again} == {j["id"] for j in whole.values()}
+    out = tg.run("tg", "archive", "@lectures")
+    assert "0 media messages listed, 0 jobs queued, 6 already known" in out.stdout, out.stdout

@@ -37,18 +37,19 @@ from mediaferry.media.postprocess import runner_for
 from mediaferry.media.probe import ProbeInfo, probe
 from mediaferry.media.result import Kind, Part, Processed
 from mediaferry.media.validate import sha256_file
-from mediaferry.plan import TELEGRAM_DOCUMENT
+from mediaferry.plan import REPLY_ARCHIVED, REPLY_KEY, TELEGRAM_DOCUMENT
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.db.engine import Database
     from mediaferry.files.storage import Storage
 
-__all__ = ["REUSED_KEY", "Archiver", "thumbnail_beside"]
+__all__ = ["MTPROTO_SEND_LIMIT", "REUSED_KEY", "Archiver", "result_limit", "thumbnail_beside"]
 
 log = logging.getLogger(__name__)
 
 REUSED_KEY = "reused_archive"  # set in job.meta by the pipeline's re-use hook
+MTPROTO_SEND_LIMIT = 2000 * 1024 * 1024  # what the bot sends whole over MTProto
 _PART_SUFFIX = re.compile(r" \(part \d+ of \d+\)$")
 
 
@@ -262,9 +263,7 @@ class Archiver:
         return await self._processed([item])
 
     async def _intact(self, job: Job, items: Sequence[MediaItem]) -> bool:
-        limit = self.settings.max_file_size_bytes
-        if job.chat_id is not None:
-            limit = min(limit, self.settings.upload_limit_bytes)
+        limit = result_limit(self.settings, job)
         for item in items:
             path = Path(item.path)
             if not path.is_file() or path.stat().st_size != item.size or item.size > limit:
@@ -289,6 +288,17 @@ class Archiver:
         kind: Kind = "video" if first.video_codec else "audio" if first.audio_codec else "document"
         title = _PART_SUFFIX.sub("", first.title or "") or None
         return Processed(kind, parts, title, first.performer, first.album)
+
+
+def result_limit(settings: Settings, job: Job) -> int:
+    """The largest file a result of ``job`` may be: the server's limit, and what can be
+    sent to the job's chat (2000 MB when the bot sends over MTProto); a file sent to be
+    archived only gets a confirmation back."""
+    limit = settings.max_file_size_bytes
+    if job.chat_id is not None and (job.meta or {}).get(REPLY_KEY) != REPLY_ARCHIVED:
+        bot_mtproto = settings.bot_mtproto_enabled
+        limit = min(limit, MTPROTO_SEND_LIMIT if bot_mtproto else settings.upload_limit_bytes)
+    return limit
 
 
 def _telegram(job: Job) -> dict[str, Any]:

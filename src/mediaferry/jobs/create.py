@@ -29,6 +29,7 @@ from mediaferry.jobs.estimate import DESCRIBED_KEY, described_meta
 from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus, JobType
 from mediaferry.jobs.tg_dedup import (
     HOLDER_CONDITION,
+    LIBRARY_ITEM_SQL,
     DocRef,
     document_of_link,
     hand_over,
@@ -140,6 +141,12 @@ _LIMITS_SQL = (
     " AND created_at >= :hour_ago LIMIT :chat_hour_cap) ch)"
 )
 _HOLDER_SQL = f"SELECT {JOB_ROWS.select_list} FROM jobs WHERE {HOLDER_CONDITION}"
+_ITEM_JOB_SQL = (
+    f"SELECT {JOB_ROWS.select_list} FROM jobs"
+    " WHERE id = :id AND status = 'COMPLETED' AND file_path = :path"
+)
+_CHAT_ARCHIVES_SQL = "SELECT archive_mode FROM chat_settings WHERE chat_id = :chat"
+_IS_ITEM_SQL = "SELECT 1 FROM media_items WHERE path = :path LIMIT 1"
 _JOB_DEFAULTS = dict.fromkeys(JOB_ROWS.names)  # every other column starts NULL
 
 _ITEMS_RE = re.compile(r"^\s*\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*\s*$")
@@ -280,9 +287,11 @@ async def insert_job(
         async with db.tx() as tx:
             if tx.is_postgres:
                 await tx.one("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
-            existing = await _find_duplicate(tx, key)
+            # a request to archive is answered only by a job that archives (issue 10)
+            archived = bool(asked["archive"])
+            existing = await _find_duplicate(tx, key, archived)
             if existing is None and document is not None:
-                existing = await _holder(tx, document)
+                existing = await _holder(tx, document, archived)
             if existing is not None:
                 await add_event(
                     tx,
@@ -324,24 +333,66 @@ async def insert_job(
     return Created({**_JOB_DEFAULTS, **values, "id": job_id}, created=True)
 
 
-async def _find_duplicate(tx: Tx, key: str) -> dict[str, Any] | None:
+async def _find_duplicate(tx: Tx, key: str, archived: bool = False) -> dict[str, Any] | None:
+    """The newest active job with this key, or completed one whose result still exists;
+    when the request wants the file ``archived``, only a job that archives it."""
     rows = await tx.all(_DUPLICATES_SQL, {"key": key})
     for row in rows:
         job = JOB_ROWS.values(row, postgres=tx.is_postgres)
-        if job["status"] != JobStatus.COMPLETED:
-            return job
-        if job["telegram_file_id"] or _file_exists(job["file_path"]):
+        if archived:
+            if await _archives(tx, job):
+                return job
+        elif (
+            job["status"] != JobStatus.COMPLETED
+            or job["telegram_file_id"]
+            or _file_exists(job["file_path"])
+        ):
             return job
     return None
 
 
-async def _holder(tx: Tx, document: DocRef) -> dict[str, Any] | None:
-    """The job holding ``document`` if it is active or still has its result."""
-    row = await tx.one(_HOLDER_SQL, holder_params(document))
-    if row is None:
-        return None
-    job = JOB_ROWS.values(row, postgres=tx.is_postgres)
-    return job if has_result(job["status"], job["telegram_file_id"], job["file_path"]) else None
+async def _archives(tx: Tx, job: dict[str, Any]) -> bool:
+    """The job keeps its file in the library: an active job asked to (or in a chat with
+    archive mode on), or a completed one whose file is a library item. A job that
+    was not (``add`` without ``--archive``) does not answer a request to archive: that
+    becomes a job of its own, which takes the earlier job's file if it is still there
+    (:mod:`mediaferry.jobs.earlier`)."""
+    if JobStatus(job["status"]) in ACTIVE_STATUSES:
+        if job["archive"]:
+            return True
+        if job["chat_id"] is None:
+            return False
+        row = await tx.one(_CHAT_ARCHIVES_SQL, {"chat": job["chat_id"]})
+        return bool(row and row[0])
+    if job["status"] != JobStatus.COMPLETED or not _file_exists(job["file_path"]):
+        return False
+    return await tx.one(_IS_ITEM_SQL, {"path": job["file_path"]}) is not None
+
+
+async def _holder(tx: Tx, document: DocRef, archived: bool = False) -> dict[str, Any] | None:
+    """The job holding ``document`` if it is active or still has its result; when the
+    request wants the file ``archived``, the job whose library item holds the document,
+    else the holder only if it archives it."""
+    params = holder_params(document)
+    row = await tx.one(_HOLDER_SQL, params)
+    holder = JOB_ROWS.values(row, postgres=tx.is_postgres) if row is not None else None
+    if holder is not None and not has_result(
+        holder["status"], holder["telegram_file_id"], holder["file_path"]
+    ):
+        holder = None
+    if not archived:
+        return holder
+    item = await tx.one(LIBRARY_ITEM_SQL, params)
+    if item is not None and _file_exists(item[0]):
+        # in the library: its job, else the holder (else a new job takes the item's file)
+        if item[1] is not None:
+            found = await tx.one(_ITEM_JOB_SQL, {"id": item[1], "path": item[0]})
+            if found is not None:
+                return JOB_ROWS.values(found, postgres=tx.is_postgres)
+        return holder
+    if holder is not None and await _archives(tx, holder):
+        return holder
+    return None
 
 
 def _file_exists(path: str | None) -> bool:

@@ -22,6 +22,7 @@ from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.jobs.auth import AuthProfiles, JobAuth  # auth profiles
 from mediaferry.jobs.control import JobControl, RunResult
+from mediaferry.jobs.earlier import Reused
 from mediaferry.jobs.estimate import DESCRIBED_KEY, kept_plan
 from mediaferry.jobs.states import Stage
 from mediaferry.media.collection import postprocess_download
@@ -48,9 +49,11 @@ class TransferPicker(Protocol):
 PlaylistHandler = Callable[[Job, MediaPlan], Awaitable[dict[str, Any]]]
 # archive re-use (issue 4): an already archived result for this job, or None
 ReuseHook = Callable[[Job], Awaitable[Processed | None]]
-# after METADATA: the library's copy of what the plan describes (a Telegram document
-# met before, issue 10), or None to download
-DescribedHook = Callable[[Job, MediaPlan, JobControl], Awaitable[Processed | None]]
+# before METADATA: a completed job's files for the same media (jobs/earlier.py)
+EarlierHook = Callable[[Job], Awaitable[Reused | None]]
+# after METADATA: the library's copy of what the plan describes, or another job's file
+# (a Telegram document met before, issue 10), or None to download
+DescribedHook = Callable[[Job, MediaPlan, JobControl], Awaitable[Reused | None]]
 
 
 def plan_to_meta(plan: MediaPlan) -> dict[str, Any]:
@@ -80,6 +83,7 @@ class Pipeline:
         self.on_playlist = on_playlist
         self.disk_guard = disk_guard or DiskGuard(settings)
         self.reuse: ReuseHook | None = None  # archive re-use (issue 4, delivery/archive.py)
+        self.earlier: EarlierHook | None = None  # another job's file (jobs/earlier.py)
         self.described: DescribedHook | None = None  # Telegram documents (jobs/tg_documents.py)
         self.auth: AuthProfiles | None = None  # auth profiles (jobs/auth.py)
 
@@ -162,21 +166,30 @@ class Pipeline:
         )
 
     async def _reused(self, job: Job, ctl: JobControl, meta: dict[str, Any]) -> Processed | None:
-        """Archive re-use (issue 4): the archived result of the same media, if any."""
-        if self.reuse is None:
-            return None
-        processed = await self.reuse(job)
-        if processed is None:
-            return None
-        return await self._kept(ctl, meta, processed)
+        """Archive re-use (issue 4): the archived result of the same media, if any; else
+        a completed job's files for it (e.g. ``add URL`` before ``add URL --archive``)."""
+        if self.reuse is not None and (processed := await self.reuse(job)) is not None:
+            return await self._kept(ctl, meta, Reused(processed))
+        if self.earlier is not None and (reused := await self.earlier(job)) is not None:
+            return await self._kept(ctl, meta, reused)
+        return None
 
     @staticmethod
-    async def _kept(ctl: JobControl, meta: dict[str, Any], processed: Processed) -> Processed:
-        """The job's result is the library's file: nothing is downloaded."""
+    async def _kept(ctl: JobControl, meta: dict[str, Any], reused: Reused) -> Processed:
+        """The job's result is the library's file or another job's: nothing is downloaded."""
+        processed = reused.processed
         meta["processed"] = processed_to_meta(processed)
-        meta["reused_archive"] = True
+        path = str(processed.parts[0].path)
+        if reused.from_job is None:
+            meta["reused_archive"] = True
+            await ctl.save(meta=meta, final_title=processed.title)
+            await ctl.event("REUSED_ARCHIVE", {"path": path})
+            return processed
+        if reused.telegram:  # the message the file came from, for the library
+            meta["telegram"] = {**reused.telegram, **(meta.get("telegram") or {})}
+        meta["reused_from"] = reused.from_job
         await ctl.save(meta=meta, final_title=processed.title)
-        await ctl.event("REUSED_ARCHIVE", {"path": str(processed.parts[0].path)})
+        await ctl.event("REUSED_FILE", {"job": reused.from_job, "path": path})
         return processed
 
     async def _acquire(

@@ -23,6 +23,7 @@ from mediaferry.db.models import ChannelMessage, Job, TelegramChannel, TelegramD
 from mediaferry.errors import LimitExceeded, UrlRejected
 from mediaferry.files.template import DEFAULT_TEMPLATE, check_template
 from mediaferry.jobs.service import JobService
+from mediaferry.jobs.states import ACTIVE_STATUSES, JobStatus
 from mediaferry.jobs.tg_dedup import DocRef
 from mediaferry.telegram.chats import KINDS, Chat, Kind, MediaMessage, iter_media, resolve_chat
 from mediaferry.telegram.clients import TelegramClients
@@ -219,6 +220,28 @@ async def _earlier_jobs(db: Database, chat: Chat, below: int) -> list[Job]:
     return out
 
 
+async def _first_unarchived(db: Database, chat: Chat, below: int) -> int | None:
+    """The first message at or below the high-water mark whose job neither archives it
+    nor failed, while its document is not in the library: a link added before a run
+    answered by that job (as ``tg archive`` did before a request to archive had to be
+    answered by a job that archives). A whole-chat run lists again from there."""
+    async with db.session() as session:
+        first = await session.scalar(
+            select(ChannelMessage.message_id)
+            .join(Job, Job.id == ChannelMessage.job_id)
+            .where(
+                ChannelMessage.channel_id == chat.id,
+                ChannelMessage.message_id <= below,
+                ChannelMessage.media_item_id.is_(None),
+                Job.archive.is_(False),
+                Job.status.in_([s.value for s in (*ACTIVE_STATUSES, JobStatus.COMPLETED)]),
+            )
+            .order_by(ChannelMessage.message_id)
+            .limit(1)
+        )
+    return int(first) if first is not None else None
+
+
 async def _set_mark(db: Database, chat: Chat, mark: int) -> None:
     async with db.session() as session:
         row = await session.get(TelegramChannel, chat.id)
@@ -246,6 +269,8 @@ async def archive_chat(
         )
     mark = await _remember_chat(db, chat)
     min_id = mark if options.whole_chat else 0
+    if min_id and (unarchived := await _first_unarchived(db, chat, min_id)) is not None:
+        min_id = unarchived - 1
     result = ArchiveResult(chat)
     highest = 0
     kind: Kind = options.kind  # type: ignore[assignment]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOLDER_CONDITION",
+    "LIBRARY_ITEM_SQL",
     "DocRef",
     "document_of_link",
     "hand_over",
@@ -73,6 +74,13 @@ def has_result(status: str, telegram_file_id: str | None, file_path: str | None)
 HOLDER_CONDITION = (
     "id = (SELECT job_id FROM telegram_documents WHERE document_id = :doc"
     " AND (size = :size OR :any_size = 1))"
+)
+
+
+# the library item holding a document: (path, job id), with :func:`holder_params`
+LIBRARY_ITEM_SQL = (
+    "SELECT i.path, i.job_id FROM telegram_documents d JOIN media_items i"
+    " ON i.id = d.media_item_id WHERE d.document_id = :doc AND (d.size = :size OR :any_size = 1)"
 )
 
 
