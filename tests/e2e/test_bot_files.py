@@ -17,6 +17,7 @@ from typing import Any
 
 import telegram
 
+from mediaferry.jobs.tg_archive import ArchiveOptions, archive_chat
 from tests.e2e._bot_harness import OTHER, USER, Bot, running_bot
 from tests.support.fake_mtproto import FakeMTProtoServer
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
@@ -335,3 +336,104 @@ async def test_audio_in_reply_to_a_forwarded_video_sends_tagged_audio(
         )
         assert "Reply /audio to a video" in await answer(bot, not_video)
         assert len(await bot.jobs()) == 2
+
+
+async def test_a_file_sent_to_the_bot_and_the_same_document_in_a_channel_are_fetched_once(
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_mtproto: FakeMTProtoServer,
+    mtproto_public_key: Path,
+    media_dir: Path,
+) -> None:
+    """The bot learns a forwarded file's document id over MTProto: a document ``tg
+    archive`` kept is the library's file (nothing fetched); a document first sent to the
+    bot is known to ``tg archive`` and t.me links later (nothing fetched either)."""
+    world = fake_mtproto.world
+    world.add_user("User", user_id=USER)
+    reader = world.add_user("Reader", username="reader")  # the account reading channels
+    world.add_bot("ferrybot", token=fake_telegram.token)
+    talks = world.add_channel("Friday Talks", username="fridaytalks", members=[reader])
+    songs = []
+    for n in (1, 2):
+        track = Path(shutil.copy(media_dir / "audio.mp3", tmp_path / f"talk{n}.mp3"))
+        doc = document_for(fake_mtproto, "audio", track, title=f"Talk {n}",
+                           performer="Sheikh A", duration=5)  # fmt: skip
+        songs.append((doc, world.post(talks, f"talk {n}", media=doc)))
+    reposts = world.add_channel("Reposts", username="reposts", members=[reader])
+    track = Path(shutil.copy(media_dir / "audio.mp3", tmp_path / "talk3.mp3"))
+    third = document_for(fake_mtproto, "audio", track, title="Talk 3", performer="Sheikh B",
+                         duration=5)  # fmt: skip
+    repost = world.post(reposts, "talk 3", media=third)
+    settings: dict[str, Any] = {
+        **API,
+        "telegram_mtproto_server": fake_mtproto.address,
+        "telegram_mtproto_public_key": mtproto_public_key,
+        "telegram_user_session": fake_mtproto.session_string(reader),
+    }
+    stats = fake_mtproto.stats
+    async with running_bot(tmp_path, fake_telegram, **settings) as bot:
+        services = bot.services
+
+        async def archive_talks() -> list[Any]:
+            done = await archive_chat(
+                services.jobs, services.telegram, "@fridaytalks", ArchiveOptions(kind="audio")
+            )
+            return [await bot.job_status(j.id, "COMPLETED", "FAILED") for j in done.jobs]
+
+        # the second talk is forwarded to the bot first, with /archive
+        second, second_post = songs[1]
+        send_to_bot(fake_telegram, fake_mtproto, USER, second, kind="audio",
+                    caption="/archive", forwarded_from=talks,
+                    forwarded_post=second_post.id)  # fmt: skip
+        [bot_job] = await bot.wait_jobs(1)
+        bot_job = await bot.job_status(bot_job.id, "COMPLETED", "FAILED", timeout=60)
+        assert bot_job.status == "COMPLETED", bot_job.error_message
+        assert stats.file_bytes_by_document[second.id] == second.size
+
+        # tg archive of the channel: the first talk is fetched, the second is the bot's job
+        archived = await archive_talks()
+        assert all(j.status == "COMPLETED" for j in archived)
+        assert bot_job.id in [j.id for j in archived]
+        [first_job] = [j for j in archived if j.id != bot_job.id]
+        assert first_job.url == f"https://t.me/fridaytalks/{songs[0][1].id}"
+        assert stats.file_bytes_by_document[second.id] == second.size
+        # a t.me link to the second talk: the bot's job too, nothing fetched
+        via_link = await services.jobs.create(f"https://t.me/fridaytalks/{second_post.id}")
+        assert via_link.job.id == bot_job.id
+
+        # the first talk forwarded to the bot with /archive: the library's file, no bytes
+        fetched = dict(stats.file_bytes_by_document)
+        items = await services.library.search("talk")
+        first, first_post = songs[0]
+        sent = send_to_bot(fake_telegram, fake_mtproto, USER, first, kind="audio",
+                           caption="/archive", forwarded_from=talks,
+                           forwarded_post=first_post.id)  # fmt: skip
+        new = (await bot.wait_jobs(3))[-1]
+        new = await bot.job_status(new.id, "COMPLETED", "FAILED", timeout=60)
+        assert new.status == "COMPLETED", new.error_message
+        assert dict(stats.file_bytes_by_document) == fetched  # nothing downloaded
+        assert new.file_path == first_job.file_path  # the same library item
+        assert "REUSED_ARCHIVE" in [e.event_type for e in await services.jobs.events(new.id)]
+        assert len(await services.library.search("talk")) == len(items)
+        done = await final_text(fake_telegram, USER, sent.message_id, "Archived")
+        assert f"#{new.id}" in done
+
+        # a document fetched for a t.me link (not archived), then forwarded with /archive:
+        # the link job's file is taken, nothing fetched again
+        plain = (await services.jobs.create(f"https://t.me/reposts/{repost.id}")).job
+        plain = await bot.job_status(plain.id, "COMPLETED", "FAILED", timeout=60)
+        assert plain.status == "COMPLETED" and not plain.archive, plain.error_message
+        fetched = dict(stats.file_bytes_by_document)
+        assert fetched[third.id] == third.size
+        send_to_bot(fake_telegram, fake_mtproto, USER, third, kind="audio",
+                    caption="/archive", forwarded_from=reposts,
+                    forwarded_post=repost.id)  # fmt: skip
+        kept = (await bot.wait_jobs(5))[-1]
+        kept = await bot.job_status(kept.id, "COMPLETED", "FAILED", timeout=60)
+        assert kept.status == "COMPLETED", kept.error_message
+        assert dict(stats.file_bytes_by_document) == fetched
+        events = {e.event_type: e.data for e in await services.jobs.events(kept.id)}
+        assert (events["REUSED_FILE"] or {})["job"] == plain.id
+        assert Path(kept.file_path or "").is_relative_to(services.settings.archive_root)
+        assert sha256(Path(kept.file_path or "")) == sha256(Path(plain.file_path or ""))
+        assert len(await services.library.search("talk")) == len(items) + 1

@@ -4,7 +4,11 @@ A file is fetched by the bot's own MTProto session when it has one (up to 2000 M
 else through the Bot API's ``getFile`` (up to 20 MB). :func:`refusal` says, before
 any job exists, why a file cannot be taken (empty, too big for the route, over the
 server's limit). Two kinds of job come from a file, both ordinary TELEGRAM jobs
-deduplicated by the file's ``file_unique_id``:
+deduplicated by the file's ``file_unique_id`` (read over MTProto, a file kept as it
+came is also known by its Telegram document id once METADATA has read it: the
+library's copy or another job's file is taken instead of a download, and the document
+is this job's for ``tg archive`` and ``t.me`` links later; see
+:mod:`mediaferry.jobs.tg_documents`):
 
 * :func:`archive_job`: the file is kept byte for byte in the library; the chat gets a
   confirmation instead of the file back.
