@@ -623,3 +623,22 @@ def test_a_whole_chat_run_archives_a_message_an_older_run_left_to_an_add_job(
     assert {j["id"] for j in again} == {j["id"] for j in whole.values()}
     out = tg.run("tg", "archive", "@lectures")
     assert "0 media messages listed, 0 jobs queued, 6 already known" in out.stdout, out.stdout
+
+
+def test_messages_refused_for_a_full_queue_are_listed_again_by_the_next_run(
+    tg: Tg, media_dir: Path, tmp_path: Path
+) -> None:
+    msgs = lectures(tg, media_dir, tmp_path)["msgs"]
+    full = subprocess.run(
+        [MF, "tg", "archive", "@lectures", "--json"], capture_output=True, text=True,
+        env={**tg.env, "MEDIAFERRY_MAX_QUEUE_LENGTH": "2"}, timeout=120, check=False,
+    )  # fmt: skip
+    assert full.returncode == 0, full.stderr[-2000:]
+    first = json.loads(full.stdout)
+    assert len(first["jobs"]) == 2
+    assert len(first["refused"]) == len(msgs) - 2
+    assert all("queue is full" in r["error"] for r in first["refused"])
+    # the chat's high-water mark stays below what was refused: nothing is skipped
+    again = tg.json("tg", "archive", "@lectures")
+    assert {j["message_id"] for j in again["jobs"]} == set(msgs.values())
+    assert again["refused"] == []

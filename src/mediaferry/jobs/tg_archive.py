@@ -273,6 +273,9 @@ async def archive_chat(
         min_id = unarchived - 1
     result = ArchiveResult(chat)
     highest = 0
+    # the lowest message a job could not be made for (a full queue, a limit): the mark
+    # stays below it, so the next whole-chat run lists it again
+    retry_from: int | None = None
     kind: Kind = options.kind  # type: ignore[assignment]
     async for page in iter_media(
         client, chat, kind=kind, search=options.search, since=options.since,
@@ -302,6 +305,7 @@ async def archive_chat(
                 )
             except (UrlRejected, LimitExceeded) as exc:
                 result.refused.append({"url": url, "error": exc.message})
+                retry_from = min(retry_from or media.message_id, media.message_id)
                 continue
             result.jobs.append(created.job)
             result.created += int(created.created)
@@ -313,7 +317,9 @@ async def archive_chat(
         earlier = [j for j in await _earlier_jobs(db, chat, min_id) if j.id not in known]
         result.jobs.extend(earlier)
         result.duplicates += len(earlier)
-    if options.whole_chat and highest:
+    if retry_from is not None:
+        highest = min(highest, retry_from - 1)
+    if options.whole_chat and highest > mark:
         await _set_mark(db, chat, highest)
     log.info(
         "archive of %s: %d listed, %d jobs created, %d duplicates, %d refused",
