@@ -642,3 +642,10 @@ def test_messages_refused_for_a_full_queue_are_listed_again_by_the_next_run(
     again = tg.json("tg", "archive", "@lectures")
     assert {j["message_id"] for j in again["jobs"]} == set(msgs.values())
     assert again["refused"] == []
+
+
+def test_a_priority_out_of_range_is_refused_before_anything_is_listed(tg: Tg) -> None:
+    out = tg.run("tg", "archive", "@nosuchchat", "--priority", "5000")
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert out.stderr.strip() == "error: --priority must be between -1000 and 1000"
+    assert tg.server.stats.requests["contacts.resolveUsername"] == 0

@@ -71,6 +71,8 @@ def check_options(options: ArchiveOptions) -> None:
         raise UrlRejected("--since is after --until")
     if options.connections is not None and not 1 <= options.connections <= 16:
         raise UrlRejected("--parallel must be between 1 and 16")
+    if not -1000 <= options.priority <= 1000:
+        raise UrlRejected("--priority must be between -1000 and 1000")
     check_template(options.template)
 
 
