@@ -96,6 +96,12 @@ def test_the_default_template_renders_a_safe_relative_path() -> None:
         "{title",
         "a\\b{title}",
         "",
+        # format specs and conversions would fail (or pad) when the file is archived
+        "{title:d}.{ext}",
+        "{title!z}.{ext}",
+        "{title!r}.{ext}",
+        "{title:>300}.{ext}",
+        "{title:{ext}}",
     ],
 )
 def test_bad_templates_are_refused_in_one_line(template: str) -> None:

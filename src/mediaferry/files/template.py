@@ -50,9 +50,15 @@ def check_template(template: str) -> str:
     if len(segments) > _MAX_DEPTH:
         raise UrlRejected(f"the template may have at most {_MAX_DEPTH} path segments")
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text)]
     except ValueError as exc:
         raise UrlRejected(f"the template is malformed: {exc}") from None
+    fields = [f for f, _, _ in parsed if f is not None]
+    for name, spec, conversion in parsed:
+        if name is not None and (spec or conversion):
+            raise UrlRejected(
+                f"the template field {{{name}}} may not carry a format spec or conversion"
+            )
     for name in fields:
         if name not in VARIABLES:
             known = ", ".join(VARIABLES)
