@@ -186,6 +186,18 @@ def test_kind_search_and_limit_filter_server_side(tg: Tg, media_dir: Path, tmp_p
     assert tg.server.stats.requests["messages.search"] >= 3
 
 
+def test_a_chat_named_by_its_numeric_id(tg: Tg, media_dir: Path, tmp_path: Path) -> None:
+    world = lectures(tg, media_dir, tmp_path)
+    chan, msgs = world["chan"], world["msgs"]
+    # -100<id> is an argument, not options -1 -0 -0 …, wherever it stands
+    for args in (
+        ["tg", "archive", f"-100{chan.id}", "--kind", "voice"],
+        ["tg", "archive", "--kind", "voice", "--priority", "-5", f"-100{chan.id}"],
+    ):
+        out = tg.json(*args)
+        assert [j["message_id"] for j in out["jobs"]] == [msgs["voice"]], args
+
+
 def big_channel(tg: Tg, size: int) -> tuple[FakeChannel, Any, bytes]:
     w = tg.server.world
     chan = w.add_channel("Big", username="bigfiles", members=[tg.me])

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from mediaferry.cli import _render as render
+from mediaferry.cli._args import ChatArgCommand
 
 if TYPE_CHECKING:
     from mediaferry.follows.service import FollowService
@@ -63,7 +64,7 @@ def follows_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-@follow_app.command("add")
+@follow_app.command("add", cls=ChatArgCommand)
 def add(
     url: Annotated[str, typer.Argument(help="A playlist, channel or feed URL.")],
     audio: Annotated[bool, typer.Option("--audio", help="Fetch audio.")] = False,

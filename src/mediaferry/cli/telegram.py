@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from mediaferry.cli import _render as render
+from mediaferry.cli._args import ChatArgCommand
 
 if TYPE_CHECKING:
     from mediaferry.config import Settings
@@ -146,7 +147,7 @@ def chats(
     render.console.print(table)
 
 
-@tg_app.command("archive")
+@tg_app.command("archive", cls=ChatArgCommand)
 def archive(
     chat: Annotated[str, typer.Argument(help="@name, t.me/name, -100<id> or the id.")],
     kind: Annotated[
