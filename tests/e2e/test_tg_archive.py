@@ -193,9 +193,18 @@ def test_a_chat_named_by_its_numeric_id(tg: Tg, media_dir: Path, tmp_path: Path)
     for args in (
         ["tg", "archive", f"-100{chan.id}", "--kind", "voice"],
         ["tg", "archive", "--kind", "voice", "--priority", "-5", f"-100{chan.id}"],
+        # the bare id, as `tg chats` shows it: not a basic group, not a user, the channel
+        ["tg", "archive", str(chan.id), "--kind", "voice"],
     ):
         out = tg.json(*args)
         assert [j["message_id"] for j in out["jobs"]] == [msgs["voice"]], args
+    secret = tg.server.world.add_channel("Secret", public=False)
+    for chat in (str(secret.id), "99999999999"):
+        out = tg.run("tg", "archive", chat)
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert (
+            out.stderr.strip() == f"error: chat {chat}: no such chat, or this account cannot see it"
+        )
 
 
 def big_channel(tg: Tg, size: int) -> tuple[FakeChannel, Any, bytes]:

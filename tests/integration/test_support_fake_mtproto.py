@@ -220,6 +220,9 @@ async def test_resolving_missing_and_private_chats_fails_like_telegram(
             await client.get_messages(peer, limit=1)
         with pytest.raises(errors.ChannelInvalidError):
             await client.get_messages(types.InputPeerChannel(secret.id, 1), limit=1)
+        # a channel's id is not a basic group's ("chat"): messages.getChats refuses it
+        with pytest.raises(errors.ChatIdInvalidError):
+            await client(functions.messages.GetChatsRequest([secret.id]))
 
 
 async def test_download_media_is_byte_identical_and_follows_the_chunk_rules(

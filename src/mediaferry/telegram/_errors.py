@@ -8,6 +8,7 @@ FloodWaitError, FloodPremiumWaitError   RateLimited (RATE_LIMIT, ``retry_after``
   SessionRevoked, AuthKeyUnregistered
 ChannelPrivate, ChatForbidden, 403      AuthError: this account cannot see the chat
 UsernameNotOccupied/Invalid, PeerIdInv  ChatNotFound (AUTH_ERROR, not retried)
+  ChannelInvalid, Chat/UserIdInvalid
 FileReferenceExpired                    handled inside (the message is fetched again)
 ConnectionError, OSError, timeouts      NetworkError (NETWORK_ERROR, retried)
 500 ServerError, other RPC errors       TelegramError (TELEGRAM_ERROR, retried)
@@ -57,7 +58,7 @@ def _groups() -> dict[str, Any]:
         ),
         "not_found": (
             tl.UsernameNotOccupiedError, tl.UsernameInvalidError, tl.PeerIdInvalidError,
-            tl.ChannelInvalidError, tl.ChatIdInvalidError,
+            tl.ChannelInvalidError, tl.ChatIdInvalidError, tl.UserIdInvalidError,
         ),
         "login": (
             tl.AuthKeyError, tl.UnauthorizedError, tl.SessionRevokedError,

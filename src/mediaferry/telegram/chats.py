@@ -226,7 +226,10 @@ async def _resolve(client: Any, ref: ChatRef, on_wait: WaitHook | None) -> Chat:
             except ValueError:
                 continue  # not in this session's cache
             except Exception as exc:
-                raise translate(exc, what) from exc
+                error = translate(exc, what)
+                if isinstance(error, ChatNotFound) and len(candidates) > 1:
+                    continue  # a bare id: not a basic group (CHAT_ID_INVALID), try the next
+                raise error from exc
             return _chat_from_entity(entity)
         if attempt == 0:  # learn the account's chats (and their access hashes) once
             await dialogs(client, on_wait=on_wait)

@@ -308,3 +308,11 @@ def get_channels(ctx: CallContext, req: functions.channels.GetChannelsRequest) -
     found = [resolve_channel(ctx, c, read=False, bot_zero_hash=True) for c in req.id]
     chats, _ = chats_and_users(ctx, found, [])
     return types.messages.Chats(chats=chats)
+
+
+@handles(functions.messages.GetChatsRequest)
+def get_chats(ctx: CallContext, req: functions.messages.GetChatsRequest) -> TLObject:
+    """Basic groups by id. This world has none (channels and supergroups are not
+    "chats"): Telegram answers CHAT_ID_INVALID, also for a channel's id."""
+    ctx.me()
+    raise RpcFail(400, "CHAT_ID_INVALID")
