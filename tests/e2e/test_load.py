@@ -58,9 +58,13 @@ async def test_bot_burst_of_1000_links_from_20_users(tmp_path: Path, db_url: str
                 s.settings,
                 InstantRunner(s.pipeline, tmp_path / "instant"),
                 s.bus,
-                concurrency=8,
+                concurrency=32,
                 disk_guard=s.disk,
             )
+            # jobs are claimed in id order, i.e. mostly one user's after another's: with
+            # few workers they all wait on one chat's send budget (1/s per chat) while
+            # the other chats idle; 32 serve many chats at once (and press the global
+            # budget harder)
             await pool.start()
             try:
                 burst = await bot_burst(fake, USERS, LINKS_PER_USER, per_message=10)
