@@ -670,3 +670,28 @@ def test_a_priority_out_of_range_is_refused_before_anything_is_listed(tg: Tg) ->
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert out.stderr.strip() == "error: --priority must be between -1000 and 1000"
     assert tg.server.stats.requests["contacts.resolveUsername"] == 0
+
+
+def test_two_links_to_one_unseen_document_at_once_fetch_it_once(tg: Tg) -> None:
+    w = tg.server.world
+    data = os.urandom(6 * MiB + 7)
+    doc = w.add_document(data, file_name="shared.bin")
+    posts = []
+    for name in ("first", "second"):
+        chan = w.add_channel(name.title(), username=f"{name}chan", members=[tg.me])
+        posts.append(f"https://t.me/{name}chan/{w.post(chan, name, media=doc).id}")
+    tg.server.faults.throughput_cap = MiB  # per connection: the download takes a while
+    jobs = tg.json("add", *posts, "--wait")["jobs"]
+    assert [j["status"] for j in jobs] == ["COMPLETED", "COMPLETED"]
+    assert all(Path(j["file_path"]).read_bytes() == data for j in jobs)
+    assert jobs[0]["file_path"] != jobs[1]["file_path"]  # each job has its own file
+    # one job fetched it; the other, which met the document while it was being
+    # fetched, waited for it and took its file
+    assert tg.server.stats.file_bytes_by_document[doc.id] == len(data)
+    events = [{e["type"]: e["data"] for e in tg.events(j["id"])} for j in jobs]
+    [(fetcher, fetched), (_, waited)] = sorted(
+        zip(jobs, events, strict=True), key=lambda pair: "REUSED_FILE" in pair[1]
+    )
+    assert "DOWNLOADED" in fetched and "DOWNLOAD_STARTED" not in waited
+    assert waited["REUSED_FILE"]["job"] == fetcher["id"]
+    assert waited["WAITING"]["message"] == f"job #{fetcher['id']} is fetching the same file"

@@ -15,7 +15,9 @@ document. With them:
   holds and, when that document is already in the library, takes the library's file
   instead of downloading it again: the new message just points at the item (the
   archiver links messages and documents to their item); else the file another job
-  fetched, if still in the temp folder (:mod:`mediaferry.jobs.earlier`).
+  fetched, if still in the temp folder (:mod:`mediaferry.jobs.earlier`). A job meeting
+  a document that the job holding it is fetching right now (two links to one unseen
+  document, queued together) waits for that job and takes its file.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ class TelegramDocuments:
         if info.get("chat_id") is not None and job.media_id != doc.media_id:
             # a t.me link's job: the library knows its file by the document
             await ctl.save(media_id=doc.media_id)
+        if self.earlier is not None and item_id is None and holder not in (None, job.id):
+            assert holder is not None
+            if await self.earlier.running(holder):  # fetching it now: wait, not twice
+                await self.earlier.wait_for(holder, ctl, self.wait_s)
+                item_id = await self._item_of(doc)
         if item_id is not None and self.library_item is not None:
             kept = await self.library_item(job, item_id)
             if kept is not None:
