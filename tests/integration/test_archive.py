@@ -92,6 +92,33 @@ async def test_archived_job_lands_in_the_library_and_is_reused(
     assert len(await items(services)) == 1  # no duplicate library entry
 
 
+async def test_a_request_to_archive_is_not_answered_by_a_job_that_did_not_archive(
+    services: Services, pool: WorkerPool, media_server: MediaServer
+) -> None:
+    url, prefix = unique_url(media_server)
+    first = await wait_done(services, (await services.jobs.create(url)).job.id)
+    assert first.status == S.COMPLETED, first.error_message
+    downloads = len(media_server.requests(prefix))
+    # the same media asked to be archived (here by a chat with archive mode on): a job of
+    # its own, made of the first job's file, which keeps its own
+    async with services.db.session() as session:
+        session.add(ChatSettings(chat_id=91, archive_mode=True))
+    made = await services.jobs.create(url, chat_id=91, archive=True)
+    assert made.created
+    second = await wait_done(services, made.job.id)
+    assert second.status == S.COMPLETED, second.error_message
+    assert len(media_server.requests(prefix)) == downloads
+    kinds = await event_types(services, second.id)
+    assert "REUSED_FILE" in kinds and "DOWNLOAD_STARTED" not in kinds
+    [item] = await items(services)
+    assert item.path == second.file_path and item.sha256 == first.sha256
+    assert sha256_of(Path(first.file_path or "")) == first.sha256
+    # from now on it answers both kinds of request
+    for archive in (True, False):
+        again = await services.jobs.create(url, archive=archive)
+        assert not again.created and again.job.id == second.id
+
+
 async def test_a_changed_archived_file_is_not_reused(
     services: Services, pool: WorkerPool, media_server: MediaServer
 ) -> None:
