@@ -154,6 +154,13 @@ def test_tg_archive_of_a_channel_then_again_then_elsewhere(
     found = tg.json("search", "patience", "--chat", "@lectures")
     assert {i["path"] for i in found} == {by["attr"]["file_path"], by["tags"]["file_path"]}
     assert tg.json("search", "patience", "--chat", "@nowhere") == []
+    # by the chat's id as `tg chats` shows it, or -100<id>; items say where they came from
+    for chat in (str(world["chan"].id), f"-100{world['chan'].id}"):
+        by_id = tg.json("search", "patience", "--chat", chat)
+        assert {(i["channel_id"], i["message_id"]) for i in by_id} == {
+            (world["chan"].id, msgs["attr"]),
+            (world["chan"].id, msgs["tags"]),
+        }, chat
     served = tg.server.stats.requests["upload.getFile"]
     # the chat is resolved once per process, not once per message
     assert tg.server.stats.requests["contacts.resolveUsername"] <= 2

@@ -52,6 +52,16 @@ async def test_a_t_me_link_through_the_rest_api(
     assert (job["chat"], job["message_id"]) == ("Lectures", msg.id)
     got = await web.client.get(f"/api/jobs/{job['id']}/file")
     assert got.content == data
+    # in the library, found by the chat as a user names it, saying where it came from
+    for chat in ("@lectures", "Lectures", str(chan.id), f"-100{chan.id}"):
+        found = await web.client.get("/api/library", params={"q": "talk", "chat": chat})
+        assert [(i["channel_id"], i["message_id"]) for i in found.json()["items"]] == [
+            (chan.id, msg.id)
+        ], chat
+    by_id = await web.client.get("/api/library", params={"q": "talk", "chat_id": chan.id})
+    assert len(by_id.json()["items"]) == 1
+    elsewhere = await web.client.get("/api/library", params={"q": "talk", "chat": "@nowhere"})
+    assert elsewhere.json()["items"] == []
     served = fake_mtproto.stats.file_bytes_served
 
     # the same message by its other link, asked as audio: the same document, its job

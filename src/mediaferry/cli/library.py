@@ -28,6 +28,9 @@ def item_to_dict(item: MediaItem) -> dict[str, Any]:
         "sha256": item.sha256,
         "source_type": item.source_type,
         "origin_url": item.origin_url,
+        # a Telegram item (issue 10): the chat and message it was archived from
+        "channel_id": item.channel_id,
+        "message_id": item.message_id,
         "path": item.path,
         "created_at": item.created_at.isoformat() if item.created_at else None,
     }
@@ -80,8 +83,8 @@ def search(
     chat: Annotated[
         str | None,
         typer.Option(
-            help="Only items of this chat: a bot chat id, or a Telegram chat's @name, "
-            "title or -100<id> (archived with tg archive)."
+            help="Only items of this chat: a Telegram chat's @name, title, -100<id> or id "
+            "(archived with tg archive), or a bot chat's id."
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -106,14 +109,10 @@ def search(
     async def go() -> list[dict[str, Any]]:
         async with migrated_database(settings, pool_size=10) as db:
             library = Library(db)
-            chat_id, channels = None, None
-            if chat is not None and chat.strip().isdigit():
-                chat_id = int(chat)
-            elif chat is not None:
-                channels = await library.chat_ids(chat)
+            by_chat = await library.chat_filter(chat) if chat is not None else {}
             found = await library.search(
                 query, fuzzy=fuzzy, fmt=fmt, min_size=low, max_size=high,
-                source=source, chat_id=chat_id, limit=limit, channel_ids=channels,
+                source=source, limit=limit, **by_chat,
             )  # fmt: skip
             return [item_to_dict(i) for i in found]
 

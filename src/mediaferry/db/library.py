@@ -150,10 +150,18 @@ def _filters(
         where.append(MediaItem.size <= max_size)
     if source:
         where.append(func.upper(MediaItem.source_type) == source.upper())
-    if chat_id is not None:
-        where.append(MediaItem.chat_id == chat_id)
-    if channel_ids is not None:  # Telegram chats the items were archived from (issue 10)
-        where.append(MediaItem.channel_id.in_(list(channel_ids) or [0]))
+    # the bot chat an item was asked from, and/or the Telegram chats it was archived
+    # from (issue 10); both given (a bare id, which may be either): one of them
+    by_chat = MediaItem.chat_id == chat_id if chat_id is not None else None
+    by_channel = (
+        MediaItem.channel_id.in_(list(channel_ids) or [0]) if channel_ids is not None else None
+    )
+    if by_chat is not None and by_channel is not None:
+        where.append(or_(by_chat, by_channel))
+    elif by_chat is not None:
+        where.append(by_chat)
+    elif by_channel is not None:
+        where.append(by_channel)
     return where
 
 

@@ -34,3 +34,14 @@ class Library:
         """Ids of the archived Telegram chats called ``name`` (@username, username,
         title or the id itself), for a search by chat."""
         return await telegram_chat_ids(self.db, name)
+
+    async def chat_filter(self, chat: str) -> dict[str, Any]:
+        """The :meth:`search` filters for ``chat`` as a user names it: a Telegram chat's
+        @name, title, ``-100<id>`` or bare id (items archived from it), or a bot chat's
+        id (items asked for there); a number may be either."""
+        value = chat.strip()
+        numeric = value.removeprefix("-").isdigit()
+        return {
+            "chat_id": int(value) if numeric else None,
+            "channel_ids": await self.chat_ids(value),
+        }

@@ -255,6 +255,9 @@ def item_to_dict(item: MediaItem) -> dict[str, Any]:
         "origin_url": item.origin_url,
         "media_id": item.media_id,
         "chat_id": item.chat_id,
+        # a Telegram item (issue 10): the chat and message it was archived from
+        "channel_id": item.channel_id,
+        "message_id": item.message_id,
         "name": Path(item.path).name,
         "file_url": f"/api/library/{item.id}/file",
         "created_at": item.created_at.isoformat() if item.created_at else None,
@@ -271,9 +274,19 @@ async def library(
     max_size: Size = None,
     source: Annotated[str | None, Query(max_length=32)] = None,
     chat_id: Annotated[int | None, Query(ge=-MAX_ID, le=MAX_ID)] = None,
+    chat: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="a Telegram chat's @name, title, -100<id> or id, or a bot chat's id",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Search archived media by title, performer and album."""
+    named = chat if chat is not None else (str(chat_id) if chat_id is not None else None)
+    by_chat = await services.library.chat_filter(named) if named is not None else {}
     try:
         items = await services.library.search(
             q,
@@ -282,8 +295,8 @@ async def library(
             min_size=min_size,
             max_size=max_size,
             source=source,
-            chat_id=chat_id,
             limit=limit,
+            **by_chat,
         )
     except ValueError as exc:  # LibraryQueryError: an empty query, bad bounds
         raise ApiError(400, str(exc)) from exc
