@@ -252,6 +252,22 @@ def test_an_expired_reference_and_a_flood_wait_are_handled(tg: Tg) -> None:
     assert [e["data"]["message"] for e in waits] == ["Telegram asks to wait 2 s"]
 
 
+def test_wait_shows_a_flood_wait_in_its_progress(tg: Tg) -> None:
+    import re
+
+    big_channel(tg, 3 * MiB + 1)
+    tg.server.faults.flood_wait("upload.getFile", 2)
+    # a terminal as Rich sees one (live progress), logs quiet
+    env = {**tg.env, "TTY_INTERACTIVE": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "160",
+           "MEDIAFERRY_LOG_LEVEL": "ERROR"}  # fmt: skip
+    out = subprocess.run([MF, "tg", "archive", "@bigfiles", "--wait"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.stderr)
+    assert "#1 download · Telegram asks to wait 2 s" in shown, shown[-2000:]
+    assert tg.server.faults.floods_done == [("upload.getFile", 2)]
+
+
 def test_t_me_links_through_add(tg: Tg, media_dir: Path, tmp_path: Path) -> None:
     world = lectures(tg, media_dir, tmp_path)
     msgs, raw = world["msgs"], world["bytes"]

@@ -24,6 +24,7 @@ from mediaferry.jobs.control import JobControl
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.states import JobStatus, Stage
 from mediaferry.jobs.transition import transition
+from mediaferry.transfer.base import Progress
 
 S = JobStatus
 
@@ -146,3 +147,35 @@ async def test_sqlite_lock_wait_does_not_block_the_event_loop(
     assert result.created
     tick_task.cancel()
     other.close()
+
+
+async def test_a_wait_note_lasts_as_long_as_the_wait(db: Database, settings: Settings) -> None:
+    """A flood wait on one part of a download is still the job's note while its other
+    parts report progress ("Telegram asks to wait 30 s" stays until the 30 s are over)."""
+    svc = JobService(db, settings, EventBus())
+    job = (await svc.create("http://127.0.0.1:9/w.mp4")).job
+    claimed = await claim_next(db, "w")
+    assert claimed is not None
+    bus = EventBus()
+    seen = bus.subscribe(kinds=["progress"])
+    ctl = JobControl(db, bus, settings, claimed)
+    note = "Telegram asks to wait 30 s"
+    ctl.progress(Progress(0, 100, None, 30.0, note))
+    await asyncio.sleep(0.05)  # the WAITING event and the progress with its note
+    ctl.progress(Progress(60, 100, 1e6, 0.1))  # other parts moved on meanwhile
+    await ctl.flush_progress()
+    notes = []
+    while not seen.queue.empty():
+        notes.append(seen.queue.get_nowait().data["note"])
+    assert notes == [note, note]
+    waits = [e for e in await svc.events(job.id) if e.event_type == "WAITING"]
+    assert [e.data for e in waits] == [{"message": note}]  # once, not per progress
+    # a wait that is over: the next progress has no note
+    ctl.progress(Progress(70, 100, None, 0.0, "Telegram asks to wait 0 s"))
+    ctl.progress(Progress(80, 100, 1e6, 0.1))
+    await ctl.flush_progress()
+    last = None
+    while not seen.queue.empty():
+        last = seen.queue.get_nowait().data
+    assert last is not None and last["bytes_done"] == 80 and last["note"] is None
+    await ctl.close()

@@ -265,8 +265,15 @@ async def _watch(
         track(jid)
     # jobs run in this process announce their changes: look again at once, not later
     changes = services.bus.subscribe(maxsize=1)
+    # and why a job waits ("Telegram asks to wait 30 s"), until its progress moves on
+    notes: dict[int, str | None] = {}
+    waits = services.bus.subscribe(maxsize=1000, kinds=["progress"]) if show else None
     try:
         while True:
+            while waits is not None and not waits.queue.empty():
+                event = waits.queue.get_nowait()
+                if event.job_id is not None:
+                    notes[event.job_id] = event.data.get("note")
             current = [await services.jobs.get(jid) for jid in ids]
             for j in list(current):
                 for child in (c for c in _children(j) if c not in ids):
@@ -287,6 +294,8 @@ async def _watch(
                     if j.status == JobStatus.COMPLETED:
                         total = total or j.file_size or done or 1
                         done = total
+                    if j.status == JobStatus.RUNNING and notes.get(j.id):
+                        stage = f"{stage} · {notes[j.id]}"
                     progress.update(tasks[j.id], completed=done, total=total, stage=stage)
             if all(JobStatus(j.status) in FINISHED_STATUSES for j in current):
                 return current
@@ -295,5 +304,7 @@ async def _watch(
                     await changes.get()
     finally:
         changes.close()
+        if waits is not None:
+            waits.close()
         if progress is not None:
             progress.stop()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mediaferry.db.models import Job, utcnow
@@ -52,11 +53,19 @@ class JobControl:
         self._last_write = 0.0
         self._flush_task: asyncio.Task[None] | None = None
         self._last_note: str | None = None
+        self._note_until = 0.0
         self._note_tasks: set[asyncio.Task[None]] = set()
 
     # -- progress ----------------------------------------------------------
     def progress(self, progress: Progress) -> None:
         """Cheap; called by transfer backends as often as they like."""
+        now = time.monotonic()
+        if progress.note:
+            # the note of a wait lasts as long as the wait (its eta), even while other
+            # parts of the same transfer report progress meanwhile
+            self._note_until = now + (progress.eta or 0.0)
+        elif self._last_note and now < self._note_until:
+            progress = replace(progress, note=self._last_note)
         self._latest = progress
         if progress.note and progress.note != self._last_note:
             # a wait (e.g. a flood wait): an event and a progress update at once
