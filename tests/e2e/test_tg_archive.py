@@ -142,6 +142,15 @@ def test_tg_archive_of_a_channel_then_again_then_elsewhere(
         assert path.is_relative_to(tg.data_dir / "archive" / "Friday Lectures")
     # metadata: audio attributes first, else the file's own tags, else the file name
     assert (by["attr"]["title"], by["attr"]["performer"]) == ("On Patience", "Sheikh A")
+    # the message: chat, id, date and caption, in the JSON and in `mediaferry job ID`
+    posted = world["chan"].messages[msgs["attr"]].date
+    assert by["attr"]["message_date"] == posted.isoformat()
+    assert by["attr"]["caption"] == "caption attr"
+    shown = tg.run("job", str(by["attr"]["id"])).stdout
+    for line in ("performer    Sheikh A", "chat         Friday Lectures",
+                 f"message      {msgs['attr']} ({posted:%Y-%m-%d %H:%M} UTC)",
+                 "caption      caption attr", f"sha256       {by['attr']['sha256']}"):  # fmt: skip
+        assert line in shown, shown
     assert Path(by["attr"]["file_path"]).name == "Sheikh A - On Patience.mp3"
     assert (by["tags"]["title"], by["tags"]["performer"]) == ("Patience", "Sheikh Tagged")
     # an MP3 without any tags gets them written (the audio frames stay the same)
@@ -272,8 +281,14 @@ def test_t_me_links_through_add(tg: Tg, media_dir: Path, tmp_path: Path) -> None
     world = lectures(tg, media_dir, tmp_path)
     msgs, raw = world["msgs"], world["bytes"]
     chan = world["chan"]
+    # a Telegram job has the message's keys from the start, known once METADATA ran
+    queued = tg.json("add", f"https://t.me/c/{chan.id}/{msgs['doc']}")["jobs"][0]
+    assert (queued["chat"], queued["message_id"], queued["caption"]) == (None, None, None)
     one = tg.json("add", f"https://t.me/lectures/{msgs['video']}", "--wait")["jobs"][0]
     assert one["status"] == "COMPLETED"
+    assert (one["chat"], one["message_id"]) == ("Friday Lectures", msgs["video"])
+    assert one["caption"] == "caption video"
+    assert one["message_date"] == chan.messages[msgs["video"]].date.isoformat()
     assert Path(one["file_path"]).read_bytes() == raw["video"]
     by_id = tg.json("add", f"https://t.me/c/{chan.id}/{msgs['doc']}", "--wait")["jobs"][0]
     assert Path(by_id["file_path"]).read_bytes() == raw["doc"]

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -60,13 +61,19 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
 
 def job_detail(j: dict[str, Any]) -> None:
     console.print(f"[bold]Job #{j['id']}[/bold]  {j['status']}  stage={j.get('stage') or '-'}")
-    for key in ("url", "title", "source_type", "job_type", "quality", "attempts", "file_path"):
-        if j.get(key) not in (None, ""):
-            console.print(f"  {key:<12} {j[key]}")
+    shown = {**j, "message": _message(j), "caption": _clip(j.get("caption"), 200)}
+    for key in ("url", "title", "performer", "source_type", "job_type", "quality",
+                "chat", "message", "caption", "attempts", "file_path"):  # fmt: skip
+        if shown.get(key) not in (None, ""):
+            console.print(f"  {key:<12} {escape(str(shown[key]))}")
     if j.get("file_size"):
         console.print(f"  {'size':<12} {_size(j['file_size'])}")
+    if j.get("sha256"):
+        console.print(f"  {'sha256':<12} {j['sha256']}")
     if j.get("error_type"):
-        console.print(f"  [red]{'error':<12} {j['error_type']}: {j.get('error_message')}[/red]")
+        console.print(
+            f"  [red]{'error':<12} {j['error_type']}: {escape(str(j.get('error_message')))}[/red]"
+        )
     events = j.get("events") or []
     if events:
         table = Table(title="events")
@@ -77,6 +84,21 @@ def job_detail(j: dict[str, Any]) -> None:
             data = ", ".join(f"{k}={v}" for k, v in (e.get("data") or {}).items())
             table.add_row(e["at"][11:23], e["type"], data[:90])
         console.print(table)
+
+
+def _message(j: dict[str, Any]) -> str | None:
+    """A Telegram job's message: its id and date."""
+    if j.get("message_id") is None:
+        return None
+    date = str(j.get("message_date") or "")[:16].replace("T", " ")
+    return f"{j['message_id']}" + (f" ({date} UTC)" if date else "")
+
+
+def _clip(text: Any, limit: int) -> str | None:
+    if not text:
+        return None
+    one = " ".join(str(text).split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
 def make_progress() -> Progress:

@@ -52,9 +52,13 @@ def job_to_dict(job: Any, events: Sequence[Any] | None = None) -> dict[str, Any]
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
     telegram = (job.meta or {}).get("telegram")
-    if isinstance(telegram, dict):  # Telegram jobs (issue 10): where the file came from
-        out["chat"] = telegram.get("chat")
-        out["message_id"] = telegram.get("message_id")
+    if isinstance(telegram, dict) or job.source_type == "TELEGRAM":
+        # Telegram jobs (issue 10): where the file came from (null until METADATA knows)
+        about = telegram if isinstance(telegram, dict) else {}
+        out["chat"] = about.get("chat")
+        out["message_id"] = about.get("message_id")
+        out["message_date"] = about.get("date")
+        out["caption"] = about.get("caption") or None
     if events is not None:
         out["events"] = [
             {

@@ -112,6 +112,8 @@ def plan_for(
                 "access_hash": media.access_hash,
                 "grouped_id": media.grouped_id,  # an album's item (jobs/tg_documents.py)
                 "kind": media.kind,
+                "caption": media.caption[:1000],
+                "date": media.date.isoformat() if media.date else None,
             },
         },
     )
