@@ -63,7 +63,7 @@ async def test_telegram_down_for_a_while_then_delivered_once(
 async def test_restart_mid_download_continues_the_same_message(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer, media_dir: Path
 ) -> None:
-    url = unique(media_server, f"/slow/{big_video(media_dir)}", rate=500_000)
+    url = unique(media_server, f"/slow/{big_video(media_dir)}", rate=1_000_000)
     async with running_bot(tmp_path, fake_telegram) as bot:
         fake_telegram.user_sends_text(USER, f"/video {url}")
         progress = await fake_telegram.async_wait_for(
