@@ -360,6 +360,16 @@ def test_session_and_settings_problems(tg: Tg) -> None:
                          check=False)  # fmt: skip
     assert out.returncode == 2 and "corrupt" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    # a session path that cannot be a file (a folder there, say): one line too
+    session.unlink()
+    session.mkdir()
+    out = subprocess.run([MF, "tg", "whoami"], env=no_string, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        f"error: the Telegram session file {session} cannot be used: Is a directory"
+    )
+    session.rmdir()
     # who am I, with the string session (no phone number shown)
     me = tg.json("tg", "whoami")
     assert (me["id"], me["username"]) == (tg.me.id, "reader")

@@ -136,13 +136,17 @@ class TelegramClients:
     def _file_session(self, path: Path) -> Any:
         from telethon.sessions import SQLiteSession
 
-        _private_file(path)
         try:
+            _private_file(path)
             session = SQLiteSession(str(path))
         except sqlite3.DatabaseError:
             raise NotLoggedIn(
                 f"the Telegram session file {path.name} is corrupt; "
                 "run `mediaferry tg logout` then `mediaferry tg login`"
+            ) from None
+        except OSError as exc:  # a folder in its place, no permission, a read-only disk
+            raise ConfigError(
+                f"the Telegram session file {path} cannot be used: {exc.strerror or exc}"
             ) from None
         return session
 
