@@ -195,6 +195,10 @@ async def test_a_supergroup_gets_the_file_over_mtproto_with_the_bots_own_access_
     # the bot asked its own access hash of the chat once (a send with 0 is refused)
     assert mt.server.stats.requests["channels.getChannels"] == 1
     assert not mt.fake.calls("sendVideo")
+    # its MTProto session (an auth key) is readable by the service's user only
+    session = tmp_path / "data" / "telegram" / "bot.session"
+    assert session.stat().st_mode & 0o777 == 0o600
+    assert session.parent.stat().st_mode & 0o777 == 0o700
 
 
 async def test_a_document_the_bot_sent_is_re_sent_whatever_t_me_link_names_it(
