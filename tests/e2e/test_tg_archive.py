@@ -381,6 +381,23 @@ def test_session_and_settings_problems(tg: Tg) -> None:
     assert out.returncode == 2 and "tg login" in out.stderr
 
 
+def test_tg_chats_lists_the_accounts_channels_and_groups(tg: Tg) -> None:
+    w = tg.server.world
+    news = w.add_channel("News", username="news", members=[tg.me])
+    team = w.add_channel("Team", megagroup=True, public=False, members=[tg.me])
+    w.add_channel("Elsewhere", username="elsewhere")  # not a member: not listed
+    chats = {c["id"]: c for c in tg.json("tg", "chats")}
+    assert chats == {
+        news.id: {"id": news.id, "kind": "channel", "title": "News", "username": "news"},
+        team.id: {"id": team.id, "kind": "supergroup", "title": "Team", "username": None},
+    }
+    table = tg.run("tg", "chats")
+    assert table.returncode == 0 and "@news" in table.stdout and "supergroup" in table.stdout
+    # the id it shows is what tg archive takes
+    out = tg.json("tg", "archive", str(team.id))
+    assert out == {"jobs": [], "refused": []}
+
+
 def _login(tg: Tg, answers: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in tg.env.items() if k != "MEDIAFERRY_TELEGRAM_USER_SESSION"}
     return subprocess.run(

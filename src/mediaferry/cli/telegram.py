@@ -125,13 +125,19 @@ def whoami(
 def chats(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """The account's channels and groups."""
+    """The account's channels, supergroups and groups (the id is what tg archive takes)."""
     settings = _settings()
 
     async def go() -> list[dict[str, Any]]:
         found = await _account(settings).chats()
         return [
-            {"id": c.id, "kind": c.kind, "title": c.title, "username": c.username} for c in found
+            {
+                "id": c.id,
+                "kind": "supergroup" if c.supergroup else c.kind,
+                "title": c.title,
+                "username": c.username,
+            }
+            for c in found
         ]
 
     rows = _run_tg(go)

@@ -54,6 +54,7 @@ class Chat:
     title: str | None
     username: str | None
     peer: Any = field(repr=False)  # an InputPeer, only for this package
+    supergroup: bool = False  # a "channel" that is a group (megagroup)
 
     @property
     def ref(self) -> ChatRef:
@@ -177,7 +178,7 @@ def _chat_from_entity(entity: Any) -> Chat:
         raise ChatNotFound("no such chat, or this account cannot see it")
     return Chat(
         int(entity.id), kind, title, (username or "").lower() or None,
-        tl_utils.get_input_peer(entity),
+        tl_utils.get_input_peer(entity), bool(getattr(entity, "megagroup", False)),
     )  # fmt: skip
 
 
