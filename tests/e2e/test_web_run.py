@@ -3,6 +3,7 @@ even with an event stream open."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,8 +35,10 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path: Path, media_server: M
         "MEDIAFERRY_API_KEY": KEY,
         "MEDIAFERRY_ALLOW_PRIVATE_NETWORKS": "true",
         "MEDIAFERRY_MIN_FREE_GB": "0",
+        "MEDIAFERRY_LOG_FORMAT": "json",
     }
-    env.pop("MEDIAFERRY_TELEGRAM_TOKEN", None)
+    for name in ("TOKEN", "API_ID", "API_HASH"):
+        env.pop(f"MEDIAFERRY_TELEGRAM_{name}", None)
     exe = Path(sys.executable).with_name("mediaferry")
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen([str(exe), "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -65,6 +68,12 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path: Path, media_server: M
                 proc.wait(timeout=30)
         assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]
         assert time.monotonic() - started < 30
+        # what is off says so in one line; the start line says what runs
+        lines = [json.loads(ln) for ln in (tmp_path / "run.log").read_text().splitlines()]
+        off = [ln for ln in lines if "Telegram over MTProto is off" in ln["message"]]
+        assert len(off) == 1 and "MEDIAFERRY_TELEGRAM_API_ID" in off[0]["message"]
+        [start] = [ln for ln in lines if ln["message"] == "mediaferry is running"]
+        assert (start["bot"], start["mtproto"], start["web"]) == (False, False, True)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -106,10 +106,17 @@ async def run_service(
             from mediaferry.jobs.ytdlp_refresh import auto_update_loop
 
             background.append(asyncio.create_task(auto_update_loop(settings)))
+        if not settings.mtproto_enabled:  # t.me links, channel archiving, big bot files
+            log.info(settings.mtproto_off_reason)
         # what is running, not what was asked for (no token: no bot)
         log.info(
             "mediaferry is running",
-            extra={"workers": workers, "bot": bot_started, "web": web_started},
+            extra={
+                "workers": workers,
+                "bot": bot_started,
+                "web": web_started,
+                "mtproto": settings.mtproto_enabled,
+            },
         )
         await stop.wait()
         log.info("shutting down")
