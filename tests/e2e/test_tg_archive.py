@@ -412,6 +412,8 @@ def test_login_with_code_and_password_then_logout(tg: Tg) -> None:
     )
     wrong = _login(tg, "+15550002\n11111\n")
     assert wrong.returncode == 2 and "wrong code" in wrong.stderr
+    session = tg.data_dir / "telegram" / "user.session"
+    assert not session.exists()  # a failed login leaves no session behind
     bad_password = _login(tg, "+15550002\n24680\nnot-it\n")
     assert bad_password.returncode == 2 and "wrong password" in bad_password.stderr
     out = _login(tg, "+15550002\n24680\ns3cret-pass\n")
@@ -419,7 +421,6 @@ def test_login_with_code_and_password_then_logout(tg: Tg) -> None:
     assert "logged in as @owner" in out.stdout
     for secret in ("15550002", "24680", "s3cret-pass"):
         assert secret not in out.stdout + out.stderr  # nothing echoed or logged
-    session = tg.data_dir / "telegram" / "user.session"
     assert session.stat().st_mode & 0o777 == 0o600
     env = {k: v for k, v in tg.env.items() if k != "MEDIAFERRY_TELEGRAM_USER_SESSION"}
     who = subprocess.run([MF, "tg", "whoami", "--json"], env=env, capture_output=True,

@@ -62,9 +62,13 @@ async def login(clients: TelegramClients, ask: Ask) -> Account:
         raise ConfigError(
             "MEDIAFERRY_TELEGRAM_USER_SESSION is set: that session is used; unset it to log in"
         )
+    path = clients.user_session_path
+    # a login that fails leaves no session file behind (only an unused auth key in it)
+    fresh = not path.exists() or path.stat().st_size == 0
+    done = False
     client = clients.make_client(clients.user_session())
-    await clients.connect(client)
     try:
+        await clients.connect(client)
         phone = ask("Phone number (international format, not shown)").strip()
         add_secret(phone)
         if not phone.lstrip("+").replace(" ", "").isdigit():
@@ -91,10 +95,14 @@ async def login(clients: TelegramClients, ask: Ask) -> Account:
         except Exception as exc:
             raise translate(exc, "login") from None
         log.info("Telegram user account logged in")
+        done = True
         return _account(user)
     finally:
         with contextlib.suppress(Exception):
             await client.disconnect()
+        if fresh and not done:
+            for leftover in (path, path.with_name(path.name + "-journal")):
+                leftover.unlink(missing_ok=True)
 
 
 async def logout(clients: TelegramClients) -> bool:
