@@ -102,9 +102,13 @@ async def test_browser_refuses_private_pages_when_not_allowed(
         )
 
 
-async def test_telegram_links_are_not_supported_yet(settings: Settings) -> None:
-    with pytest.raises(UnsupportedSource, match="not supported yet"):
+async def test_telegram_links_without_api_id_say_mtproto_is_off(settings: Settings) -> None:
+    with pytest.raises(UnsupportedSource) as info:
         await TelegramSource(settings).describe(req("https://t.me/chan/5"))
+    assert info.value.message == (
+        "Telegram over MTProto is off: set MEDIAFERRY_TELEGRAM_API_ID and "
+        "MEDIAFERRY_TELEGRAM_API_HASH (from my.telegram.org)"
+    )
 
 
 async def test_transfer_registry_routes_by_protocol_and_size(

@@ -141,10 +141,7 @@ class TelegramSource(Source):
         if request.bot_file is not None:
             return await self._describe_bot_file(request, request.bot_file)
         if not self.settings.mtproto_enabled:
-            raise UnsupportedSource(
-                "Telegram links are not supported yet here: Telegram over MTProto is off "
-                "(set MEDIAFERRY_TELEGRAM_API_ID and MEDIAFERRY_TELEGRAM_API_HASH)"
-            )
+            raise UnsupportedSource(self.settings.mtproto_off_reason)
         from mediaferry.telegram._errors import NoMedia
         from mediaferry.telegram.chats import album_of, fetch_message, media_of, resolve_chat
         from mediaferry.telegram.links import message_url, parse_message_link
