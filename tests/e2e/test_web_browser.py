@@ -1,8 +1,9 @@
 """The web page in Debian's Chromium (Playwright): key prompt, a live download, cancel,
-job detail and library search, with no reload."""
+job detail and library search, with no reload; a Telegram job's wait, chat and message."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from mediaferry.db.models import MediaItem
 from tests.integration.test_web_harness import API_KEY, Web, WebFactory
 from tests.integration.test_web_harness import make_web_fixture as make_web_fixture
+from tests.support.fake_mtproto import FakeMTProtoServer
 from tests.support.media_server import MediaServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -170,3 +172,60 @@ async def test_page_follows_a_feed(
         assert errors == []
     finally:
         feed.close()
+
+
+async def test_page_shows_a_telegram_jobs_wait_message_and_chat(
+    make_web: WebFactory,
+    browser: Browser,
+    fake_mtproto: FakeMTProtoServer,
+    mtproto_public_key: Path,
+) -> None:
+    world = fake_mtproto.world
+    me = world.add_user("Reader", username="reader")
+    chan = world.add_channel("Lectures", username="lectures", members=[me])
+    doc = world.add_document(os.urandom(3 * 1024 * 1024 + 7), file_name="talk.bin")
+    msg = world.post(chan, "a talk on patience", media=doc)
+    web = await make_web(
+        telegram_api_id=611335,
+        telegram_api_hash="d524b414d21f4d37f08684c1df41ac9c",
+        telegram_mtproto_server=fake_mtproto.address,
+        telegram_mtproto_public_key=mtproto_public_key,
+        telegram_user_session=fake_mtproto.session_string(me),
+        progress_interval_s=0.1,
+    )
+    page = await browser.new_page(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(web.url)
+    await page.fill("#key-input", API_KEY)
+    await page.click("#key-form button")
+    await expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+
+    # Telegram asks to wait: the job's line says so while it waits
+    fake_mtproto.faults.flood_wait("upload.getFile", 3)
+    r = await web.client.post(
+        "/api/jobs", json={"url": f"https://t.me/lectures/{msg.id}", "archive": True}
+    )
+    assert r.status_code == 201, r.text
+    row = page.locator(f'li.job[data-job-id="{r.json()["id"]}"]')
+    await expect(row).to_contain_text("Telegram asks to wait 3 s", timeout=15_000)
+    await expect(row).to_have_attribute("data-status", "COMPLETED", timeout=30_000)
+    await expect(row).not_to_contain_text("asks to wait")
+
+    # the detail names the chat, the message and its caption
+    await row.locator("a.title").click()
+    await expect(page.locator("#detail-meta")).to_contain_text("Lectures")
+    await expect(page.locator("#detail-meta")).to_contain_text(f"#{msg.id}")
+    await expect(page.locator("#detail-meta")).to_contain_text("a talk on patience")
+    await expect(page.locator("#detail-events")).to_contain_text("waiting: Telegram asks")
+    await page.click("#detail-close")
+
+    # the library, by the chat it was archived from
+    await page.fill("#lib-q", "talk")
+    await page.fill("#lib-chat", "@lectures")
+    await page.click("#lib-form button")
+    await expect(page.locator("#lib-results li")).to_have_count(1)
+    await page.fill("#lib-chat", "@elsewhere")
+    await page.click("#lib-form button")
+    await expect(page.locator("#lib-msg")).to_have_text("Nothing found.")
+    assert errors == []

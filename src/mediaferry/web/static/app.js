@@ -70,7 +70,9 @@ function percent(job) {
 
 function info(job) {
   const parts = [job.status === "RUNNING" && job.stage ? job.stage.toLowerCase() : job.job_type];
-  if (job.status === "RUNNING" && job.bytes_total) {
+  if (job.status === "RUNNING" && job.note) {
+    parts.push(job.note); // why it waits, e.g. "Telegram asks to wait 30 s"
+  } else if (job.status === "RUNNING" && job.bytes_total) {
     parts.push(`${bytes(job.bytes_done)} / ${bytes(job.bytes_total)}`);
     if (job.speed) parts.push(`${bytes(job.speed)}/s`);
     if (job.eta) parts.push(`${seconds(job.eta)} left`);
@@ -175,7 +177,7 @@ function connect() {
     const d = JSON.parse(ev.data);
     const entry = jobs.get(d.job_id);
     if (!entry || entry.job.status !== "RUNNING") return;
-    render({ id: d.job_id, bytes_done: d.bytes_done, bytes_total: d.bytes_total, speed: d.speed, eta: d.eta, stage: d.stage || entry.job.stage });
+    render({ id: d.job_id, bytes_done: d.bytes_done, bytes_total: d.bytes_total, speed: d.speed, eta: d.eta, stage: d.stage || entry.job.stage, note: d.note || null });
   });
   source.addEventListener("stage", (ev) => {
     const d = JSON.parse(ev.data);
@@ -223,7 +225,11 @@ async function showDetail(id) {
   try {
     const job = await api(`/api/jobs/${id}`);
     $("#detail-title").textContent = job.title || `Job #${job.id}`;
+    const posted = job.message_date && new Date(job.message_date).toLocaleString();
     const meta = [["Status", job.status], ["Link", job.url], ["Type", `${job.job_type} · ${job.quality}`],
+      ["Performer", job.performer], ["Chat", job.chat],
+      ["Message", job.message_id != null ? `#${job.message_id}${posted ? ` · ${posted}` : ""}` : null],
+      ["Caption", job.caption],
       ["Attempts", `${job.attempts} / ${job.max_attempts}`], ["Size", bytes(job.file_size)],
       ["Created", job.created_at && new Date(job.created_at).toLocaleString()]];
     $("#detail-meta").replaceChildren(...meta.filter(([, v]) => v).flatMap(([k, v]) => {
@@ -257,6 +263,7 @@ $("#lib-form").addEventListener("submit", async (ev) => {
   const params = new URLSearchParams({ q: $("#lib-q").value.trim() });
   if ($("#lib-fuzzy").checked) params.set("fuzzy", "true");
   if ($("#lib-format").value) params.set("format", $("#lib-format").value);
+  if ($("#lib-chat").value.trim()) params.set("chat", $("#lib-chat").value.trim());
   const msg = $("#lib-msg");
   try {
     const { items } = await api(`/api/library?${params}`);
