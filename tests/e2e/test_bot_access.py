@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e._bot_harness import ADMIN, STRANGER, USER, running_bot, unique
+from tests.e2e._bot_harness import ADMIN, OTHER, STRANGER, USER, running_bot, unique
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.media_server import MediaServer
+
+# allowed users with a private chat each: the bot answers a chat about once a second
+# (as Telegram allows), so answers that need not wait for each other go to several
+MORE_USERS = list(range(1101, 1111))
 
 
 async def test_unauthorised_user_is_refused_with_their_id(
@@ -27,9 +31,15 @@ async def test_unauthorised_user_is_refused_with_their_id(
 async def test_admin_commands(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
 ) -> None:
-    async with running_bot(tmp_path, fake_telegram, workers=False) as bot:
-        for command in ("/health", "/pause", "/clear", "/maintenance_on", "/debug_on 1"):
-            answer = await bot.send(USER, command)
+    commands = ("/health", "/pause", "/clear", "/maintenance_on", "/debug_on 1")
+    users = [USER, *MORE_USERS[: len(commands) - 1]]  # one chat each: no queueing
+    async with running_bot(
+        tmp_path, fake_telegram, workers=False, allowed_users=[OTHER, *users]
+    ) as bot:
+        answers = await asyncio.gather(
+            *(bot.send(user, command) for user, command in zip(users, commands, strict=True))
+        )
+        for command, answer in zip(commands, answers, strict=True):
             assert answer.text == "That command is for admins only.", command
         assert not await bot.services.jobs.is_paused()
         health = await bot.send(ADMIN, "/health")
@@ -80,11 +90,6 @@ async def test_user_commands_status_job_cancel_retry(
 OTHER_USER = 1002
 
 
-# one private chat per bad input: the bot answers a chat about once a second (as
-# Telegram allows), so in one chat the answers would queue behind each other
-BAD_INPUT_USERS = list(range(1101, 1111))
-
-
 @pytest.mark.netns  # private addresses: where only loopback exists
 async def test_bad_input_each_gets_a_clear_answer(
     tmp_path: Path, fake_telegram: FakeTelegram, media_server: MediaServer
@@ -94,9 +99,9 @@ async def test_bad_input_each_gets_a_clear_answer(
         fake_telegram,
         workers=False,
         allow_private_networks=False,
-        allowed_users=[USER, *BAD_INPUT_USERS],
+        allowed_users=[USER, *MORE_USERS],
     ) as bot:
-        users = iter(BAD_INPUT_USERS)
+        users = iter(MORE_USERS)
         many = " ".join(f"https://example.com/v/{i}" for i in range(1000))
         texts = {
             "many": many,
