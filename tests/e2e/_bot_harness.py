@@ -17,7 +17,7 @@ from mediaferry.app import Services
 from mediaferry.bot import runner
 from mediaferry.db.models import Job
 from mediaferry.jobs.worker import WorkerPool
-from tests.support.db_fixtures import make_settings
+from tests.support.db_fixtures import make_settings, migrated
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
 from tests.support.media_server import MediaServer
 
@@ -93,7 +93,7 @@ async def running_bot(
 ) -> AsyncIterator[Bot]:
     settings = make_settings(
         tmp_path,
-        db_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        migrated(db_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"),
         telegram_token=fake.token,
         telegram_api_url=fake.root,
         allowed_users=overrides.pop("allowed_users", [USER, OTHER]),

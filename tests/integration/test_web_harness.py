@@ -18,7 +18,7 @@ import pytest
 from mediaferry.app import Services
 from mediaferry.jobs.worker import WorkerPool
 from mediaferry.web.server import WebServer, create_app
-from tests.support.db_fixtures import make_settings
+from tests.support.db_fixtures import make_settings, migrated
 
 API_KEY = "test-key-0123456789"
 
@@ -59,7 +59,12 @@ async def make_web_fixture(tmp_path: Path, db_url: str) -> AsyncIterator[WebFact
             *, workers: bool = True, api_key: str | None = API_KEY, **overrides: Any
         ) -> Web:
             settings = make_settings(
-                tmp_path, db_url, web_port=0, api_key=api_key, max_parallel_jobs=3, **overrides
+                tmp_path,
+                migrated(db_url),
+                web_port=0,
+                api_key=api_key,
+                max_parallel_jobs=3,
+                **overrides,
             )
             services = await Services.create(settings)
             stack.push_async_callback(services.close)

@@ -14,7 +14,7 @@ from mediaferry.app import Services
 from mediaferry.db.models import Job
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.worker import WorkerPool
-from tests.support.db_fixtures import make_settings
+from tests.support.db_fixtures import make_settings, migrated
 
 __all__ = ["pool", "services", "wait_done"]
 
@@ -23,7 +23,7 @@ _ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 @pytest.fixture
 async def services(tmp_path: Path, db_url: str) -> AsyncIterator[Services]:
-    svc = await Services.create(make_settings(tmp_path, db_url))
+    svc = await Services.create(make_settings(tmp_path, migrated(db_url)))
     try:
         yield svc
     finally:
