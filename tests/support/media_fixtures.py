@@ -1,8 +1,10 @@
 """Small media files made with the real ffmpeg, once per test session.
 
 ``generate_media(dir)`` is a plain function (usable from ``bench/`` scripts); the
-``media_dir`` fixture calls it once per session. Files made (keys of the returned dict
-are the file names relative to ``dir``):
+``media_dir`` fixture copies them, once per session, from a folder under the system's
+temp dir that the first session on the machine made with it (named by a hash of the
+ffmpeg commands and ffmpeg's version, so a change makes a new one). Files made (keys of
+the returned dict are the file names relative to ``dir``):
 
 - ``h264_aac.mp4``   5 s, 320x240 testsrc + 440 Hz sine, H.264/AAC, moov at the end
 - ``vp9_opus.webm``  3 s, VP9/Opus
@@ -22,10 +24,12 @@ Large files are never made by default: use ``make_sparse_file`` in benchmarks.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -205,9 +209,38 @@ def ffprobe_json(path: Path) -> dict[str, object]:
     return data
 
 
+def _cache_folder() -> Path:
+    version = subprocess.run(
+        ["ffmpeg", "-version"], capture_output=True, text=True, check=False
+    ).stdout.split("\n", 1)[0]
+    spec = repr((_commands(Path("@")), MEDIA_FILES, _LINKS_TXT, version))
+    key = hashlib.sha256(spec.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"mediaferry-test-media-{key}"
+
+
+def copy_cached_media(directory: Path) -> None:
+    """Every file of ``MEDIA_FILES`` into ``directory``: copies of the machine's cached
+    set, which the first caller makes (in a folder of its own, then renamed into place,
+    so concurrent sessions never see half of it)."""
+    cache = _cache_folder()
+    if not (cache / ".complete").exists():
+        fresh = Path(tempfile.mkdtemp(prefix=f"{cache.name}.", dir=cache.parent))
+        try:
+            generate_media(fresh)
+            try:
+                fresh.rename(cache)
+            except OSError:  # another session put its set there first
+                if not (cache / ".complete").exists():
+                    shutil.copytree(fresh, directory, dirs_exist_ok=True)
+                    return
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(cache, directory, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Directory holding every file of ``MEDIA_FILES``, generated once per session."""
+    """Directory holding every file of ``MEDIA_FILES``, a fresh copy per session."""
     directory = tmp_path_factory.mktemp("media")
-    generate_media(directory)
+    copy_cached_media(directory)
     return directory
