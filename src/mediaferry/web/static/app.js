@@ -97,9 +97,18 @@ function render(job) {
     jobs.set(job.id, entry);
     placeJob(el, job.id);
   }
+  // a snapshot older than the one shown (a cancel's answer that arrives after the
+  // event of the job's end, a list fetched before it) must not turn the clock back
+  if (job.updated_at && entry.job.updated_at && stamp(job.updated_at) < stamp(entry.job.updated_at)) return;
   entry.job = { ...entry.job, ...job };
   paint(entry);
   $("#jobs-empty").hidden = jobs.size > 0;
+}
+
+// "YYYY-MM-DDTHH:MM:SS[.ffffff]…" as a string that sorts by time (microseconds kept)
+function stamp(iso) {
+  const m = /^(.{19})(\.\d+)?/.exec(iso);
+  return m ? m[1] + (m[2] || ".").padEnd(7, "0") : iso;
 }
 
 function placeJob(el, id) {
