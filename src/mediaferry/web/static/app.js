@@ -11,6 +11,8 @@ const ACTIVE = new Set(["PENDING", "QUEUED", "RUNNING"]);
 const jobs = new Map(); // id -> {job, el}
 let cursor = null;
 let source = null;
+let listGen = 0; // bumped by every full reload of the list: older answers are dropped
+let touched = null; // while a full reload is on its way: ids shown meanwhile (live events, answers)
 
 const key = () => localStorage.getItem(KEY) || "";
 const withKey = (path) =>
@@ -97,6 +99,7 @@ function render(job) {
     jobs.set(job.id, entry);
     placeJob(el, job.id);
   }
+  if (touched) touched.add(job.id);
   // a snapshot older than the one shown (a cancel's answer that arrives after the
   // event of the job's end, a list fetched before it) must not turn the clock back
   if (job.updated_at && entry.job.updated_at && stamp(job.updated_at) < stamp(entry.job.updated_at)) return;
@@ -153,9 +156,30 @@ async function loadJobs(reset = true) {
   const params = new URLSearchParams({ limit: "30" });
   if (status) params.set("status", status);
   if (!reset && cursor) params.set("cursor", cursor);
-  const page = await api(`/api/jobs?${params}`);
-  if (reset) { jobs.clear(); $("#jobs").replaceChildren(); }
-  page.jobs.forEach(render);
+  const gen = reset ? ++listGen : listGen;
+  const meanwhile = reset ? (touched = new Set()) : null;
+  let page;
+  try {
+    page = await api(`/api/jobs?${params}`);
+  } finally {
+    if (meanwhile && touched === meanwhile) touched = null;
+  }
+  // a reload started since (another filter, a reconnect) answers for the list
+  if (gen !== listGen) return;
+  if (reset) {
+    // what live events or answers showed while the list was on its way may be newer
+    // than the list (or not on it yet): shown again after it, where the filter allows
+    const shown = new Map([...jobs].map(([id, entry]) => [id, entry.job]));
+    jobs.clear();
+    $("#jobs").replaceChildren();
+    page.jobs.forEach(render);
+    meanwhile.forEach((id) => {
+      const job = shown.get(id);
+      if (job && matchesFilter(job)) render(job);
+    });
+  } else {
+    page.jobs.forEach(render);
+  }
   cursor = page.next_cursor;
   $("#more").hidden = !cursor;
   $("#jobs-empty").hidden = jobs.size > 0;
@@ -169,13 +193,14 @@ function connect() {
   if (source) source.close();
   source = new EventSource(withKey("/api/events"));
   const live = $("#live");
-  let dropped = false;
   source.onopen = () => {
     live.textContent = "live";
     live.classList.add("on");
-    if (dropped) loadJobs().catch(() => {});
+    // what changed before the stream was there (between the list and this first
+    // connection, or while it was away) came as no event: the list is read again
+    loadJobs().catch(() => {});
   };
-  source.onerror = () => { dropped = true; live.textContent = "reconnecting…"; live.classList.remove("on"); };
+  source.onerror = () => { live.textContent = "reconnecting…"; live.classList.remove("on"); };
   const onJob = (ev) => {
     const data = JSON.parse(ev.data);
     if (data.job && matchesFilter(data.job)) render(data.job);
@@ -267,8 +292,10 @@ async function showDetail(id) {
 $("#detail-close").addEventListener("click", () => $("#detail").close());
 
 // -- library ----------------------------------------------------------------------------
+let searchGen = 0;
 $("#lib-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  const gen = ++searchGen;
   const params = new URLSearchParams({ q: $("#lib-q").value.trim() });
   if ($("#lib-fuzzy").checked) params.set("fuzzy", "true");
   if ($("#lib-format").value) params.set("format", $("#lib-format").value);
@@ -276,6 +303,7 @@ $("#lib-form").addEventListener("submit", async (ev) => {
   const msg = $("#lib-msg");
   try {
     const { items } = await api(`/api/library?${params}`);
+    if (gen !== searchGen) return; // the answer to an older search
     msg.textContent = items.length ? `${items.length} found` : "Nothing found.";
     msg.classList.remove("error");
     $("#lib-results").replaceChildren(...items.map((item) => {
@@ -290,6 +318,7 @@ $("#lib-form").addEventListener("submit", async (ev) => {
       return li;
     }));
   } catch (e) {
+    if (gen !== searchGen) return;
     msg.textContent = e.message;
     msg.classList.add("error");
   }
@@ -321,8 +350,11 @@ function followItem(f) {
   return li;
 }
 
+let followsGen = 0;
 async function loadFollows() {
+  const gen = ++followsGen;
   const { follows } = await api("/api/follows");
+  if (gen !== followsGen) return; // a later read (after a change) answers for the list
   $("#follows").replaceChildren(...follows.map(followItem));
   $("#follows-empty").hidden = follows.length > 0;
 }
