@@ -22,7 +22,7 @@ from mediaferry.files.disk import DiskGuard
 from mediaferry.files.storage import Storage
 from mediaferry.follows.service import FollowService
 from mediaferry.jobs.auth import AuthProfiles  # auth profiles
-from mediaferry.jobs.bus import EventBus
+from mediaferry.jobs.bus import Event, EventBus
 from mediaferry.jobs.chats import ChatSettingsService
 from mediaferry.jobs.earlier import EarlierResults
 from mediaferry.jobs.library import Library
@@ -251,9 +251,12 @@ class Notifications:
         sub = services.bus.subscribe(kinds=("notify",))
         notifier = self.notifier
 
+        def add(event: Event) -> None:
+            notifier.add(str(event.data.get("event", "")), str(event.data.get("text", "")))
+
         async def relay() -> None:
             async for event in sub:
-                notifier.add(str(event.data.get("event", "")), str(event.data.get("text", "")))
+                add(event)
 
         task = asyncio.create_task(relay(), name="notify-relay")
 
@@ -262,6 +265,9 @@ class Notifications:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             sub.close()
+            # what was published but not yet relayed goes out with the rest
+            while not sub.queue.empty():
+                add(sub.queue.get_nowait())
             await notifier.close()
 
         return stop
