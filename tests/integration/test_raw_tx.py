@@ -161,10 +161,14 @@ async def test_a_wait_note_lasts_as_long_as_the_wait(db: Database, settings: Set
     ctl = JobControl(db, bus, settings, claimed)
     note = "Telegram asks to wait 30 s"
     ctl.progress(Progress(0, 100, None, 30.0, note))
-    await asyncio.sleep(0.05)  # the WAITING event and the progress with its note
+    # the progress with its note goes out at once, and the WAITING event is written
+    notes = [(await asyncio.wait_for(seen.get(), 10)).data["note"]]
+    deadline = time.monotonic() + 10
+    while not [e for e in await svc.events(job.id) if e.event_type == "WAITING"]:
+        assert time.monotonic() < deadline, "no WAITING event"
+        await asyncio.sleep(0.02)
     ctl.progress(Progress(60, 100, 1e6, 0.1))  # other parts moved on meanwhile
     await ctl.flush_progress()
-    notes = []
     while not seen.queue.empty():
         notes.append(seen.queue.get_nowait().data["note"])
     assert notes == [note, note]
