@@ -36,6 +36,8 @@ async def test_cancel_button_stops_the_download(
         await fake_telegram.async_wait_for(
             lambda: fake_telegram.chat(USER)[-1].text == "✖️ Cancelled.", timeout=10
         )
+        # the press is answered after the cancel is stored: maybe after the job's end
+        await fake_telegram.async_wait_for("answerCallbackQuery", timeout=10, count=2)
         answers = [c.params.get("text") for c in fake_telegram.calls("answerCallbackQuery")]
         assert "That is not your request." in answers and "Cancelling…" in answers
         assert not fake_telegram.calls("sendVideo")
