@@ -265,8 +265,21 @@ probe=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$WORK/resu
 [ "$probe" = "aac h264 " ] || fail "the result is not the H.264/AAC clip (streams: $probe)"
 say "job $JOB COMPLETED: $path ($size bytes, streams: $probe)"
 
-dom=$(timeout 60 podman exec "$CTR" /usr/bin/chromium --headless --no-sandbox --disable-gpu \
-  --dump-dom 'data:text/html,<p id="x">chromium-ok</p>' 2>/dev/null) || true
+# the browser source: Playwright (its Node.js driver) drives the image's Chromium to
+# a page on the local server and finds the video the page plays
+printf '<video src="clip.mp4" autoplay muted></video>\n' >"$WORK/www/page.html"
+sniffed=$(timeout 120 podman exec -i "$CTR" python3 - "http://127.0.0.1:$MEDIA_PORT/page.html" \
+  2>"$WORK/sniff.err" <<'PY'
+import asyncio, sys
+from mediaferry.config import load_settings
+from mediaferry.sources.browser import sniff_media
+print(" ".join(s.url for s in asyncio.run(sniff_media(sys.argv[1], load_settings()))))
+PY
+) || { tail -5 "$WORK/sniff.err" >&2; fail "Playwright could not drive Chromium in the container"; }
+case "$sniffed" in *"/clip.mp4"*) say "Playwright drove Chromium in the container: found $sniffed" ;;
+  *) tail -5 "$WORK/sniff.err" >&2; fail "the browser source found no video (found: $sniffed)" ;; esac
+dom=$(timeout 60 podman exec "$CTR" sh -c '"$MEDIAFERRY_CHROMIUM_PATH" --headless --no-sandbox \
+  --disable-gpu --dump-dom "data:text/html,<p id=x>chromium-ok</p>"' 2>/dev/null) || true
 case "$dom" in *chromium-ok*) say "Chromium renders a page in the container" ;;
   *) fail "Chromium did not render a page in the container" ;; esac
 
