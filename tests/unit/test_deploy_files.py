@@ -47,7 +47,11 @@ def test_every_command_run_exists(path: Path) -> None:
 def test_the_image_runs_the_service_as_a_user_with_a_healthcheck() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^ARG BASE_IMAGE=debian:bookworm-slim$", text, re.M)
-    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M)
+    # built on BASE_IMAGE, then flattened into one layer (deleted files weigh nothing)
+    stage = re.search(r"^FROM \$\{BASE_IMAGE\} AS (\w+)$", text, re.M)
+    assert stage is not None
+    assert re.search(rf"^FROM scratch\nCOPY --from={stage[1]} / /$", text, re.M)
+    assert text.count("\nFROM ") == 2
     assert re.search(r"^USER mediaferry$", text, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*/health", text, re.M)
     assert re.search(r"^EXPOSE 8080$", text, re.M)
