@@ -783,3 +783,46 @@ async def test_a_forwarded_file_in_the_bots_box_is_read_by_id(
         assert [c.id for c in got.chats] == [channel.id]
         assert message.media.document.id == video.id
         assert await client.download_media(message, bytes) == data
+
+
+async def test_a_bot_reads_group_messages_only_where_telegram_lets_it(
+    fake_mtproto: FakeMTProtoServer,
+) -> None:
+    """A supergroup's messages: channels.getMessages with the bot's own hash, for a
+    supergroup it is in (another's hash: CHANNEL_INVALID; not a member, even of a public
+    one: CHANNEL_PRIVATE). A basic group's: in the bot's own box (messages.getMessages),
+    under the id of that box; an id of a supergroup's message there is another or none."""
+    world = fake_mtproto.world
+    bot = world.add_bot("groupreader")
+    user = world.add_user("Member")
+    team = world.add_channel("Team", megagroup=True, members=[bot, user])
+    outside = world.add_channel("Town", username="townsquare", megagroup=True, members=[user])
+    family = world.add_group("Family", members=[bot, user])
+    for n in range(4):
+        world.post(team, f"team {n}", from_user=user)
+    world.post(outside, "public", from_user=user)
+    copies = world.send_to_group(user, family, "family hi", message_ids={bot.id: 9})
+    assert (copies[bot.id].id, copies[user.id].id) == (9, 1)
+    with pytest.raises(ValueError, match="taken"):
+        world.post(team, "late", message_id=2)
+    ids = [types.InputMessageID(4)]
+    async with telethon(fake_mtproto, bot=bot) as client:
+        mine = types.InputChannel(team.id, team.hash_for(bot.id))
+        got = await client(functions.channels.GetMessagesRequest(mine, ids))
+        [message] = got.messages
+        assert (message.peer_id, message.message) == (types.PeerChannel(team.id), "team 3")
+        for wrong in (0, team.hash_for(user.id)):
+            with pytest.raises(errors.ChannelInvalidError):
+                await client(
+                    functions.channels.GetMessagesRequest(types.InputChannel(team.id, wrong), ids)
+                )
+        public = types.InputChannel(outside.id, outside.hash_for(bot.id))
+        with pytest.raises(errors.ChannelPrivateError):
+            await client(functions.channels.GetMessagesRequest(public, [types.InputMessageID(1)]))
+        # the bot's own box: the basic group's message under its id there, with the group
+        got = await client(functions.messages.GetMessagesRequest([9, 4]))
+        [in_group, none] = got.messages
+        assert (in_group.peer_id, in_group.message) == (types.PeerChat(family.id), "family hi")
+        assert isinstance(none, types.MessageEmpty)  # id 4 is the supergroup's, not the box's
+        assert [(type(c), c.id) for c in got.chats] == [(types.Chat, family.id)]
+        assert user.id in [u.id for u in got.users]

@@ -1,7 +1,8 @@
 """One Telegram, two fakes: a file a user sends (or forwards) to the bot exists in the
-fake Bot API (the update the bot polls) and in the fake MTProto world (the message in
-the bot's own box, which the bot's MTProto session reads with ``messages.getMessages``)
-under the same message id, as on Telegram, where both APIs look at one message box.
+fake Bot API (the update the bot polls) and in the fake MTProto world under the same
+message id, as on Telegram, where both APIs look at one message box: in a private chat
+or a basic group the bot's own box (read with ``messages.getMessages``), in a
+supergroup the supergroup's (read with ``channels.getMessages``).
 
 The file's ``file_unique_id`` is derived from the MTProto document's id, so the same
 document sent twice (or forwarded from a channel where it was posted) has the same
@@ -15,10 +16,16 @@ from typing import Any
 
 from telethon.tl import types
 
-from tests.support.fake_mtproto import FakeChannel, FakeDocument, FakeMTProtoServer, FakeUser
+from tests.support.fake_mtproto import (
+    FakeChannel,
+    FakeDocument,
+    FakeGroup,
+    FakeMTProtoServer,
+    FakeUser,
+)
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
 
-__all__ = ["document_for", "send_to_bot", "unique_id"]
+__all__ = ["bot_api_chat_id", "document_for", "send_in_group", "send_to_bot", "unique_id"]
 
 _KINDS = {
     "video": ("video/mp4", types.DocumentAttributeVideo),
@@ -104,9 +111,75 @@ def send_to_bot(
     origin = None
     if forwarded_from is not None:
         origin = fake.forward_origin_channel(
-            -1_000_000_000_000 - forwarded_from.id, forwarded_from.title,
+            bot_api_chat_id(forwarded_from), forwarded_from.title,
             forwarded_post or 1, forwarded_from.username,
         )  # fmt: skip
+    return _bot_api_message(
+        fake, user_id, document, kind=kind, caption=caption, message_id=message_id,
+        forward_origin=origin,
+    )  # fmt: skip
+
+
+def bot_api_chat_id(chat: FakeChannel | FakeGroup) -> int:
+    """The Bot API's id of a chat: ``-100<id>`` for a channel or supergroup, ``-<id>``
+    for a basic group."""
+    if isinstance(chat, FakeChannel):
+        return -1_000_000_000_000 - chat.id
+    return -chat.id
+
+
+def send_in_group(
+    fake: FakeTelegram,
+    server: FakeMTProtoServer,
+    user_id: int,
+    group: FakeChannel | FakeGroup,
+    document: FakeDocument,
+    *,
+    kind: str,
+    caption: str | None = None,
+) -> ChatMessage:
+    """The user sends ``document`` as ``kind`` in a supergroup (a megagroup
+    :class:`FakeChannel`) or a basic group (:class:`FakeGroup`) the bot is in: stored in
+    the MTProto world (the supergroup's own messages; in a basic group, every member's
+    box) and delivered as a Bot API update, under one message id (the supergroup's, or
+    the bot's box's for a basic group)."""
+    world = server.world
+    bot = _bot(server, fake)
+    user = world.users.get(user_id)
+    if user is None:
+        raise ValueError(f"no user {user_id} in the MTProto world")
+    if bot.id not in group.members or user_id not in group.members:
+        raise ValueError(f"the bot and user {user_id} must both be in {group.title!r}")
+    if isinstance(group, FakeChannel):
+        if not group.megagroup:
+            raise ValueError("users post in supergroups, not in broadcast channels")
+        message_id = fake.reserve_message_id(group.next_id)
+        world.post(group, caption or "", media=document, from_user=user, message_id=message_id)
+        chat_type = "supergroup"
+    else:
+        message_id = fake.reserve_message_id(world.box(bot.id).next_id)
+        world.send_to_group(user, group, caption or "", media=document,
+                            message_ids={bot.id: message_id})  # fmt: skip
+        chat_type = "group"
+    return _bot_api_message(
+        fake, user_id, document, kind=kind, caption=caption, message_id=message_id,
+        chat_id=bot_api_chat_id(group), chat_type=chat_type,
+    )  # fmt: skip
+
+
+def _bot_api_message(
+    fake: FakeTelegram,
+    user_id: int,
+    document: FakeDocument,
+    *,
+    kind: str,
+    caption: str | None,
+    message_id: int,
+    forward_origin: dict[str, Any] | None = None,
+    chat_id: int | None = None,
+    chat_type: str = "private",
+) -> ChatMessage:
+    """The Bot API update of the message the MTProto world holds as ``message_id``."""
     extra: dict[str, Any] = {}
     video = document.attribute(types.DocumentAttributeVideo)
     audio = document.attribute(types.DocumentAttributeAudio)
@@ -117,6 +190,7 @@ def send_to_bot(
     assert document.path is not None, "bridged documents live in a file"
     return fake.user_sends_media(
         user_id, kind, path=document.path, file_name=document.file_name,
-        mime=document.mime_type, caption=caption, forward_origin=origin,
-        message_id=message_id, file_unique_id=unique_id(document), **extra,
+        mime=document.mime_type, caption=caption, forward_origin=forward_origin,
+        message_id=message_id, file_unique_id=unique_id(document), chat_id=chat_id,
+        chat_type=chat_type, **extra,
     )  # fmt: skip

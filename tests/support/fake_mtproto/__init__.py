@@ -16,13 +16,22 @@ from __future__ import annotations
 from .dispatch import RpcFail
 from .faults import ConnectionStats, Faults, Stats
 from .server import AuthState, FakeMTProtoServer, shared_rsa_key
-from .world import FakeChannel, FakeDocument, FakeMessage, FakePhoto, FakeUser, World
+from .world import (
+    FakeChannel,
+    FakeDocument,
+    FakeGroup,
+    FakeMessage,
+    FakePhoto,
+    FakeUser,
+    World,
+)
 
 __all__ = [
     "AuthState",
     "ConnectionStats",
     "FakeChannel",
     "FakeDocument",
+    "FakeGroup",
     "FakeMTProtoServer",
     "FakeMessage",
     "FakePhoto",

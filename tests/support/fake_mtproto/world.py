@@ -18,7 +18,15 @@ from typing import Any
 
 from telethon.tl import types
 
-__all__ = ["FakeChannel", "FakeDocument", "FakeMessage", "FakePhoto", "FakeUser", "World"]
+__all__ = [
+    "FakeChannel",
+    "FakeDocument",
+    "FakeGroup",
+    "FakeMessage",
+    "FakePhoto",
+    "FakeUser",
+    "World",
+]
 
 
 def _hash() -> int:
@@ -154,10 +162,11 @@ Media = FakeDocument | FakePhoto
 
 @dataclass
 class FakeMessage:
-    """A message as stored in one box (a channel, or one account's private messages)."""
+    """A message as stored in one box (a channel, or one account's private and basic
+    group messages)."""
 
     id: int
-    peer: types.PeerUser | types.PeerChannel
+    peer: types.PeerUser | types.PeerChannel | types.PeerChat
     date: dt.datetime
     text: str = ""
     media: Media | None = None
@@ -240,6 +249,31 @@ class FakeChannel:
 
 
 @dataclass
+class FakeGroup:
+    """A basic group: it has no message box of its own; each member's copy of a message
+    sits in that member's box (``peer`` the group), under that box's own id."""
+
+    id: int
+    title: str
+    date: dt.datetime
+    members: set[int] = field(default_factory=set)
+
+    def tl(self, viewer_id: int | None = None) -> types.Chat:
+        return types.Chat(
+            id=self.id,
+            title=self.title,
+            photo=types.ChatPhotoEmpty(),
+            participants_count=len(self.members),
+            date=self.date,
+            version=1,
+            left=(viewer_id not in self.members) or None,
+        )
+
+    def peer(self) -> types.PeerChat:
+        return types.PeerChat(self.id)
+
+
+@dataclass
 class Box:
     """One account's private messages (ids and pts are per account, as on Telegram)."""
 
@@ -263,6 +297,7 @@ class World:
         self.api_hash: str | None = None
         self.users: dict[int, FakeUser] = {}
         self.channels: dict[int, FakeChannel] = {}
+        self.groups: dict[int, FakeGroup] = {}  # basic groups
         self.documents: dict[int, FakeDocument] = {}
         self.photos: dict[int, FakePhoto] = {}
         self.boxes: dict[int, Box] = {}
@@ -270,6 +305,7 @@ class World:
         self.ignored_thumbs: list[str] = []  # why Telegram dropped an uploaded thumbnail
         self._next_user_id = 1_000_001
         self._next_channel_id = 1_500_000_001
+        self._next_group_id = 4_000_001
 
     # -- building -------------------------------------------------------------------------
     def add_user(
@@ -343,6 +379,16 @@ class World:
             self._next_channel_id += 1
             self.channels[channel.id] = channel
             return channel
+
+    def add_group(self, title: str, *, members: Iterable[FakeUser] = ()) -> FakeGroup:
+        """A basic group (Bot API chat id ``-<id>``); only members see its messages."""
+        with self.lock:
+            group = FakeGroup(
+                id=self._next_group_id, title=title, date=_now(), members={m.id for m in members}
+            )
+            self._next_group_id += 1
+            self.groups[group.id] = group
+            return group
 
     def add_document(
         self,
@@ -454,12 +500,20 @@ class World:
         from_user: FakeUser | None = None,
         random_id: int | None = None,
         grouped_id: int | None = None,
+        message_id: int | None = None,
     ) -> FakeMessage:
-        """Append a message to a channel (a post) or supergroup (from ``from_user``)."""
+        """Append a message to a channel (a post) or supergroup (from ``from_user``).
+        ``message_id`` picks its id (e.g. the id the Bot API fake gave the same
+        message); a channel's ids only grow."""
         with self.lock:
+            msg_id = channel.next_id
+            if message_id is not None:
+                if message_id < msg_id:
+                    raise ValueError(f"message id {message_id} is taken in {channel.title!r}")
+                msg_id = message_id
             channel.pts += 1
             msg = FakeMessage(
-                id=channel.next_id,
+                id=msg_id,
                 peer=channel.peer(),
                 date=date or _now(),
                 text=text,
@@ -530,6 +584,41 @@ class World:
                     box.random_ids[(recipient.id, random_id)] = msg.id
                 copies.append(msg)
             return copies[0], copies[1]
+
+    def send_to_group(
+        self,
+        sender: FakeUser,
+        group: FakeGroup,
+        text: str = "",
+        *,
+        media: Media | None = None,
+        message_ids: dict[int, int] | None = None,
+    ) -> dict[int, FakeMessage]:
+        """Store a message to a basic group in every member's box (each under that box's
+        next id, or the id ``message_ids`` gives for that member, e.g. the bot's Bot API
+        message id); returns the copies by member id."""
+        with self.lock:
+            if sender.id not in group.members:
+                raise ValueError(f"{sender.first_name} is not in {group.title!r}")
+            now = _now()
+            copies: dict[int, FakeMessage] = {}
+            for member in sorted(group.members):
+                box = self.box(member)
+                msg_id = box.next_id
+                wanted = (message_ids or {}).get(member)
+                if wanted is not None:
+                    if wanted < msg_id:
+                        raise ValueError(f"message id {wanted} is taken")
+                    msg_id = wanted
+                box.pts += 1
+                msg = FakeMessage(
+                    id=msg_id, peer=group.peer(), date=now, text=text, media=media,
+                    from_id=sender.id, out=member == sender.id, pts=box.pts,
+                    author_id=sender.id,
+                )  # fmt: skip
+                box.messages[msg.id] = msg
+                copies[member] = msg
+            return copies
 
     # -- lookups --------------------------------------------------------------------------
     def box(self, user_id: int) -> Box:

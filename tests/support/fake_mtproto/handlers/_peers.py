@@ -61,7 +61,7 @@ def resolve_peer(ctx: CallContext, peer: Any) -> FakeUser | FakeChannel:
     if isinstance(peer, types.InputPeerChannel | types.InputChannel):
         return resolve_channel(ctx, peer)
     if isinstance(peer, types.InputPeerChat):
-        raise RpcFail(400, "CHAT_ID_INVALID")  # basic groups are not modelled
+        raise RpcFail(400, "CHAT_ID_INVALID")  # sending into basic groups is not modelled
     return resolve_user(ctx, peer)
 
 

@@ -181,7 +181,13 @@ def _by_ids(
 
 @handles(functions.channels.GetMessagesRequest)
 def channel_messages(ctx: CallContext, req: functions.channels.GetMessagesRequest) -> TLObject:
+    """A channel's messages by id: with the caller's own access hash of the channel
+    (CHANNEL_INVALID otherwise); a bot only in a channel or supergroup it is a member of
+    (CHANNEL_PRIVATE otherwise, public or not), an account in any it can read."""
     channel = resolve_channel(ctx, req.channel)
+    me = ctx.me()
+    if me.bot and me.id not in channel.members:
+        raise RpcFail(400, "CHANNEL_PRIVATE")
     ids = _wanted_ids(req.id)
     found = _by_ids(ctx, channel.messages, ids, channel.peer())
     users = [
@@ -195,10 +201,24 @@ def channel_messages(ctx: CallContext, req: functions.channels.GetMessagesReques
 
 @handles(functions.messages.GetMessagesRequest)
 def get_messages(ctx: CallContext, req: functions.messages.GetMessagesRequest) -> TLObject:
+    """Messages by id in the caller's own box only (its private chats and basic groups):
+    an id of another box, or a channel's, is another message or none (MessageEmpty)."""
     me = ctx.me()
     box = ctx.world.box(me.id)
     wanted = _wanted_ids(req.id)
     found = _by_ids(ctx, box.messages, wanted)
+    groups = [
+        ctx.world.groups[m.peer.chat_id]
+        for i in wanted
+        if (m := box.messages.get(i)) is not None
+        and isinstance(m.peer, types.PeerChat)
+        and m.peer.chat_id in ctx.world.groups
+    ]
+    senders = {
+        m.from_id
+        for i in wanted
+        if (m := box.messages.get(i)) is not None and m.from_id in ctx.world.users
+    }
     peers = {m.peer.user_id for m in box.messages.values() if isinstance(m.peer, types.PeerUser)}
     # a forwarded message's origin comes with it, as on Telegram (Telethon reads it there)
     origins = [
@@ -217,8 +237,11 @@ def get_messages(ctx: CallContext, req: functions.messages.GetMessagesRequest) -
         and isinstance(m.fwd_from.from_id, types.PeerUser)
         and m.fwd_from.from_id.user_id in ctx.world.users
     }
+    peers |= {s for s in senders if s is not None}
     chats, users = chats_and_users(ctx, origins, [me, *(ctx.world.users[p] for p in peers)])
-    return types.messages.Messages(messages=found, topics=[], chats=chats, users=users)
+    seen_groups = {g.id: g.tl(me.id) for g in groups}
+    all_chats: list[Any] = [*chats, *seen_groups.values()]
+    return types.messages.Messages(messages=found, topics=[], chats=all_chats, users=users)
 
 
 def _dialog_order(entry: tuple[FakeUser | FakeChannel, FakeMessage | None]) -> tuple[float, int]:
