@@ -1,8 +1,10 @@
 """Files sent or forwarded to the bot (issue 10): real python-telegram-bot on the fake
 Bot API, real Telethon on the fake MTProto server, real ffmpeg.
 
-With MTProto the bot reads the file from its own message box (messages.getMessages)
-and downloads it in parallel parts; without, through getFile (20 MB at most). A file
+With MTProto the bot reads the file from its own message box (messages.getMessages;
+a private chat or basic group) or the supergroup's (channels.getMessages, with its own
+access hash of it) and downloads it in parallel parts; without, through getFile (20 MB
+at most). A file
 with the caption /archive is kept byte for byte in the library; /audio in reply to a
 video sends its sound back as tagged audio."""
 
@@ -22,7 +24,7 @@ from tests.e2e._bot_harness import OTHER, USER, Bot, running_bot
 from tests.support.fake_mtproto import FakeMTProtoServer
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
 from tests.support.media_fixtures import ffprobe_json, make_sparse_file
-from tests.support.tg_bridge import document_for, send_to_bot
+from tests.support.tg_bridge import bot_api_chat_id, document_for, send_in_group, send_to_bot
 
 MB = 1024 * 1024
 API = {"telegram_api_id": 611335, "telegram_api_hash": "d524b414d21f4d37f08684c1df41ac9c"}
@@ -164,6 +166,76 @@ async def test_a_forwarded_100_mb_video_comes_over_mtproto_into_the_library(
         assert not (bot.services.storage.jobs_root / str(slow_job.id)).exists()
         assert fake_mtproto.stats.file_bytes_by_document[slow.id] < 40 * MB
         fake_mtproto.faults.throughput_cap = None
+
+
+async def test_big_files_in_a_supergroup_and_a_basic_group_come_over_mtproto(
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    fake_mtproto: FakeMTProtoServer,
+    mtproto_public_key: Path,
+    media_dir: Path,
+) -> None:
+    """A 100 MB video with /archive in a supergroup: read with channels.getMessages (the
+    bot's own access hash of the supergroup, asked once), fetched whole and byte for
+    byte over MTProto; a 30 MB one in a basic group: read from the bot's own box. No
+    getFile, no "send it to me in a private chat"."""
+    world = fake_mtproto.world
+    user = world.add_user("User", user_id=USER)
+    bot_user = world.add_bot("ferrybot", token=fake_telegram.token)
+    team = world.add_channel("Team", megagroup=True, members=[user, bot_user])
+    family = world.add_group("Family", members=[user, bot_user])
+    # messages the supergroup had before: its ids are its own, not the bot's box's
+    for n in range(3):
+        world.post(team, f"hello {n}", from_user=user)
+    big = padded_mp4(media_dir / "h264_aac.mp4", tmp_path / "team_meeting.mp4", 100 * MB)
+    video = document_for(fake_mtproto, "video", big, duration=5, width=320, height=240)
+    mid = padded_mp4(media_dir / "h264_aac.mp4", tmp_path / "birthday.mp4", 30 * MB)
+    clip = document_for(fake_mtproto, "video", mid, duration=5, width=320, height=240)
+    settings: dict[str, Any] = {
+        **API,
+        "telegram_mtproto_server": fake_mtproto.address,
+        "telegram_mtproto_public_key": mtproto_public_key,
+        "timeout_download_s": 180,
+    }
+    stats = fake_mtproto.stats
+    async with running_bot(tmp_path, fake_telegram, **settings) as bot:
+        # the supergroup: 100 MB with the caption /archive
+        team_id = bot_api_chat_id(team)
+        sent = send_in_group(fake_telegram, fake_mtproto, USER, team, video, kind="video",
+                             caption="/archive")  # fmt: skip
+        assert team.messages[sent.message_id].document is video
+        [job] = await bot.wait_jobs(1)
+        job = await bot.job_status(job.id, "COMPLETED", "FAILED", timeout=180)
+        assert (job.status, job.error_message) == ("COMPLETED", None)
+        archived = Path(job.file_path or "")
+        assert archived.is_relative_to(bot.services.settings.archive_root)
+        assert archived.stat().st_size == 100 * MB
+        assert sha256(archived) == sha256(big) == job.sha256
+        assert stats.file_bytes_by_document[video.id] == 100 * MB
+        assert len(stats.connections_by_document[video.id]) > 1  # in parallel
+        # read in the supergroup (describe, then a fresh file reference before the
+        # download), with the hash the bot learned once; never through getFile
+        assert stats.requests["channels.getMessages"] >= 1
+        assert stats.requests["channels.getChannels"] == 1
+        assert not fake_telegram.calls("getFile")
+        done = await final_text(fake_telegram, team_id, sent.message_id, "Archived")
+        assert "team_meeting" in done and "100.0 MB" in done and f"#{job.id}" in done
+        assert not any("private chat" in (m.text or "") for m in fake_telegram.messages_to(team_id))
+
+        # a basic group: 30 MB (over the Bot API's 20), read from the bot's own box
+        family_id = bot_api_chat_id(family)
+        got = send_in_group(fake_telegram, fake_mtproto, USER, family, clip, kind="video",
+                            caption="/archive")  # fmt: skip
+        assert world.box(bot_user.id).messages[got.message_id].peer == family.peer()
+        second = (await bot.wait_jobs(2))[-1]
+        second = await bot.job_status(second.id, "COMPLETED", "FAILED", timeout=120)
+        assert (second.status, second.error_message) == ("COMPLETED", None)
+        assert sha256(Path(second.file_path or "")) == sha256(mid) == second.sha256
+        assert stats.file_bytes_by_document[clip.id] == 30 * MB
+        done = await final_text(fake_telegram, family_id, got.message_id, "Archived")
+        assert "birthday" in done and "30.0 MB" in done
+        assert not fake_telegram.calls("getFile")
+        assert stats.requests["channels.getChannels"] == 1
 
 
 async def test_files_without_mtproto_come_through_get_file_up_to_20_mb(

@@ -31,11 +31,13 @@ def _file(size: int | None, chat_id: int = 1001, **kw: Any) -> BotFile:
     return BotFile(chat_id, 7, kw.pop("kind", "video"), "FID", "UNIQ", size=size, **kw)
 
 
-def test_the_route_is_mtproto_only_with_it_and_in_a_private_chat(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chat_id", [1001, -4001234, -1001500000001])
+def test_the_route_is_mtproto_with_it_in_every_chat(tmp_path: Path, chat_id: int) -> None:
+    """A private chat, a basic group, a supergroup or channel: the bot's MTProto session
+    reads each (its own box, or channels.getMessages); without it, getFile."""
     off, on = _settings(tmp_path), _settings(tmp_path, **API)
-    assert bot_file_route(off, _file(5 * MB)) == "botapi"
-    assert bot_file_route(on, _file(5 * MB)) == "mtproto"
-    assert bot_file_route(on, _file(5 * MB, chat_id=-1001234)) == "botapi"
+    assert bot_file_route(off, _file(5 * MB, chat_id)) == "botapi"
+    assert bot_file_route(on, _file(5 * MB, chat_id)) == "mtproto"
     assert not load_settings(data_dir=tmp_path, **API).bot_mtproto_enabled  # no token
 
 
@@ -46,7 +48,10 @@ def test_the_route_is_mtproto_only_with_it_and_in_a_private_chat(tmp_path: Path)
         (20 * MB, 1001, False, None),
         (30 * MB, 1001, False, "files over 20 MB need MTProto: set MEDIAFERRY_TELEGRAM_API_ID"),
         (30 * MB, 1001, True, None),
-        (30 * MB, -1001234, True, "in a group I can fetch files up to 20 MB"),
+        (30 * MB, -1001234, True, None),  # a supergroup: over MTProto too
+        (30 * MB, -4001234, True, None),  # a basic group
+        (30 * MB, -1001234, False, "files over 20 MB need MTProto"),
+        (2001 * MB, -1001234, True, "over 2000 MB"),
         (2001 * MB, 1001, True, "over 2000 MB"),
         (600 * MB, 1001, True, "over this server's limit of 500 MB"),
         (None, 1001, False, None),
@@ -58,6 +63,7 @@ def test_refusals_are_one_clear_line(
     settings = _settings(tmp_path, max_file_size_mb=500 if size == 600 * MB else 4000,
                          **(API if mtproto else {}))  # fmt: skip
     reason = refusal(settings, _file(size, chat_id))
+    assert "private chat" not in (reason or "")  # no chat is limited to 20 MB with MTProto
     if expected is None:
         assert reason is None
     else:

@@ -1,7 +1,8 @@
 """Files sent or forwarded to the bot (issue 10): what may be fetched, and the jobs.
 
-A file is fetched by the bot's own MTProto session when it has one (up to 2000 MB),
-else through the Bot API's ``getFile`` (up to 20 MB). :func:`refusal` says, before
+A file is fetched by the bot's own MTProto session when it has one (up to 2000 MB, in
+a private chat, a group or a supergroup alike), else through the Bot API's ``getFile``
+(up to 20 MB). :func:`refusal` says, before
 any job exists, why a file cannot be taken (empty, too big for the route, over the
 server's limit). Two kinds of job come from a file, both ordinary TELEGRAM jobs
 deduplicated by the file's ``file_unique_id`` (read over MTProto, a file kept as it
@@ -57,11 +58,6 @@ def refusal(settings: Settings, file: BotFile) -> str | None:
     if size is None:
         return None  # the Bot API did not say; the job finds out
     if bot_file_route(settings, file) == "botapi" and size > BOTAPI_FILE_LIMIT:
-        if settings.bot_mtproto_enabled:  # MTProto is on, but not for this chat
-            return (
-                f"That file is {_mb(size)}; in a group I can fetch files up to 20 MB. "
-                "Send it to me in a private chat."
-            )
         return f"That file is {_mb(size)}: {NEEDS_MTPROTO}."
     if size > MTPROTO_FILE_LIMIT:
         return f"That file is {_mb(size)}; Telegram files over 2000 MB cannot be fetched."

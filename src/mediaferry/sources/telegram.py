@@ -8,9 +8,10 @@ per item (as a playlist). The file itself is fetched by the "telegram" transfer
 backend and kept byte for byte.
 
 A file sent to the bot (``JobRequest.bot_file``) is read by the bot's own MTProto
-session when it has one (``messages.getMessages`` by id in a private chat; up to
-2000 MB), else through the Bot API's ``getFile`` (up to 20 MB, the Bot API's cap). It
-is kept byte for byte, except that an audio job of a video extracts its sound.
+session when it has one (by its Bot API message id: ``messages.getMessages`` in a
+private chat or basic group, ``channels.getMessages`` in a supergroup or channel; up
+to 2000 MB), else through the Bot API's ``getFile`` (up to 20 MB, the Bot API's cap).
+It is kept byte for byte, except that an audio job of a video extracts its sound.
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ _KIND_EXT = {"audio": "mp3", "voice": "ogg", "video": "mp4", "video_note": "mp4"
 
 def bot_file_route(settings: Settings, file: BotFile) -> Literal["mtproto", "botapi"]:
     """How a file sent to the bot is fetched: by the bot's MTProto session when it has
-    one and the file is in a private chat (where ``messages.getMessages`` finds it by
-    its id), else with the Bot API's ``getFile``."""
-    return "mtproto" if settings.bot_mtproto_enabled and file.chat_id > 0 else "botapi"
+    one, in any chat the bot is in (a private chat or basic group: ``messages.getMessages``
+    in the bot's own message box; a supergroup or channel: ``channels.getMessages``),
+    else with the Bot API's ``getFile``."""
+    del file  # every chat the bot gets a file in can be read over MTProto
+    return "mtproto" if settings.bot_mtproto_enabled else "botapi"
 
 
 def bot_file_title(file: BotFile) -> str | None:

@@ -16,6 +16,7 @@ from telethon.tl import functions, types
 from mediaferry.telegram._errors import ChatNotFound, NoMedia, translate
 from mediaferry.telegram.clients import WaitHook, call
 from mediaferry.telegram.links import ChatRef
+from mediaferry.telegram.upload import bot_peer
 
 __all__ = [
     "KINDS",
@@ -356,11 +357,21 @@ async def fetch_message(
 async def fetch_bot_message(
     client: Any, chat_id: int, message_id: int, *, on_wait: WaitHook | None = None
 ) -> Any:
-    """A message in one of the bot's private chats, by its id in the bot's own message
-    box (``messages.getMessages``: the Bot API's message id). :class:`NoMedia` if it is
-    gone, or if that id belongs to another chat than ``chat_id``."""
-    what = f"message {message_id} of the chat with the bot"
-    request = functions.messages.GetMessagesRequest([types.InputMessageID(message_id)])
+    """A message in one of the bot's chats (a Bot API chat id), by its Bot API message
+    id. A private chat's or basic group's ids live in the bot's own message box
+    (``messages.getMessages``); a supergroup or channel (``-100<id>``) has its own ids,
+    read with ``channels.getMessages`` and the bot's own access hash of the chat
+    (:func:`~mediaferry.telegram.upload.bot_peer`, learned once per client).
+    :class:`NoMedia` if the message is gone, or if that id belongs to another chat than
+    ``chat_id``; :class:`ChatNotFound` if the bot is not in the chat."""
+    what = f"message {message_id} of chat {chat_id} with the bot"
+    wanted = [types.InputMessageID(message_id)]
+    peer = await bot_peer(client, chat_id, on_wait=on_wait)
+    if isinstance(peer, types.InputPeerChannel):
+        channel = types.InputChannel(peer.channel_id, peer.access_hash)
+        request: Any = functions.channels.GetMessagesRequest(channel, wanted)
+    else:
+        request = functions.messages.GetMessagesRequest(wanted)
     result = await call(client, request, what=what, on_wait=on_wait)
     for message in result.messages:
         if isinstance(message, types.Message) and message.id == message_id:
