@@ -25,6 +25,7 @@ from mediaferry.db.engine import Database
 from mediaferry.jobs.service import JobService, detector_for, job_to_dict
 from mediaferry.jobs.states import JobStatus
 from mediaferry.jobs.transition import transition
+from tests.support.media_server import MediaServer
 
 PY = sys.executable
 MF = str(Path(PY).with_name("mediaferry"))
@@ -145,6 +146,28 @@ async def test_add_imports_no_interface_or_engine_it_does_not_use(
     names, out, code = imported(env, tmp_path, "add", magnet, "--json")
     assert code == 0 and json.loads(out)["jobs"][0]["source_type"] == "TORRENT", out
     assert "yt_dlp" not in tops(names)
+
+
+# ``add --wait`` runs the engine in the process: what a web file's job never needs
+NEVER_FOR_A_WEB_FILE = {
+    "telethon", "telegram", "fastapi", "starlette", "uvicorn", "playwright", "yt_dlp",
+    "alembic", "mediaferry.jobs.tg_archive", "mediaferry.telegram.chats",
+    "mediaferry.web", "mediaferry.bot",
+}  # fmt: skip
+
+
+async def test_add_wait_of_a_web_file_loads_no_telegram_web_or_browser(
+    media_server: MediaServer, tmp_path: Path
+) -> None:
+    env = env_for(tmp_path / "data")
+    # the first run builds the cached table of yt-dlp's URL patterns; later runs read it
+    _, out, code = imported(env, tmp_path, "add", media_server.url("/media/audio.mp3"), "--json")
+    assert code == 0, out
+    url = media_server.url("/media/h264_aac.mp4")
+    names, out, code = imported(env, tmp_path, "add", "--wait", "--json", url)
+    assert code == 0 and json.loads(out)["jobs"][0]["status"] == "COMPLETED", out
+    assert "mediaferry.jobs.pipeline" in names  # the engine really ran here
+    assert not tops(names) & NEVER_FOR_A_WEB_FILE, sorted(tops(names) & NEVER_FOR_A_WEB_FILE)
 
 
 async def test_fast_json_is_what_the_job_service_says(

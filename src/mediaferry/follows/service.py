@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
@@ -35,14 +35,15 @@ from mediaferry.errors import (
 from mediaferry.follows.rules import compile_filter, parse_date, parse_every, title_matches
 from mediaferry.jobs.service import JobService
 from mediaferry.jobs.states import JobType
-from mediaferry.jobs.tg_archive import job_args_for
 from mediaferry.jobs.transition import add_event
 from mediaferry.net.feed import FeedEntry, FeedListing
 from mediaferry.sources.listing import Detected, detect_kind, list_entries
-from mediaferry.telegram.chats import KINDS, Chat, iter_media, resolve_chat
 from mediaferry.telegram.clients import TelegramClients
-from mediaferry.telegram.links import message_url, parse_chat
+from mediaferry.telegram.links import KINDS, message_url, parse_chat
 from mediaferry.urls import check_url
+
+if TYPE_CHECKING:
+    from mediaferry.telegram.chats import Chat
 
 __all__ = ["CheckResult", "FollowNotFound", "FollowService", "follow_to_dict"]
 
@@ -252,6 +253,10 @@ class FollowService:
                 "following a Telegram chat needs MEDIAFERRY_TELEGRAM_API_ID/_API_HASH and a "
                 "logged-in account (mediaferry tg login)"
             )
+        # Telethon is loaded only by what reads Telegram (not by every process that
+        # builds the services: `add --wait` of a web link starts ~0.1 s sooner)
+        from mediaferry.telegram.chats import resolve_chat
+
         client = await self.telegram.user()
         return await resolve_chat(client, parse_chat(text))
 
@@ -266,6 +271,9 @@ class FollowService:
     async def _list_telegram(self, follow: Follow) -> FeedListing:
         """A chat's media messages newer than the follow's high-water mark (one
         ``messages.getHistory``/``search`` page when nothing is new)."""
+        from mediaferry.jobs.tg_archive import job_args_for
+        from mediaferry.telegram.chats import iter_media
+
         chat = await self._telegram_chat(follow.url)
         client = await self.telegram.user()  # type: ignore[union-attr]
         entries: list[FeedEntry] = []

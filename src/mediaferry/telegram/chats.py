@@ -15,7 +15,7 @@ from telethon.tl import functions, types
 
 from mediaferry.telegram._errors import ChatNotFound, NoMedia, translate
 from mediaferry.telegram.clients import WaitHook, call
-from mediaferry.telegram.links import ChatRef
+from mediaferry.telegram.links import KINDS, ChatRef, Kind
 from mediaferry.telegram.upload import bot_peer
 
 __all__ = [
@@ -33,8 +33,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["audio", "voice", "video", "document", "all"]
-KINDS: tuple[str, ...] = ("audio", "video", "voice", "document", "all")
 PAGE = 100
 WINDOW = 4  # pages asked at once (add_offset): Telegram answers one while we read another
 

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from mediaferry.errors import UrlRejected
 
-__all__ = ["ChatRef", "MessageLink", "message_url", "parse_chat", "parse_message_link"]
+__all__ = [
+    "KINDS",
+    "ChatRef",
+    "Kind",
+    "MessageLink",
+    "message_url",
+    "parse_chat",
+    "parse_message_link",
+]
+
+# what a chat's media can be asked for by (``audio`` = music, not voice notes)
+Kind = Literal["audio", "voice", "video", "document", "all"]
+KINDS: tuple[str, ...] = ("audio", "video", "voice", "document", "all")
 
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,31}$")
 _HOSTS = {"t.me", "www.t.me", "telegram.me", "www.telegram.me", "telegram.dog"}
