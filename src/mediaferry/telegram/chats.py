@@ -333,18 +333,22 @@ async def iter_media(
             offset_id = lowest
 
 
+def _get_messages(peer: Any, ids: list[int]) -> Any:
+    """Messages by id: a channel's or supergroup's own ids (``channels.getMessages``),
+    else ids in the account's own box (``messages.getMessages``)."""
+    wanted = [types.InputMessageID(i) for i in ids]
+    if isinstance(peer, types.InputPeerChannel):
+        channel = types.InputChannel(peer.channel_id, peer.access_hash)
+        return functions.channels.GetMessagesRequest(channel, wanted)
+    return functions.messages.GetMessagesRequest(wanted)
+
+
 async def fetch_message(
     client: Any, chat: Chat, message_id: int, *, on_wait: WaitHook | None = None
 ) -> Any:
     """One message, fetched again (fresh file reference). :class:`NoMedia` if gone."""
     what = f"message {message_id} of {chat.display}"
-    if isinstance(chat.peer, types.InputPeerChannel):
-        channel = types.InputChannel(chat.peer.channel_id, chat.peer.access_hash)
-        request: Any = functions.channels.GetMessagesRequest(
-            channel, [types.InputMessageID(message_id)]
-        )
-    else:
-        request = functions.messages.GetMessagesRequest([types.InputMessageID(message_id)])
+    request = _get_messages(chat.peer, [message_id])
     result = await call(client, request, what=what, on_wait=on_wait)
     for message in result.messages:
         if isinstance(message, types.Message) and message.id == message_id:
@@ -363,14 +367,8 @@ async def fetch_bot_message(
     :class:`NoMedia` if the message is gone, or if that id belongs to another chat than
     ``chat_id``; :class:`ChatNotFound` if the bot is not in the chat."""
     what = f"message {message_id} of chat {chat_id} with the bot"
-    wanted = [types.InputMessageID(message_id)]
     peer = await bot_peer(client, chat_id, on_wait=on_wait)
-    if isinstance(peer, types.InputPeerChannel):
-        channel = types.InputChannel(peer.channel_id, peer.access_hash)
-        request: Any = functions.channels.GetMessagesRequest(channel, wanted)
-    else:
-        request = functions.messages.GetMessagesRequest(wanted)
-    result = await call(client, request, what=what, on_wait=on_wait)
+    result = await call(client, _get_messages(peer, [message_id]), what=what, on_wait=on_wait)
     for message in result.messages:
         if isinstance(message, types.Message) and message.id == message_id:
             if tl_utils.get_peer_id(message.peer_id) != chat_id:
@@ -387,13 +385,7 @@ async def album_of(
     if message.grouped_id is None:
         return [own] if own else []
     ids = list(range(max(1, message.id - 9), message.id + 10))
-    if isinstance(chat.peer, types.InputPeerChannel):
-        channel = types.InputChannel(chat.peer.channel_id, chat.peer.access_hash)
-        request: Any = functions.channels.GetMessagesRequest(
-            channel, [types.InputMessageID(i) for i in ids]
-        )
-    else:
-        request = functions.messages.GetMessagesRequest([types.InputMessageID(i) for i in ids])
+    request = _get_messages(chat.peer, ids)
     result = await call(client, request, what=f"album of message {message.id}", on_wait=on_wait)
     items = [
         media_of(m, chat.id)

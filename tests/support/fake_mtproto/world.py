@@ -37,6 +37,16 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def _message_id(next_id: int, wanted: int | None, where: str = "") -> int:
+    """``wanted`` (e.g. the id the Bot API fake gave the same message) when it is free,
+    else the next id; ids in a box or channel only grow."""
+    if wanted is None:
+        return next_id
+    if wanted < next_id:
+        raise ValueError(f"message id {wanted} is taken{where}")
+    return wanted
+
+
 @dataclass
 class FakeUser:
     id: int
@@ -506,11 +516,7 @@ class World:
         ``message_id`` picks its id (e.g. the id the Bot API fake gave the same
         message); a channel's ids only grow."""
         with self.lock:
-            msg_id = channel.next_id
-            if message_id is not None:
-                if message_id < msg_id:
-                    raise ValueError(f"message id {message_id} is taken in {channel.title!r}")
-                msg_id = message_id
+            msg_id = _message_id(channel.next_id, message_id, f" in {channel.title!r}")
             channel.pts += 1
             msg = FakeMessage(
                 id=msg_id,
@@ -561,11 +567,7 @@ class World:
             for owner, other, out in ((sender, recipient, True), (recipient, sender, False)):
                 box = self.box(owner.id)
                 box.pts += 1
-                msg_id = box.next_id
-                if not out and recipient_message_id is not None:
-                    if recipient_message_id < msg_id:
-                        raise ValueError(f"message id {recipient_message_id} is taken")
-                    msg_id = recipient_message_id
+                msg_id = _message_id(box.next_id, None if out else recipient_message_id)
                 msg = FakeMessage(
                     id=msg_id,
                     peer=other.peer(),
@@ -604,12 +606,7 @@ class World:
             copies: dict[int, FakeMessage] = {}
             for member in sorted(group.members):
                 box = self.box(member)
-                msg_id = box.next_id
-                wanted = (message_ids or {}).get(member)
-                if wanted is not None:
-                    if wanted < msg_id:
-                        raise ValueError(f"message id {wanted} is taken")
-                    msg_id = wanted
+                msg_id = _message_id(box.next_id, (message_ids or {}).get(member))
                 box.pts += 1
                 msg = FakeMessage(
                     id=msg_id, peer=group.peer(), date=now, text=text, media=media,
