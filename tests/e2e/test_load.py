@@ -23,7 +23,13 @@ from tests.e2e._bot_harness import running_bot
 from tests.integration.test_web_harness import WebFactory
 from tests.integration.test_web_harness import make_web_fixture as make_web_fixture
 from tests.support.fake_telegram import FakeTelegram, RateLimits
-from tests.support.load import InstantRunner, bot_burst, rss_mb, wait_until
+from tests.support.load import (
+    InstantRunner,
+    bot_burst,
+    calls_per_second_peak,
+    rss_mb,
+    wait_until,
+)
 
 USERS = list(range(2001, 2021))
 LINKS_PER_USER = 50
@@ -112,6 +118,7 @@ async def test_bot_burst_of_1000_links_from_20_users(tmp_path: Path, db_url: str
             # nothing went faster than Telegram allows
             assert [(c.method, c.params.get("chat_id")) for c in fake.flood_refusals] == []
             assert s.send_limiter.floods == 0
+            assert calls_per_second_peak(fake, _sends) <= 30 * SPEED
             sends = len([c for c in fake.calls() if _sends(c.method)])
     growth = rss_mb() - rss_before
     print(

@@ -5,6 +5,7 @@ over the upload limit delivered in parts."""
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,22 @@ async def test_fake_answers_429_when_a_chat_gets_messages_too_fast(
     refused = fake_telegram.flood_refusals
     assert [c.params["chat_id"] for c in refused] == [USER, -100123]
     assert all(c.status == 429 and c.result["parameters"]["retry_after"] >= 1 for c in refused)
+
+
+async def test_fake_answers_429_beyond_30_messages_in_one_second_in_all(
+    fake_telegram: FakeTelegram,
+) -> None:
+    """The global limit is a window: no second may hold more than 30, burst or not."""
+    async with Bot(**fake_telegram.bot_kwargs()) as bot:
+        start = time.monotonic()
+        for chat in range(1, 31):  # 30 different chats: each within its own limit
+            await bot.send_message(chat, "hello")
+        if time.monotonic() - start > 0.9:  # ~0.1 s here; a second apart proves nothing
+            pytest.skip("this machine took over 0.9 s to send 30 messages")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(31, "one too many")
+    refused = fake_telegram.flood_refusals
+    assert [c.params["chat_id"] for c in refused] == [31]
 
 
 def _video_album(path: Path) -> list[InputMediaVideo]:

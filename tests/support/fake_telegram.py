@@ -30,13 +30,15 @@ Like the public server, media given as a ``file://`` URI or a local path is refu
 
 Telegram's flood limits are enforced (``rate_limits``, on by default): more than about
 one message a second to a private chat, 20 a minute to a group/channel (negative chat
-id) or 30 a second in all is answered ``429 Too Many Requests: retry after N`` and
-recorded (``flood_refusals``); sends and edits count, a media group as its items.
+id) or 30 in any one second in all (a sliding window, no burst on top) is answered
+``429 Too Many Requests: retry after N`` and recorded (``flood_refusals``); sends and
+edits count, a media group as its items.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import http.server
 import itertools
@@ -201,8 +203,7 @@ class RateLimits:
     private_burst: int = 4
     group_per_min: float = 20.0
     group_burst: int = 4
-    global_per_s: float = 30.0
-    global_burst: int = 30
+    global_per_s: float = 30.0  # in any one second, all chats together
 
     def scaled(self, factor: float) -> RateLimits:
         """The same limits ``factor`` times faster (tests that cannot wait minutes)."""
@@ -212,7 +213,6 @@ class RateLimits:
             self.group_per_min * factor,
             self.group_burst,
             self.global_per_s * factor,
-            self.global_burst,
         )
 
 
@@ -529,7 +529,8 @@ class FakeTelegram:
         self.download_limit = download_limit
         self.local_mode = local_mode
         self.rate_limits = rate_limits
-        self._flood_tat: dict[int | str, float] = {}  # per chat; "*" is the whole bot
+        self._flood_tat: dict[int | str, float] = {}  # per chat
+        self._flood_recent: collections.deque[float] = collections.deque()  # the whole bot
         self.flood_refusals: list[Call] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -928,9 +929,9 @@ class FakeTelegram:
             chat = p.get("chat_id")
         media = p.get("media") if method.lower() == "sendmediagroup" else None
         cost = len(media) if isinstance(media, list) else 1
-        buckets: list[tuple[int | str, float, int]] = [
-            ("*", 1.0 / limits.global_per_s, limits.global_burst)
-        ]
+        # all chats together: at most ``global_per_s`` in any one second (a sliding
+        # window, no burst on top: "no more than 30 messages per second")
+        buckets: list[tuple[int | str, float, int]] = []
         if isinstance(chat, int) and chat > 0:
             buckets.append((chat, 1.0 / limits.private_per_s, limits.private_burst))
         elif chat is not None:
@@ -938,6 +939,11 @@ class FakeTelegram:
         with self._cond:
             now = time.monotonic()
             late = 0.0
+            recent = self._flood_recent
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) + cost > int(limits.global_per_s):
+                late = max(late, recent[0] + 1.0 - now if recent else 1.0)
             for key, interval, burst in buckets:
                 tat = self._flood_tat.get(key, 0.0)
                 late = max(late, tat + min(cost, burst) * interval - burst * interval - now)
@@ -945,6 +951,7 @@ class FakeTelegram:
                 for key, interval, burst in buckets:
                     tat = self._flood_tat.get(key, 0.0)
                     self._flood_tat[key] = max(tat, now) + min(cost, burst) * interval
+                recent.extend([now] * cost)
                 return None
             retry = max(1, int(late + 0.999))
             payload: JSON = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -72,8 +73,30 @@ async def test_global_budget_spaces_many_chats() -> None:
         await lim.acquire(chat)
         times.append(clock() - 1000.0)
     assert times[:5] == pytest.approx([0] * 5)
-    # then 10 a second, whatever the chat
-    assert times[5:] == pytest.approx([0.1 * i for i in range(1, 11)])
+    # then 10 a second, whatever the chat, until the hard window is full: no more than
+    # 10 in any one second (the burst does not add to it); the next go as the first
+    # answers leave the window
+    assert times[5:10] == pytest.approx([0.1 * i for i in range(1, 6)])
+    assert times[10:] == pytest.approx([1.0] * 5)
+    assert max(len([u for u in times if t <= u < t + 1.0]) for t in times) == 10
+
+
+async def test_no_second_sees_more_than_the_global_budget_however_late_calls_land() -> None:
+    """A call may land at Telegram anywhere between its grant and its answer (a busy
+    loop, an upload): any one second meets at most ``global_per_s`` such spans."""
+    lim = SendLimiter(SendBudgets(global_per_s=4, global_burst=4, burst=10), in_flight=8)
+    spans: list[tuple[float, float]] = []
+
+    async def call(chat: int) -> None:
+        async with lim.slot(chat):
+            start = time.monotonic()
+            await asyncio.sleep(0.2)
+            spans.append((start, time.monotonic()))
+
+    await asyncio.wait_for(asyncio.gather(*(call(c) for c in range(1, 11))), 20)
+    assert len(spans) == 10
+    for t in [s for s, _ in spans]:
+        assert len([1 for s, e in spans if s < t + 1.0 and e > t]) <= 4, spans
 
 
 async def test_one_call_per_chat_in_flight_and_results_first() -> None:

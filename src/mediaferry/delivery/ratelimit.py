@@ -8,10 +8,13 @@ python-telegram-bot, MTProto through any other client) goes through one
   in the chat's budget (about 1 message/s in a private chat, 20 a minute in a group, supergroup or
   channel: a negative or ``@name`` chat id) and in the global budget (about 25/s for the
   whole bot) and runs the call inside; one call per chat is in flight at a time and
-  its slot counts from its answer. A :data:`Priority.PROGRESS` call that would wait
-  longer than ``progress_max_wait_s``, or finds its chat busy, raises
-  :class:`SendDropped` instead and uses nothing: progress edits give way to results,
-  and the caller keeps only its latest text.
+  its slot counts from its answer. The global budget is also a hard window: a call is
+  granted only while the calls in flight plus those answered within the last second
+  stay within ``global_per_s``, so no one-second window can see more arrive at
+  Telegram, however a busy loop or a slow network bunches them on the way. A
+  :data:`Priority.PROGRESS` call that would wait longer than ``progress_max_wait_s``,
+  or finds its chat busy, raises :class:`SendDropped` instead and uses nothing:
+  progress edits give way to results, and the caller keeps only its latest text.
 - ``limiter.flood(chat_id, seconds)`` records a flood wait (HTTP 429 ``retry_after`` or
   ``FLOOD_WAIT_X``): nothing is sent to that chat (``None``: to anyone) before it ends.
 - ``await limiter.call(send, chat_id=…, priority=…, cost=…, flood_wait_of=…)`` does both:
@@ -30,6 +33,7 @@ for libraries whose call sites cannot pass it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import enum
@@ -179,6 +183,12 @@ class SendLimiter:
         # calls granted but not yet answered are not yet counted exactly: keep them
         # few, well inside the margin between our budgets and Telegram's limits
         self._in_flight = asyncio.Semaphore(in_flight)
+        # the hard window: calls granted and not yet answered, and the answer times
+        # (one entry a message) of those answered within the last second
+        self._window_max = max(1, int(b.global_per_s))
+        self._live = 0
+        self._answers: collections.deque[float] = collections.deque()
+        self._answered = asyncio.Event()
         self._chats: dict[ChatId, _Cell] = {}
         self._seq = itertools.count()
         self._grants = 0
@@ -224,6 +234,10 @@ class SendLimiter:
                 finally:
                     done = self._clock()
                     self._global.answered(done, cost)
+                    counted = min(cost, self._window_max)
+                    self._live -= counted
+                    self._answers.extend([done] * counted)
+                    self._answered.set()
                     if cell is not None:
                         cell.take(done, cost)
         finally:
@@ -302,6 +316,30 @@ class SendLimiter:
             if progress and held > self.budgets.progress_max_wait_s:
                 raise self._drop(held)
             await self._sleep(held)
+        await self._window_turn(progress, cost)
+
+    async def _window_turn(self, progress: bool, cost: int) -> None:
+        """Wait until this call fits the hard one-second window (see the module doc)."""
+        room = self._window_max - (1 if progress and self._window_max > 2 else 0)
+        cost = min(cost, self._window_max)
+        while True:
+            now = self._clock()
+            answers = self._answers
+            while answers and answers[0] <= now - 1.0:
+                answers.popleft()
+            if self._live + len(answers) + cost <= room:
+                self._live += cost
+                return
+            if answers:
+                wait = answers[0] + 1.0 - now
+                if progress and wait > self.budgets.progress_max_wait_s:
+                    raise self._drop(wait)
+                await self._sleep(wait)
+            elif progress:
+                raise self._drop(1.0)  # every slot is in flight: results first
+            else:  # every slot is in flight: the next answer frees one a second later
+                self._answered.clear()
+                await self._answered.wait()
 
     def flood(self, chat_id: ChatId | None, seconds: float) -> None:
         """Telegram asked for a pause: hold the chat (or everything) that long."""
