@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -20,11 +22,12 @@ import httpx
 import pytest
 
 from mediaferry.config import load_settings
-from mediaferry.errors import JobError
+from mediaferry.errors import JobError, StageTimeout
 from mediaferry.files.digest import FileDigest
 from mediaferry.media.validate import validate_file
 from mediaferry.net.http import SafeNetworkBackend
 from mediaferry.plan import MediaPlan
+from mediaferry.transfer._sink import _Follower, _move, _Splice
 from mediaferry.transfer.base import Progress
 from mediaferry.transfer.http import HttpTransfer
 from tests.support.media_server import MediaServer, sha256_of
@@ -124,6 +127,55 @@ async def test_progress_is_reported_while_downloading(
     assert partial and partial[-1].speed and partial[-1].bytes_total == payload.stat().st_size
 
 
+async def test_a_plain_http_body_goes_from_the_socket_to_the_file_in_bulk(
+    transfer: HttpTransfer,
+    media_server: MediaServer,
+    payload: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the first chunk, the body skips Python (splice); the hash still covers all."""
+    caplog.set_level(logging.DEBUG, logger="mediaferry.transfer.http")
+    url = media_server.url(f"/slow/payload.bin?rate=3000000&k={time.monotonic_ns()}")
+    path, digest = await _fetch(transfer, url, tmp_path)
+    assert digest == sha256_of(path) == sha256_of(payload)
+    moved = [r for r in caplog.records if "straight to the file" in r.getMessage()]
+    assert len(moved) == 1
+    assert int(moved[0].getMessage().split()[0]) > 2_000_000  # most of the 3 MB
+
+
+async def test_a_body_cut_short_on_the_bulk_path_says_how_much_arrived(
+    transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    size = payload.stat().st_size
+    with pytest.raises(JobError, match=f"sent {size} of {size + 1000} bytes"):
+        await transfer.fetch(
+            MediaPlan(url=media_server.url("/lying/payload.bin?extra=1000")), tmp_path, print
+        )
+    # what arrived stays for a resume
+    assert (tmp_path / "download.part").stat().st_size == size
+
+
+async def test_a_body_that_stalls_on_the_bulk_path_times_out(
+    media_server: MediaServer, payload: Path, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path, allow_private_networks=True, http_read_timeout_s=1.0
+    )
+    backend = HttpTransfer(settings)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StageTimeout):
+            await backend.fetch(
+                MediaPlan(url=media_server.url("/stall/payload.bin?after=1500000")),
+                tmp_path / "out",
+                lambda p: None,
+            )
+        assert time.monotonic() - started < 10
+    finally:
+        await backend.close()
+
+
 async def test_validate_reuses_a_digest_only_for_the_unchanged_file(
     transfer: HttpTransfer, media_server: MediaServer, payload: Path, tmp_path: Path
 ) -> None:
@@ -189,3 +241,40 @@ async def test_tls_downloads_through_the_checked_bulk_stream(
             await transfer.fetch(MediaPlan(url=url), cert.parent / "dl", lambda p: None)
     finally:
         await transfer.close()
+
+
+async def test_the_bulk_path_reads_and_writes_where_the_file_refuses_splice(
+    tmp_path: Path,
+) -> None:
+    """A file opened for appending refuses splice(2) (EINVAL), as a file system without
+    it would: the bytes already in the pipe and the rest go by read and write, and the
+    hash, following behind, still covers every byte."""
+    data = os.urandom(3_000_000)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    path = tmp_path / "file"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with socket.create_connection(server.getsockname()) as client:
+        client.setblocking(False)
+        digest = hashlib.sha256()
+        hasher = _Follower(path, 0, digest)
+        job = _Splice(
+            client.fileno(), len(data) + 10, 5.0, asyncio.get_running_loop().create_future()
+        )
+        try:
+            await asyncio.to_thread(_move, job, fd, hasher, None)
+        finally:
+            hasher.finish()
+            os.close(fd)
+    thread.join(5)
+    server.close()
+    assert job.moved == len(data)  # the peer closed: fewer than asked, no error
+    assert path.read_bytes() == data
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()

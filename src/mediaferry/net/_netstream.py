@@ -178,6 +178,25 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._protocol.transport = transport
         return AsyncioStream(transport, self._protocol)
 
+    def take_socket(self) -> tuple[list[bytes], int] | None:
+        """Hand a plain (not TLS) connection's socket over for a bulk read of the rest
+        of a body: this stream stops reading, and what it received but was not read
+        yet is returned with the socket's descriptor (``None``: a TLS connection, or
+        one already at its end). Nothing may read the stream after this; closing it
+        still closes the socket."""
+        protocol = self._protocol
+        if self._transport.get_extra_info("ssl_object") is not None or protocol.eof:
+            return None
+        sock = self._transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return None
+        self._transport.pause_reading()
+        protocol._paused = True  # for good: nothing resumes it
+        chunks = list(protocol.chunks)
+        protocol.chunks.clear()
+        protocol.buffered = 0
+        return chunks, sock.fileno()
+
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object":
             return self._transport.get_extra_info("ssl_object")

@@ -10,6 +10,13 @@ resume starts after every byte that arrived.
 
 The digest always covers the file from byte 0: when a download resumes, the bytes
 already on disk are hashed first (in the same thread, before any new byte).
+
+:meth:`FileSink.splice_from` takes the rest of a body straight from a plain TCP
+socket: the thread moves it into the file with ``splice(2)`` (socket → pipe → file,
+no copy through Python and one copy in the kernel, where a read and a write make two)
+while a second thread hashes what has landed (``pread`` behind the writer), so on a
+fast link the write and the hash run side by side. Where a file system refuses
+``splice``, the same thread reads and writes instead.
 """
 
 from __future__ import annotations
@@ -17,30 +24,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import queue
+import select
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediaferry.errors import DiskFull
+from mediaferry.errors import DiskFull, NetworkError, StageTimeout
 from mediaferry.files.digest import FileDigest, sha256_path
 
 __all__ = ["FileSink"]
 
 _STOP = None  # the end of the queue
 BATCH = 1 << 20  # bytes handed to the thread at once
+SPLICE = 1 << 20  # bytes moved per splice call (the pipe is made this big)
+HASH_READ = 4 << 20  # bytes the hashing thread reads at once
+
+
+@dataclass(eq=False)
+class _Splice:
+    """A request to the thread: move ``count`` bytes from socket ``sock`` into the file."""
+
+    sock: int
+    count: int
+    timeout: float
+    done: asyncio.Future[int]
+    moved: int = 0
+    cancelled: bool = field(default=False)
 
 
 class FileSink:
     """Appends chunks to ``path`` (after its first ``offset`` bytes) and hashes all."""
 
     def __init__(self, path: Path, offset: int, *, max_pending: int = 8) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
+        # no O_APPEND: splice(2) refuses such a file; the first ``offset`` bytes are kept
+        flags = os.O_WRONLY | os.O_CREAT | (0 if offset else os.O_TRUNC)
         self.path = path
         self._offset = offset
         self._fd = os.open(path, flags, 0o644)
-        self._queue: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        self._queue: queue.SimpleQueue[list[bytes] | _Splice | None] = queue.SimpleQueue()
         self._batch: list[bytes] = []
         self._batched = 0
         self._slots = asyncio.Semaphore(max_pending)
@@ -48,6 +75,7 @@ class FileSink:
         self._error: BaseException | None = None
         self._result: FileDigest | None = None
         self._stopping = False
+        self._splice_progress: list[int] | None = None
         self._thread = threading.Thread(target=self._run, name="mediaferry-sink", daemon=True)
         self._thread.start()
 
@@ -66,6 +94,29 @@ class FileSink:
         await self._slots.acquire()  # a cancel while waiting leaves the batch to abort()
         batch, self._batch, self._batched = self._batch, [], 0
         self._queue.put(batch)
+
+    async def splice_from(
+        self, sock: int, count: int, *, timeout: float, moved: list[int] | None = None
+    ) -> int:
+        """Move up to ``count`` bytes from the plain TCP socket ``sock`` (non-blocking)
+        into the file after everything written so far; the bytes moved (fewer when the
+        peer closed early). ``moved[0]``, when given, follows the count as it grows.
+        Raises :class:`StageTimeout` after ``timeout`` s without a byte,
+        :class:`NetworkError` when the connection breaks, :class:`DiskFull`."""
+        if self._error is not None:
+            raise self._error
+        if self._batch:
+            await self._hand_over()
+        job = _Splice(sock, count, timeout, self._loop.create_future())
+        self._splice_progress = moved
+        self._queue.put(job)
+        try:
+            return await asyncio.shield(job.done)
+        except asyncio.CancelledError:
+            job.cancelled = True  # the thread stops within a poll; the socket is ours
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(job.done)
+            raise
 
     async def finish(self) -> FileDigest:
         """Wait for every queued chunk; the digest of the whole file as written."""
@@ -106,6 +157,9 @@ class FileSink:
 
     def _consume(self, digest: hashlib._Hash) -> None:
         while (batch := self._queue.get()) is not _STOP:
+            if isinstance(batch, _Splice):
+                self._splice(batch, digest)
+                continue
             try:
                 for chunk in batch:
                     _write_all(self._fd, chunk)
@@ -113,6 +167,28 @@ class FileSink:
             finally:
                 self._release()
         self._result = FileDigest.of_fd(self._fd, digest.hexdigest())
+
+    def _splice(self, job: _Splice, digest: hashlib._Hash) -> None:
+        """Run one :class:`_Splice` (in the thread), a second thread hashing behind."""
+        start = os.lseek(self._fd, 0, os.SEEK_CUR)
+        hasher = _Follower(self.path, start, digest)
+        error: BaseException | None = None
+        try:
+            _move(job, self._fd, hasher, self._splice_progress)
+        except BaseException as exc:
+            error = exc
+        finally:
+            hasher.finish()
+        if error is None and hasher.error is not None:
+            error = hasher.error
+        loop = self._loop
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            if error is None:
+                loop.call_soon_threadsafe(_settle, job.done, job.moved, None)
+            else:
+                loop.call_soon_threadsafe(_settle, job.done, 0, error)
+        if error is not None:
+            raise error  # the sink fails: the caller sees it and stops
 
     def _release(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
@@ -128,3 +204,137 @@ def _write_all(fd: int, data: bytes) -> None:
         if exc.errno == errno.ENOSPC:
             raise DiskFull("the disk is full") from exc
         raise
+
+
+def _settle(fut: asyncio.Future[int], moved: int, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(moved)
+    else:
+        fut.set_exception(error)
+
+
+class _Follower:
+    """Hashes a file as another thread writes it: ``advance(n)`` says n more bytes
+    landed; ``finish()`` waits until every byte said so is hashed."""
+
+    def __init__(self, path: Path, start: int, digest: hashlib._Hash) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._pos = start
+        self._written = start
+        self._digest = digest
+        self._done = False
+        self._cond = threading.Condition()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mediaferry-hash", daemon=True)
+        self._thread.start()
+
+    def advance(self, n: int) -> None:
+        with self._cond:
+            self._written += n
+            if self._written - self._pos >= HASH_READ:
+                self._cond.notify()
+
+    def finish(self) -> None:
+        with self._cond:
+            self._done = True
+            self._cond.notify()
+        self._thread.join()
+        os.close(self._fd)
+
+    def _run(self) -> None:
+        buf = memoryview(bytearray(HASH_READ))
+        try:
+            while True:
+                with self._cond:
+                    while self._written - self._pos < HASH_READ and not self._done:
+                        self._cond.wait()
+                    upto = self._written
+                    if upto == self._pos and self._done:
+                        return
+                while self._pos < upto:
+                    n = os.preadv(self._fd, [buf[: min(HASH_READ, upto - self._pos)]], self._pos)
+                    if n <= 0:
+                        raise OSError(errno.EIO, "the file is shorter than what was written")
+                    self._digest.update(buf[:n])
+                    self._pos += n
+        except BaseException as exc:
+            self.error = exc
+
+
+def _move(job: _Splice, fd: int, hasher: _Follower, progress: list[int] | None) -> None:
+    """socket → file for ``job`` (see :meth:`FileSink.splice_from`)."""
+    poller = select.poll()
+    poller.register(job.sock, select.POLLIN | select.POLLPRI)
+    pipe_r, pipe_w = os.pipe()
+    try:
+        with contextlib.suppress(OSError):  # a smaller pipe only means more calls
+            fcntl.fcntl(pipe_w, fcntl.F_SETPIPE_SZ, SPLICE)
+        use_splice = True
+        last = time.monotonic()
+        while job.moved < job.count and not job.cancelled:
+            want = min(SPLICE, job.count - job.moved)
+            try:
+                if use_splice:
+                    n = _splice_once(job.sock, pipe_r, pipe_w, fd, want)
+                else:
+                    data = os.read(job.sock, want)
+                    n = len(data)
+                    _write_all(fd, data)
+            except BlockingIOError:
+                if time.monotonic() - last > job.timeout:
+                    raise StageTimeout("the server stopped responding") from None
+                poller.poll(100)  # a tenth of a second, so a cancel is seen soon
+                continue
+            except _SpliceRefused as refused:
+                use_splice = False
+                n = refused.moved  # what was already in the pipe went by read/write
+                if not n:
+                    continue
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DiskFull("the disk is full") from exc
+                raise NetworkError(f"the connection broke off: {exc.strerror or exc}") from exc
+            if n == 0:
+                return  # the peer closed: the caller compares with what it expected
+            last = time.monotonic()
+            job.moved += n
+            hasher.advance(n)
+            if progress is not None:
+                progress[0] = job.moved
+    finally:
+        os.close(pipe_r)
+        os.close(pipe_w)
+
+
+class _SpliceRefused(Exception):
+    """This file (system) or socket takes no splice: read and write instead."""
+
+    def __init__(self, moved: int = 0) -> None:
+        super().__init__("splice refused")
+        self.moved = moved
+
+
+def _splice_once(sock: int, pipe_r: int, pipe_w: int, fd: int, want: int) -> int:
+    """Up to ``want`` bytes socket → pipe → file; 0 at the end of the stream."""
+    try:
+        n = os.splice(sock, pipe_w, want, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise _SpliceRefused from exc
+        raise
+    left = n
+    while left:
+        try:
+            left -= os.splice(pipe_r, fd, left, flags=os.SPLICE_F_MOVE)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) and left == n:
+                # the file refuses splice: the bytes already in the pipe go by read/write
+                while left:
+                    data = os.read(pipe_r, left)
+                    _write_all(fd, data)
+                    left -= len(data)
+                raise _SpliceRefused(n) from exc
+            raise
+    return n

@@ -1,7 +1,10 @@
 """The streaming HTTP transfer backend, on the SSRF-safe client of :mod:`mediaferry.net.http`.
 
 :class:`HttpTransfer` hands each received chunk to a :class:`FileSink` thread that
-writes and hashes it, so the result's sha256 is known when the last byte lands.
+writes and hashes it, so the result's sha256 is known when the last byte lands. On a
+plain-HTTP connection with a known length, the rest of the body after its first chunk
+goes from the socket to the file inside the kernel (:meth:`FileSink.splice_from`), the
+hash following in a thread of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import httpx
 
 from mediaferry.errors import NetworkError, SizeLimitExceeded
 from mediaferry.files.names import sanitize_filename
+from mediaferry.net._netstream import AsyncioStream
 from mediaferry.net.http import (
     HTTPX_ERRORS,
     error_from_response,
@@ -123,7 +127,9 @@ class HttpTransfer(Transfer):
                 )
             sink = FileSink(part, offset)
             try:
-                done = await self._receive(response, sink, offset, total, limit, progress)
+                done = await self._receive(
+                    response, sink, offset, total, limit, progress, self.settings
+                )
                 digest = await sink.finish()
             finally:
                 await sink.abort()
@@ -143,20 +149,67 @@ class HttpTransfer(Transfer):
         total: int | None,
         limit: int,
         progress: ProgressSink,
+        settings: Settings,
     ) -> int:
         """Stream the body into ``sink``; the bytes in the file afterwards."""
         meter = _Meter(done)
         next_report = time.monotonic() + PROGRESS_EVERY_S
         # chunks as the socket delivers them: no re-buffering, one write each
-        async for chunk in response.aiter_raw():
-            done += len(chunk)
-            if done > limit:
-                raise SizeLimitExceeded("the file is over the size limit")
-            await sink.write(chunk)
-            if time.monotonic() >= next_report:
-                next_report = time.monotonic() + PROGRESS_EVERY_S
-                progress(meter.update(done, total))
+        body = response.aiter_raw()
+        async with contextlib.aclosing(body):  # type: ignore[type-var]
+            async for chunk in body:
+                done += len(chunk)
+                if done > limit:
+                    raise SizeLimitExceeded("the file is over the size limit")
+                await sink.write(chunk)
+                if time.monotonic() >= next_report:
+                    next_report = time.monotonic() + PROGRESS_EVERY_S
+                    progress(meter.update(done, total))
+                if total is not None and done < total:
+                    # h11 has handed over all it held: the rest can skip Python entirely
+                    taken = _plain_socket(response)
+                    if taken is not None:
+                        return await _splice_rest(
+                            taken, sink, done, total, meter, progress, settings.http_read_timeout_s
+                        )
         return done
+
+
+def _plain_socket(response: httpx.Response) -> tuple[list[bytes], int] | None:
+    """The unread bytes and the socket of a plain-HTTP response's connection."""
+    stream = response.extensions.get("network_stream")
+    return stream.take_socket() if isinstance(stream, AsyncioStream) else None
+
+
+async def _splice_rest(
+    taken: tuple[list[bytes], int],
+    sink: FileSink,
+    done: int,
+    total: int,
+    meter: _Meter,
+    progress: ProgressSink,
+    timeout: float,
+) -> int:
+    """The rest of a body of ``total`` bytes, ``done`` of them already in ``sink``."""
+    chunks, sock = taken
+    for chunk in chunks:  # received before the hand-over; never past the body's end
+        chunk = chunk[: total - done]
+        done += len(chunk)
+        await sink.write(chunk)
+    moved = [0]
+    task = asyncio.ensure_future(sink.splice_from(sock, total - done, timeout=timeout, moved=moved))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
+            progress(meter.update(done + moved[0], total))
+        moved[0] = task.result()
+        log.debug("%d of %d bytes went from the socket straight to the file", moved[0], total)
+        return done + moved[0]
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def _resumes_at(response: httpx.Response, offset: int) -> bool:
