@@ -82,6 +82,25 @@ async def test_claim_takes_the_highest_priority_then_the_oldest(
     assert order == [first.id, second.id, normal.id, low.id]
 
 
+
+async def test_claim_serves_someone_with_nothing_running_before_a_second_job_of_another(
+    db: Database, settings: Settings
+) -> None:
+    """One user's burst does not hold every worker: within a priority, a job of a user
+    with nothing running goes first; a user alone still gets every worker."""
+    svc = JobService(db, settings, EventBus())
+    a = [(await svc.create(f"http://127.0.0.1:9/a{i}.mp4", user_id=1)).job for i in range(3)]
+    b = [(await svc.create(f"http://127.0.0.1:9/b{i}.mp4", user_id=2)).job for i in range(2)]
+    anon = (await svc.create("http://127.0.0.1:9/anon.mp4")).job
+    urgent = (await svc.create("http://127.0.0.1:9/a-urgent.mp4", user_id=1, priority=5)).job
+    order = []
+    while (job := await claim_next(db, "w")) is not None:
+        order.append(job.id)
+    # priority still wins; then user 2 (nothing running) before user 1's older jobs;
+    # a job with no user is nobody's, so nobody is busy with it; once every user has
+    # one running, the oldest
+    assert order == [urgent.id, b[0].id, anon.id, a[0].id, a[1].id, a[2].id, b[1].id]
+
 async def test_a_failed_transaction_leaves_nothing(db: Database, settings: Settings) -> None:
     svc = JobService(db, settings, EventBus())
     job = (await svc.create("http://127.0.0.1:9/b.mp4")).job

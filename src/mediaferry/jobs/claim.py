@@ -72,6 +72,17 @@ def job_from_row(row: Row, *, postgres: bool) -> Job:
     return detached_job(JOB_ROWS.values(row, postgres=postgres))
 
 
+# the highest priority first; within it, a job of someone with nothing running yet
+# before another of someone already served (one user's 50 links do not hold every
+# worker while others wait), then the oldest
+_FAIR_ORDER = (
+    "priority DESC,"
+    " CASE WHEN user_id IN (SELECT r.user_id FROM jobs r"
+    " WHERE r.status = 'RUNNING' AND r.user_id IS NOT NULL) THEN 1 ELSE 0 END,"
+    " id"
+)
+
+
 async def claim_next(
     db: Database,
     worker_id: str,
@@ -118,7 +129,7 @@ async def claim_in(
     lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
     row = await claim_where(
         tx,
-        f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY priority DESC, id LIMIT 1{lock}",
+        f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY {_FAIR_ORDER} LIMIT 1{lock}",
         params,
         returning=JOB_ROWS.select_list,
         event_data={"worker_id": worker_id},

@@ -170,17 +170,17 @@ class FileSink:
 
     def _splice(self, job: _Splice, digest: hashlib._Hash) -> None:
         """Run one :class:`_Splice` (in the thread), a second thread hashing behind."""
-        start = os.lseek(self._fd, 0, os.SEEK_CUR)
-        hasher = _Follower(self.path, start, digest)
         error: BaseException | None = None
         try:
-            _move(job, self._fd, hasher, self._splice_progress)
-        except BaseException as exc:
+            hasher = _Follower(self.path, os.lseek(self._fd, 0, os.SEEK_CUR), digest)
+            try:
+                _move(job, self._fd, hasher, self._splice_progress)
+            finally:
+                hasher.finish()
+            if hasher.error is not None:
+                raise hasher.error
+        except BaseException as exc:  # settled below, then the sink fails with it
             error = exc
-        finally:
-            hasher.finish()
-        if error is None and hasher.error is not None:
-            error = hasher.error
         loop = self._loop
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
             if error is None:
