@@ -66,7 +66,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="jobs in the database")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mf-bench-cli-"))
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIAFERRY_")}
+    # an installed copy runs from compiled bytecode: let a source checkout cache it too
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith("MEDIAFERRY_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(MEDIAFERRY_DATA_DIR=str(work / "data"), MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="true")
     # a database at head with some jobs (the first command makes and migrates it)
     urls = [f"http://127.0.0.1:9/seed/{i}.mp4" for i in range(args.jobs)]

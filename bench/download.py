@@ -112,7 +112,13 @@ def _rss_kb(pid: int) -> int | None:
 
 
 def _env(data: Path, extra_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFERRY_")}
+    # an installed copy runs from compiled bytecode: let a source checkout cache it too
+    # (a shell with PYTHONDONTWRITEBYTECODE would recompile every module on every run)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MEDIAFERRY_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         MEDIAFERRY_DATA_DIR=str(data),
         MEDIAFERRY_ALLOW_PRIVATE_NETWORKS="true",
