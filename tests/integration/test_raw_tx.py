@@ -82,7 +82,6 @@ async def test_claim_takes_the_highest_priority_then_the_oldest(
     assert order == [first.id, second.id, normal.id, low.id]
 
 
-
 async def test_claim_serves_someone_with_nothing_running_before_a_second_job_of_another(
     db: Database, settings: Settings
 ) -> None:
@@ -100,6 +99,7 @@ async def test_claim_serves_someone_with_nothing_running_before_a_second_job_of_
     # a job with no user is nobody's, so nobody is busy with it; once every user has
     # one running, the oldest
     assert order == [urgent.id, b[0].id, anon.id, a[0].id, a[1].id, a[2].id, b[1].id]
+
 
 async def test_a_failed_transaction_leaves_nothing(db: Database, settings: Settings) -> None:
     svc = JobService(db, settings, EventBus())

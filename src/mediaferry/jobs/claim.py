@@ -72,9 +72,11 @@ def job_from_row(row: Row, *, postgres: bool) -> Job:
     return detached_job(JOB_ROWS.values(row, postgres=postgres))
 
 
+# Among the next FAIR_WINDOW jobs in queue order (an index scan, whatever the backlog):
 # the highest priority first; within it, a job of someone with nothing running yet
 # before another of someone already served (one user's 50 links do not hold every
-# worker while others wait), then the oldest
+# worker while others wait), then the oldest. Only the row taken is locked.
+FAIR_WINDOW = 64
 _FAIR_ORDER = (
     "priority DESC,"
     " CASE WHEN user_id IN (SELECT r.user_id FROM jobs r"
@@ -129,7 +131,8 @@ async def claim_in(
     lock = " FOR UPDATE SKIP LOCKED" if tx.is_postgres else ""
     row = await claim_where(
         tx,
-        f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY {_FAIR_ORDER} LIMIT 1{lock}",
+        f"SELECT id FROM jobs WHERE id IN (SELECT id FROM jobs WHERE {' AND '.join(where)}"
+        f" ORDER BY priority DESC, id LIMIT {FAIR_WINDOW}) ORDER BY {_FAIR_ORDER} LIMIT 1{lock}",
         params,
         returning=JOB_ROWS.select_list,
         event_data={"worker_id": worker_id},
