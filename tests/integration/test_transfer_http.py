@@ -269,7 +269,7 @@ async def test_the_bulk_path_reads_and_writes_where_the_file_refuses_splice(
             client.fileno(), len(data) + 10, 5.0, asyncio.get_running_loop().create_future()
         )
         try:
-            await asyncio.to_thread(_move, job, fd, hasher, None)
+            await asyncio.to_thread(_move, job, fd, hasher)
         finally:
             hasher.finish()
             os.close(fd)

@@ -75,7 +75,7 @@ class FileSink:
         self._error: BaseException | None = None
         self._result: FileDigest | None = None
         self._stopping = False
-        self._splice_progress: list[int] | None = None
+        self._splicing: _Splice | None = None
         self._thread = threading.Thread(target=self._run, name="mediaferry-sink", daemon=True)
         self._thread.start()
 
@@ -95,12 +95,10 @@ class FileSink:
         batch, self._batch, self._batched = self._batch, [], 0
         self._queue.put(batch)
 
-    async def splice_from(
-        self, sock: int, count: int, *, timeout: float, moved: list[int] | None = None
-    ) -> int:
+    async def splice_from(self, sock: int, count: int, *, timeout: float) -> int:
         """Move up to ``count`` bytes from the plain TCP socket ``sock`` (non-blocking)
         into the file after everything written so far; the bytes moved (fewer when the
-        peer closed early). ``moved[0]``, when given, follows the count as it grows.
+        peer closed early); :attr:`spliced` follows the count as it grows.
         Raises :class:`StageTimeout` after ``timeout`` s without a byte,
         :class:`NetworkError` when the connection breaks, :class:`DiskFull`."""
         if self._error is not None:
@@ -108,7 +106,7 @@ class FileSink:
         if self._batch:
             await self._hand_over()
         job = _Splice(sock, count, timeout, self._loop.create_future())
-        self._splice_progress = moved
+        self._splicing = job
         self._queue.put(job)
         try:
             return await asyncio.shield(job.done)
@@ -117,6 +115,11 @@ class FileSink:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(job.done)
             raise
+
+    @property
+    def spliced(self) -> int:
+        """Bytes the running (or last) :meth:`splice_from` has moved so far."""
+        return 0 if self._splicing is None else self._splicing.moved
 
     async def finish(self) -> FileDigest:
         """Wait for every queued chunk; the digest of the whole file as written."""
@@ -174,7 +177,7 @@ class FileSink:
         try:
             hasher = _Follower(self.path, os.lseek(self._fd, 0, os.SEEK_CUR), digest)
             try:
-                _move(job, self._fd, hasher, self._splice_progress)
+                _move(job, self._fd, hasher)
             finally:
                 hasher.finish()
             if hasher.error is not None:
@@ -263,7 +266,7 @@ class _Follower:
             self.error = exc
 
 
-def _move(job: _Splice, fd: int, hasher: _Follower, progress: list[int] | None) -> None:
+def _move(job: _Splice, fd: int, hasher: _Follower) -> None:
     """socket → file for ``job`` (see :meth:`FileSink.splice_from`)."""
     poller = select.poll()
     poller.register(job.sock, select.POLLIN | select.POLLPRI)
@@ -301,8 +304,6 @@ def _move(job: _Splice, fd: int, hasher: _Follower, progress: list[int] | None) 
             last = time.monotonic()
             job.moved += n
             hasher.advance(n)
-            if progress is not None:
-                progress[0] = job.moved
     finally:
         os.close(pipe_r)
         os.close(pipe_w)

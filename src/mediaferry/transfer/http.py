@@ -128,7 +128,13 @@ class HttpTransfer(Transfer):
             sink = FileSink(part, offset)
             try:
                 done = await self._receive(
-                    response, sink, offset, total, limit, progress, self.settings
+                    response,
+                    sink,
+                    offset,
+                    total,
+                    limit,
+                    progress,
+                    self.settings.http_read_timeout_s,
                 )
                 digest = await sink.finish()
             finally:
@@ -149,10 +155,11 @@ class HttpTransfer(Transfer):
         total: int | None,
         limit: int,
         progress: ProgressSink,
-        settings: Settings,
+        read_timeout: float,
     ) -> int:
         """Stream the body into ``sink``; the bytes in the file afterwards."""
         meter = _Meter(done)
+        hand_over = total is not None  # tried once, after the first chunk
         next_report = time.monotonic() + PROGRESS_EVERY_S
         # chunks as the socket delivers them: no re-buffering, one write each
         body = response.aiter_raw()
@@ -165,12 +172,13 @@ class HttpTransfer(Transfer):
                 if time.monotonic() >= next_report:
                     next_report = time.monotonic() + PROGRESS_EVERY_S
                     progress(meter.update(done, total))
-                if total is not None and done < total:
+                if hand_over and total is not None and done < total:
                     # h11 has handed over all it held: the rest can skip Python entirely
+                    hand_over = False
                     taken = _plain_socket(response)
                     if taken is not None:
                         return await _splice_rest(
-                            taken, sink, done, total, meter, progress, settings.http_read_timeout_s
+                            taken, sink, done, total, meter, progress, read_timeout
                         )
         return done
 
@@ -196,15 +204,14 @@ async def _splice_rest(
         chunk = chunk[: total - done]
         done += len(chunk)
         await sink.write(chunk)
-    moved = [0]
-    task = asyncio.ensure_future(sink.splice_from(sock, total - done, timeout=timeout, moved=moved))
+    task = asyncio.ensure_future(sink.splice_from(sock, total - done, timeout=timeout))
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
-            progress(meter.update(done + moved[0], total))
-        moved[0] = task.result()
-        log.debug("%d of %d bytes went from the socket straight to the file", moved[0], total)
-        return done + moved[0]
+            progress(meter.update(done + sink.spliced, total))
+        moved = task.result()
+        log.debug("%d of %d bytes went from the socket straight to the file", moved, total)
+        return done + moved
     finally:
         if not task.done():
             task.cancel()
