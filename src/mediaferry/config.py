@@ -189,7 +189,10 @@ class Settings(BaseSettings):
 
     # download engine (sources + transfer backends) ---------------------
     aria2c_path: str = "aria2c"
-    aria2_min_size_mb: int = Field(512, ge=0)  # direct files larger than this use aria2c
+    # direct files larger than this go to aria2c when one connection is slow (bigfile.py):
+    aria2_min_size_mb: int = Field(512, ge=0)
+    aria2_handoff_below_mb_s: float = Field(20.0, ge=0)  # ... slower than this, in MB/s
+    aria2_handoff_after_s: float = Field(3.0, ge=0)  # ... this far in (0: aria2c at once)
     aria2_connections: int = Field(4, ge=1, le=16)
     aria2_enable_dht: bool = False  # DHT/LPD/PEX for torrents (off by default)
     aria2_rpc_timeout_s: float = Field(10.0, gt=0)

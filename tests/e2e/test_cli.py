@@ -171,7 +171,9 @@ def test_add_then_add_archive_archives_the_first_jobs_file(
 def test_add_wait_through_aria2c_stores_the_files_hash(
     tmp_path: Path, media_server: MediaServer, blob: Path
 ) -> None:
-    env = cli_env(tmp_path / "data", MEDIAFERRY_ARIA2_MIN_SIZE_MB="1")
+    env = cli_env(  # big files go to aria2c from the start, not after a slow first try
+        tmp_path / "data", MEDIAFERRY_ARIA2_MIN_SIZE_MB="1", MEDIAFERRY_ARIA2_HANDOFF_AFTER_S="0"
+    )
     out = mf(env, "add", "--wait", "--json", media_server.url("/media/blob.bin"))
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)["jobs"][0]

@@ -47,6 +47,7 @@ __all__ = [
     "SafeNetworkBackend",
     "error_from_response",
     "filename_from_response",
+    "filename_from_url",
     "make_client",
     "map_httpx_error",
     "parse_retry_after",
@@ -184,4 +185,9 @@ def filename_from_response(response: httpx.Response) -> str:
     match = _FILENAME_RE.search(cd)
     if match:
         return unquote(match.group(1)).strip()
-    return unquote(Path(urlsplit(str(response.url)).path).name) or "download"
+    return filename_from_url(str(response.url))
+
+
+def filename_from_url(url: str) -> str:
+    """The last segment of ``url``'s path ("download" when it has none)."""
+    return unquote(Path(urlsplit(url).path).name) or "download"

@@ -85,11 +85,18 @@ class Aria2Transfer(Transfer):
         return self._guard.session()
 
     async def fetch(
-        self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink
+        self,
+        plan: MediaPlan,
+        dest_dir: Path,
+        progress: ProgressSink,
+        *,
+        part: Path | None = None,
     ) -> TransferResult:
+        """Fetch ``plan``; with ``part`` (a file in ``dest_dir`` holding the first bytes
+        of a direct file, or aria2c's own unfinished download), go on from it."""
         session = await self._proxy_session()
         try:
-            return await self._fetch(plan, dest_dir, progress, session)
+            return await self._fetch(plan, dest_dir, progress, session, part)
         except JobError as exc:
             if session is None or not session.refused or isinstance(exc, UnsupportedSource):
                 raise
@@ -107,12 +114,13 @@ class Aria2Transfer(Transfer):
         dest_dir: Path,
         progress: ProgressSink,
         session: ProxySession | None,
+        part: Path | None,
     ) -> TransferResult:
         dest_dir.mkdir(parents=True, exist_ok=True)
         before = set(dest_dir.iterdir())
         gids: list[str] = []
         try:
-            gid, generation = await self._add(plan, dest_dir, session)
+            gid, generation = await self._add(plan, dest_dir, session, part)
             gids.append(gid)
             return await self._follow(plan, gids, generation, progress)
         except asyncio.CancelledError:
@@ -123,7 +131,7 @@ class Aria2Transfer(Transfer):
             raise
 
     # adding ------------------------------------------------------------------
-    def _options(self, plan: MediaPlan, dest_dir: Path) -> dict[str, Any]:
+    def _options(self, plan: MediaPlan, dest_dir: Path, part: Path | None) -> dict[str, Any]:
         n = str(self.settings.aria2_connections)
         opts: dict[str, Any] = {
             "dir": str(dest_dir.resolve()),
@@ -139,12 +147,19 @@ class Aria2Transfer(Transfer):
         }
         if plan.cookie_file is not None:
             opts["load-cookies"] = str(plan.cookie_file)
+        if part is not None:  # the bytes on disk are the file's first: fetch the rest
+            opts["out"] = part.name
+            opts["continue"] = "true"
         return opts
 
     async def _add(
-        self, plan: MediaPlan, dest_dir: Path, session: ProxySession | None = None
+        self,
+        plan: MediaPlan,
+        dest_dir: Path,
+        session: ProxySession | None = None,
+        part: Path | None = None,
     ) -> tuple[str, int]:
-        opts = self._options(plan, dest_dir)
+        opts = self._options(plan, dest_dir, part)
         if session is not None and self._guard is not None:
             opts["all-proxy"] = self._guard.url
             opts["all-proxy-user"] = session.user

@@ -5,6 +5,11 @@ writes and hashes it, so the result's sha256 is known when the last byte lands. 
 plain-HTTP connection with a known length, the rest of the body after its first chunk
 goes from the socket to the file inside the kernel (:meth:`FileSink.splice_from`), the
 hash following in a thread of its own.
+
+A big file may be fetched with a :class:`HandOff`: when, after its first seconds, the
+one connection carries less than the given rate and the server takes ranges,
+:class:`SlowLink` is raised with every byte received kept in the ``.part`` file, so a
+segmented downloader (aria2c) can go on from there (:mod:`.bigfile`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.plan import MediaPlan
 
-__all__ = ["HttpTransfer"]
+__all__ = ["HandOff", "HttpTransfer", "SlowLink", "safe_leaf"]
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.25  # the sink behind it writes to the database at most once a second
@@ -59,6 +65,39 @@ class _Meter:
         speed = (done - b0) / (now - t0) if now - t0 > 0.05 else None
         eta = (total - done) / speed if speed and total and total >= done else None
         return Progress(bytes_done=done, bytes_total=total, speed=speed, eta=eta)
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    """Give up a download once, ``after`` s into it, its connection carries fewer than
+    ``below`` bytes/s (over the last few seconds) while more than ``after`` s of it are
+    left at that rate, and the server takes ranges."""
+
+    below: float  # bytes per second
+    after: float  # seconds
+
+    def due(self, started: float, progress: Progress) -> bool:
+        """Is it time to hand the rest over?"""
+        speed, left = progress.speed, progress.bytes_total
+        if speed is None or left is None:
+            return False
+        left -= progress.bytes_done
+        return (
+            time.monotonic() - started >= self.after
+            and speed < self.below
+            and left > speed * self.after
+        )
+
+
+class SlowLink(Exception):
+    """The connection was too slow for :class:`HandOff`: ``part`` holds the first
+    ``done`` bytes of the file, whose name the server gave as ``name``."""
+
+    def __init__(self, part: Path, done: int, name: str) -> None:
+        super().__init__(f"one connection is slow after {done} bytes")
+        self.part = part
+        self.done = done
+        self.name = name
 
 
 class HttpTransfer(Transfer):
@@ -84,13 +123,19 @@ class HttpTransfer(Transfer):
             self._client = None
 
     async def fetch(
-        self, plan: MediaPlan, dest_dir: Path, progress: ProgressSink
+        self,
+        plan: MediaPlan,
+        dest_dir: Path,
+        progress: ProgressSink,
+        *,
+        hand_off: HandOff | None = None,
     ) -> TransferResult:
+        """Fetch ``plan``; with ``hand_off``, :class:`SlowLink` may end it early."""
         dest_dir.mkdir(parents=True, exist_ok=True)
         part = dest_dir / "download.part"
         limit = self.settings.max_file_size_bytes
         try:
-            return await self._fetch(plan, dest_dir, part, limit, progress)
+            return await self._fetch(plan, dest_dir, part, limit, progress, hand_off)
         except asyncio.CancelledError:
             with contextlib.suppress(OSError):
                 part.unlink()
@@ -99,7 +144,13 @@ class HttpTransfer(Transfer):
             raise map_httpx_error(exc) from exc
 
     async def _fetch(
-        self, plan: MediaPlan, dest_dir: Path, part: Path, limit: int, progress: ProgressSink
+        self,
+        plan: MediaPlan,
+        dest_dir: Path,
+        part: Path,
+        limit: int,
+        progress: ProgressSink,
+        hand_off: HandOff | None,
     ) -> TransferResult:
         offset = part.stat().st_size if part.exists() else 0
         headers = dict(plan.headers)
@@ -125,6 +176,8 @@ class HttpTransfer(Transfer):
                 raise SizeLimitExceeded(
                     f"the file is {total / 1e6:.0f} MB, over the {limit / 1e6:.0f} MB limit"
                 )
+            if response.headers.get("Accept-Ranges", "").strip().lower() != "bytes":
+                hand_off = None  # nobody can go on in parallel from where this stops
             sink = FileSink(part, offset)
             try:
                 done = await self._receive(
@@ -133,16 +186,20 @@ class HttpTransfer(Transfer):
                     offset,
                     total,
                     limit,
-                    progress,
+                    _Watch(progress, hand_off),
                     self.settings.http_read_timeout_s,
                 )
                 digest = await sink.finish()
+            except _Slow:
+                await sink.abort()  # every byte received is in the file
+                name = filename_from_response(response)
+                raise SlowLink(part, part.stat().st_size, name) from None
             finally:
                 await sink.abort()
             if total is not None and done != total:
                 raise NetworkError(f"the server sent {done} of {total} bytes")
             name = filename_from_response(response)
-        final = dest_dir / _safe_leaf(name, plan)
+        final = dest_dir / safe_leaf(name, plan)
         part.replace(final)
         progress(Progress(bytes_done=done, bytes_total=done, speed=None, eta=0))
         return TransferResult(path=final, size=done, downloader=self.name, digest=digest)
@@ -154,7 +211,7 @@ class HttpTransfer(Transfer):
         done: int,
         total: int | None,
         limit: int,
-        progress: ProgressSink,
+        progress: _Watch,
         read_timeout: float,
     ) -> int:
         """Stream the body into ``sink``; the bytes in the file afterwards."""
@@ -195,7 +252,7 @@ async def _splice_rest(
     done: int,
     total: int,
     meter: _Meter,
-    progress: ProgressSink,
+    progress: _Watch,
     timeout: float,
 ) -> int:
     """The rest of a body of ``total`` bytes, ``done`` of them already in ``sink``."""
@@ -219,13 +276,32 @@ async def _splice_rest(
                 await task
 
 
+class _Slow(Exception):
+    """Raised by :class:`_Watch` to stop receiving."""
+
+
+class _Watch:
+    """The progress sink, and a :class:`HandOff` checked on each report."""
+
+    def __init__(self, progress: ProgressSink, hand_off: HandOff | None) -> None:
+        self._progress = progress
+        self._hand_off = hand_off
+        self._started = time.monotonic()
+
+    def __call__(self, progress: Progress) -> None:
+        self._progress(progress)
+        if self._hand_off is not None and self._hand_off.due(self._started, progress):
+            raise _Slow
+
+
 def _resumes_at(response: httpx.Response, offset: int) -> bool:
     """Does a 206 response's ``Content-Range: bytes a-b/n`` start at ``offset``?"""
     match = re.match(r"bytes\s+(\d+)-", response.headers.get("Content-Range", ""))
     return match is not None and int(match.group(1)) == offset
 
 
-def _safe_leaf(name: str, plan: MediaPlan) -> str:
+def safe_leaf(name: str, plan: MediaPlan) -> str:
+    """``name`` made a safe file name, with the plan's extension when it has none."""
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, plan.ext or "bin"

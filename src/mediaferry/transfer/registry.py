@@ -6,7 +6,8 @@ The protocol table is built from each backend's declared ``protocols``
 =========  =========================================================
 protocol   backend
 =========  =========================================================
-http       HttpTransfer; files over ``aria2_min_size_mb`` → aria2c
+http       HttpTransfer; files over ``aria2_min_size_mb``: BigFileTransfer
+           (HTTP, the rest to aria2c when one connection is slow)
 aria2      Aria2Transfer (segmented, resumable)
 torrent    Aria2Transfer (magnet links and .torrent files)
 ytdlp/hls  YtdlpTransfer (child process per download)
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mediaferry.errors import UnsupportedSource
 from mediaferry.transfer.aria2 import Aria2Transfer
 from mediaferry.transfer.base import Transfer
+from mediaferry.transfer.bigfile import BigFileTransfer
 from mediaferry.transfer.botapi import BotApiTransfer
 from mediaferry.transfer.http import HttpTransfer
 from mediaferry.transfer.telegram import TelegramTransfer
@@ -57,8 +59,8 @@ def _protocol_table(backends: tuple[type[Transfer], ...]) -> dict[str, type[Tran
 
 
 PROTOCOLS: dict[str, type[Transfer]] = _protocol_table(BACKENDS)
-# big direct files go to the segmented downloader instead (see backend_name)
-_BIG_HTTP = "aria2"
+# big direct files start on HTTP and may go on in aria2c (see backend_name)
+_BIG_HTTP = BigFileTransfer.name
 
 
 class TransferRegistry:
@@ -72,13 +74,17 @@ class TransferRegistry:
     def _get(self, name: str) -> Transfer:
         if name == "telegram" and name not in self._backends:
             self._backends[name] = TelegramTransfer(self.settings, self.telegram)
+        if name == _BIG_HTTP and name not in self._backends:
+            http, aria2 = self._get(HttpTransfer.name), self._get(Aria2Transfer.name)
+            assert isinstance(http, HttpTransfer) and isinstance(aria2, Aria2Transfer)
+            self._backends[name] = BigFileTransfer(self.settings, http, aria2)
         if name not in self._backends:
             factory = next(b for b in BACKENDS if b.name == name)
             self._backends[name] = factory(self.settings)
         return self._backends[name]
 
     def backend_name(self, plan: MediaPlan) -> str:
-        """Which backend ``plan`` goes to: "http", "aria2" or "ytdlp"."""
+        """Which backend ``plan`` goes to: "http", "http+aria2", "aria2", "ytdlp"..."""
         backend = PROTOCOLS.get(plan.protocol)
         if backend is None:
             raise UnsupportedSource(f"no transfer backend for protocol {plan.protocol!r}")
