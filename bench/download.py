@@ -2,7 +2,8 @@
 
 Serves a sparse file (1 GiB by default) from a local nginx (or Python's server when
 nginx is not installed) on 127.0.0.1, then in the same run times curl and
-``mediaferry add --wait`` through the streaming HTTP backend and through aria2c,
+``mediaferry add --wait`` as configured by default (a big file starts on one HTTP
+connection and goes on in aria2c only if that one is slow) and through aria2c alone,
 reporting MB/s, the ratio to curl, the DOWNLOAD stage alone, and the RSS growth of
 the Mediaferry process during the download. Each round runs curl and both backends
 back to back, so a busy machine slows all of them alike; the sha256 Mediaferry
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MF = str(Path(sys.executable).with_name("mediaferry"))
@@ -141,9 +143,7 @@ def first_run(url: str, data: Path, extra_env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def run_mediaferry(
-    url: str, data: Path, extra_env: dict[str, str], sha256: str
-) -> dict[str, float]:
+def run_mediaferry(url: str, data: Path, extra_env: dict[str, str], sha256: str) -> dict[str, Any]:
     env = _env(data, extra_env)
     samples: list[tuple[float, int]] = []
     started = time.time()  # wall clock, like the job's events
@@ -180,6 +180,7 @@ def run_mediaferry(
         ).stdout
     )
     times = {e["type"]: datetime.fromisoformat(e["at"]) for e in detail["events"]}
+    downloaded = next(e for e in detail["events"] if e["type"] == "DOWNLOADED")
     dl = (times["DOWNLOAD_FINISHED"] - times["DOWNLOAD_STARTED"]).total_seconds()
     dl_start = times["DOWNLOAD_STARTED"].timestamp()
     dl_end = times["DOWNLOAD_FINISHED"].timestamp()
@@ -192,6 +193,7 @@ def run_mediaferry(
         "before": dl_start - started,  # start-up, job creation, METADATA, CHECK
         "after": total - (dl_end - started),  # POSTPROCESS, VALIDATE, exit
         "rss_growth_mb": max(0, max(during) - before[-1]) / 1024,
+        "downloader": downloaded["data"]["downloader"],
     }
 
 
@@ -219,14 +221,17 @@ def main() -> None:
         with (served / "big.bin").open("rb") as fh:
             while block := fh.read(1 << 20):
                 sha256.update(block)
-        backends = {
-            "http": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1000000"},
-            "aria2c": {"MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1"},
+        backends = {  # default: one HTTP connection, the rest to aria2c if it is slow
+            "default": {},
+            "aria2c": {
+                "MEDIAFERRY_ARIA2_MIN_SIZE_MB": "1",
+                "MEDIAFERRY_ARIA2_HANDOFF_AFTER_S": "0",
+            },
         }
         with file_server(served, args.rate_mb) as (base, kind):
             url = f"{base}/big.bin"
             curl: list[float] = []
-            results: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
+            results: dict[str, list[dict[str, Any]]] = {name: [] for name in backends}
             first = {
                 name: first_run(f"{base}/small.bin", tmp / f"mf-{name}", env)
                 for name, env in backends.items()
@@ -252,6 +257,8 @@ def main() -> None:
             f"{'mediaferry add --wait (' + name + ')':<34} {total:>8.2f} {mb / total:>8.0f} "
             f"{c / total:>8.2f} {rss:>8.1f}"
         )
+        used = sorted({r["downloader"] for r in runs})
+        print(f"{'  downloaded by':<34} {', '.join(used):>8}")
         print(
             f"{'  DOWNLOAD stage only (' + name + ')':<34} {dl:>8.2f} {mb / dl:>8.0f} "
             f"{c / dl:>8.2f} {'':>8}"

@@ -70,14 +70,14 @@ class BigFileTransfer(Transfer):
         plan: MediaPlan,
         dest_dir: Path,
         part: Path,
-        progress: ProgressSink,
+        sink: ProgressSink,
         name: str | None,
     ) -> TransferResult:
         """aria2c fetches what ``part`` lacks; the result gets the server's file name."""
 
-        def known(report: Progress) -> None:  # not aria2c's "0 of ?" before it starts
-            if report.bytes_total:
-                progress(report)
+        def known(progress: Progress) -> None:  # not aria2c's "0 of ?" before it starts
+            if progress.bytes_total:
+                sink(progress)
 
         try:
             fetched = await self.aria2.fetch(plan, dest_dir, known, part=part)
