@@ -69,9 +69,9 @@ class _Meter:
 
 @dataclass(frozen=True, slots=True)
 class HandOff:
-    """Give up a download once, ``after`` s into it, its connection carries fewer than
-    ``below`` bytes/s (over the last few seconds) while more than ``after`` s of it are
-    left at that rate, and the server takes ranges."""
+    """A download gives way when, at least ``after`` s in, its connection carries fewer
+    than ``below`` bytes/s (over the last few seconds) with more than ``after`` s of it
+    left at that rate (only where the server takes ranges)."""
 
     below: float  # bytes per second
     after: float  # seconds
