@@ -182,6 +182,26 @@ def test_add_wait_through_aria2c_stores_the_files_hash(
     assert downloaded[0]["data"]["downloader"] == "aria2"
 
 
+def test_add_wait_on_a_slow_connection_goes_on_in_aria2c(
+    tmp_path: Path, media_server: MediaServer, blob: Path
+) -> None:
+    """A big file on a capped connection: HTTP first, then aria2c from the bytes on
+    disk; the stored hash is the whole file's."""
+    env = cli_env(
+        tmp_path / "data",
+        MEDIAFERRY_ARIA2_MIN_SIZE_MB="1",
+        MEDIAFERRY_ARIA2_HANDOFF_BELOW_MB_S="3",
+        MEDIAFERRY_ARIA2_HANDOFF_AFTER_S="1",
+    )
+    out = mf(env, "add", "--wait", "--json", media_server.url("/slow/blob.bin?rate=1000000"))
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)["jobs"][0]
+    assert Path(job["file_path"]).name == "blob.bin"
+    assert sha256_of(Path(job["file_path"])) == sha256_of(blob) == job["sha256"]
+    downloaded = [e for e in job_json(env, job["id"])["events"] if e["type"] == "DOWNLOADED"]
+    assert downloaded[0]["data"]["downloader"] == "aria2"
+
+
 def test_add_wait_makes_a_streamable_mp4(env: dict[str, str], media_server: MediaServer) -> None:
     out = mf(env, "add", "--wait", "--json", media_server.url("/media/h264_aac.mp4"))
     assert out.returncode == 0, out.stderr
