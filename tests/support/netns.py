@@ -23,6 +23,9 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -111,33 +114,86 @@ def netns_unavailable() -> str | None:
 
 
 _RESULTS = pytest.StashKey[dict[str, tuple[str, str]]]()
+_CHILD = pytest.StashKey["_Child"]()
+# set by the pytest that runs the session (under pytest-xdist, the controller) for its
+# workers: a folder where the worker that ran the child pytest leaves its results
+SHARED_ENV = "MEDIAFERRY_TEST_NETNS_SHARED"
+_SHARED_RESULTS = "results.json"
 
 
-def _run_children(config: pytest.Config, targets: list[str]) -> dict[str, tuple[str, str]]:
-    """Run every marked test in one child pytest (one start-up, one set of session
-    fixtures); ``{nodeid: (outcome, text)}`` as the child recorded it."""
-    report = Path(config.rootpath) / f".netns-report-{os.getpid()}.json"
-    env = {**os.environ, ENV: "1", REPORT_ENV: str(report)}
-    command = [*_unshare_command(), sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    try:
-        done = subprocess.run(
-            [*command, *targets],
+class _Child:
+    """The child pytest that runs every marked test under ``unshare --net``, started as
+    the run begins so that it goes on beside the other tests; a thread waits for it and
+    keeps its results (and, under pytest-xdist, leaves them for the other workers)."""
+
+    def __init__(self, config: pytest.Config, targets: list[str], publish: Path | None) -> None:
+        self.targets = targets
+        self.publish = publish
+        self.report = Path(config.rootpath) / f".netns-report-{os.getpid()}.json"
+        env = {**os.environ, ENV: "1", REPORT_ENV: str(self.report)}
+        command = [*_unshare_command(), sys.executable, "-m", "pytest", "-q"]
+        self.proc = subprocess.Popen(
+            [*command, "-p", "no:cacheprovider", *targets],
             cwd=config.rootpath,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=CHILD_TIMEOUT_S,
-            check=False,
         )
+        self.results: dict[str, tuple[str, str]] = {}
+        self._thread = threading.Thread(target=self._collect, name="netns-child", daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
         results: dict[str, tuple[str, str]] = {}
-        if report.exists():
-            results = {k: (v[0], v[1]) for k, v in json.loads(report.read_text()).items()}
-    finally:
-        report.unlink(missing_ok=True)
-    tail = (done.stdout + done.stderr)[-6000:]
-    for target in targets:
-        results.setdefault(target, ("failed", f"no result (child exit {done.returncode}):\n{tail}"))
-    return results
+        try:
+            try:
+                out, err = self.proc.communicate(timeout=CHILD_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, err = self.proc.communicate()
+                err += f"\nthe child pytest ran over {CHILD_TIMEOUT_S} s and was killed"
+            if self.report.exists():
+                results = {k: (v[0], v[1]) for k, v in json.loads(self.report.read_text()).items()}
+            tail = (out + err)[-6000:]
+        except Exception as exc:
+            tail = f"reading the child pytest's results failed: {exc!r}"
+        finally:
+            self.report.unlink(missing_ok=True)
+        why = f"no result (child exit {self.proc.returncode}):\n{tail}"
+        for target in self.targets:
+            results.setdefault(target, ("failed", why))
+        self.results = results
+        if self.publish is not None:
+            part = self.publish.with_suffix(".part")
+            part.write_text(json.dumps(results))
+            part.rename(self.publish)
+
+    def wait(self) -> dict[str, tuple[str, str]]:
+        self._thread.join()
+        return self.results
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self._thread.join()
+
+
+def _worker_id(config: pytest.Config) -> str | None:
+    """This pytest-xdist worker's id (``gw0``, ...), or None outside pytest-xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return None if workerinput is None else str(workerinput["workerid"])
+
+
+def _published_results(folder: Path) -> dict[str, tuple[str, str]]:
+    """The results the worker ``gw0`` left in ``folder`` (waits for them)."""
+    path = folder / _SHARED_RESULTS
+    deadline = time.monotonic() + CHILD_TIMEOUT_S + 60
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return {}
+        time.sleep(0.2)
+    return {k: (v[0], v[1]) for k, v in json.loads(path.read_text()).items()}
 
 
 class NetnsItem(pytest.Item):
@@ -156,10 +212,19 @@ class NetnsItem(pytest.Item):
             pytest.skip(reason)
         results = self.config.stash.get(_RESULTS, None)
         if results is None:
-            targets = [i.target for i in self.session.items if isinstance(i, NetnsItem)]
-            results = _run_children(self.config, targets)
+            child = self.config.stash.get(_CHILD, None)
+            shared = os.environ.get(SHARED_ENV)
+            if child is None and _worker_id(self.config) not in (None, "gw0") and shared:
+                results = _published_results(Path(shared))
+            else:
+                if child is None:  # not started with the run (no pytest_runtestloop)
+                    child = _start_child(self.session)
+                assert child is not None
+                results = child.wait()
             self.config.stash[_RESULTS] = results
-        outcome, text = results[self.target]
+        outcome, text = results.get(
+            self.target, ("failed", "no result from the child pytest that worker gw0 ran")
+        )
         if outcome == "skipped":
             pytest.skip(text)
         if outcome != "passed":
@@ -187,6 +252,51 @@ class _Recorder:
 
     def pytest_sessionfinish(self) -> None:
         self.path.write_text(json.dumps(self.results))
+
+
+def _start_child(session: pytest.Session) -> _Child | None:
+    """Start the child pytest for this session's marked tests, if it is this process's
+    to run: under pytest-xdist the worker ``gw0`` runs it for every worker (each
+    collects every test)."""
+    config = session.config
+    targets = [i.target for i in session.items if isinstance(i, NetnsItem)]
+    if not targets or netns_unavailable() is not None:
+        return None
+    worker = _worker_id(config)
+    shared = os.environ.get(SHARED_ENV)
+    if worker not in (None, "gw0") and shared:
+        return None
+    publish = Path(shared) / _SHARED_RESULTS if worker is not None and shared else None
+    child = _Child(config, targets, publish)
+    config.stash[_CHILD] = child
+    return child
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # before pytest-xdist starts its workers (its own hook is trylast): they inherit it
+    if not in_netns() and _worker_id(session.config) is None:
+        folder = tempfile.mkdtemp(prefix="mf-netns-")
+        os.environ[SHARED_ENV] = folder
+        session.config.add_cleanup(functools.partial(shutil.rmtree, folder, True))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """The marked tests' child pytest starts now, beside the tests run here."""
+    if not in_netns() and not session.config.option.collectonly:
+        _start_child(session)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    child = session.config.stash.get(_CHILD, None)
+    if child is None:
+        return
+    # another worker may still wait for the results: let the child finish
+    if child.publish is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
+        child.wait()
+    else:
+        child.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -218,6 +328,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
         stand_in.own_markers.extend(_markers(item))
         items[i] = stand_in
+    # the stand-ins last: their child pytest, started with the run, goes on meanwhile
+    items.sort(key=lambda item: isinstance(item, NetnsItem))
 
 
 def _markers(item: pytest.Item) -> Iterable[pytest.Mark]:
