@@ -10,4 +10,6 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   fi
 fi
-exec .venv/bin/pytest -q -p no:cacheprovider "$@"
+# three test processes (pytest-xdist): the tests mostly wait on real programs, servers
+# and timers, so three keep two cores busier than one; `./test.sh -n 0` runs one
+exec .venv/bin/pytest -q -p no:cacheprovider -n 3 "$@"
