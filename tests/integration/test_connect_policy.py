@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import sys
 import uuid
@@ -164,6 +165,40 @@ async def test_the_guard_is_no_open_proxy_and_remembers_refusals(
         assert b" 407 " in await _proxy_status(
             proxy, b"CONNECT " + open_ + b" HTTP/1.1\r\n" + with_auth
         )
+    finally:
+        await proxy.close()
+
+
+async def test_a_kept_alive_client_gets_every_answer_through_the_guard(
+    public: MediaServer,
+) -> None:
+    # one request per proxy connection, and the answer says so (the server did not): a
+    # client that keeps connections alive opens a new one for its next request instead
+    # of sending it on this one as the proxy closes it
+    proxy = GuardProxy(connect_timeout=3)
+    await proxy.start()
+    try:
+        session = proxy.session()
+        auth = base64.b64encode(f"{session.user}:{session.password}".encode()).decode()
+        host, port = proxy.url.removeprefix("http://").split(":")
+
+        def two_requests() -> list[tuple[int, str | None, bytes]]:
+            answers = []
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                for path in ("/redirect?to=/media/audio.mp3", "/media/links.txt"):
+                    headers = {"Proxy-Authorization": f"Basic {auth}"}
+                    conn.request("GET", public.url(path), headers=headers)
+                    answer = conn.getresponse()
+                    answers.append((answer.status, answer.getheader("Connection"), answer.read()))
+            finally:
+                conn.close()
+            return answers
+
+        (first, connection, _), (second, _, body) = await asyncio.to_thread(two_requests)
+        assert (first, connection, second) == (302, "close", 200)
+        assert body == (public.root / "links.txt").read_bytes()
+        assert not session.refused
     finally:
         await proxy.close()
 

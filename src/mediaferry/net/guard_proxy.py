@@ -9,9 +9,12 @@ to the very address that was checked (no DNS rebinding between check and connect
 ``CONNECT host:port`` is tunnelled (HTTPS); an absolute-form request
 (``GET http://host/path``) is forwarded with ``Connection: close``, one request per
 proxy connection, so a kept-alive client cannot reuse a checked connection for
-another host. Each user of the proxy gets its own credentials (:meth:`session`); the
-proxy answers 407 to anything else, so it is no open proxy for other local users, and
-it remembers what it refused per session so the caller can say why a download failed.
+another host; the answer says ``Connection: close`` to the client too (a server need
+not), or a client that keeps connections alive could send its next request on this
+one before the proxy's close reached it, and lose it. Each user of the proxy gets its
+own credentials (:meth:`session`); the proxy answers 407 to anything else, so it is no
+open proxy for other local users, and it remembers what it refused per session so the
+caller can say why a download failed.
 """
 
 from __future__ import annotations
@@ -141,9 +144,11 @@ class GuardProxy:
         try:
             if method == b"CONNECT":
                 writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                answer = _pipe(up_reader, writer)
             else:
                 up_writer.write(rest)
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                answer = _pipe_closing(up_reader, writer)
+            await asyncio.gather(_pipe(reader, up_writer), answer)
         finally:
             up_writer.close()
 
@@ -191,6 +196,34 @@ async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> Non
     )
     with contextlib.suppress(OSError):
         await writer.drain()
+
+
+def _closing(head: bytes) -> bytes:
+    """A response head (ending in a blank line) that says ``Connection: close``."""
+    first, *lines = head[:-4].split(b"\r\n")
+    kept = [h for h in lines if h.split(b":", 1)[0].strip().lower() not in _HOP_HEADERS]
+    return b"\r\n".join([first, *kept, b"Connection: close"]) + b"\r\n\r\n"
+
+
+async def _pipe_closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The answer to a forwarded request: its final head (after any interim 1xx ones)
+    with ``Connection: close``, then the rest as it comes."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[:16].split(b" ")[1:2]
+            if not status or not status[0].startswith(b"1") or status[0] == b"101":
+                break
+            writer.write(head)
+        writer.write(_closing(head))
+    except asyncio.IncompleteReadError as exc:  # the server hung up mid-head
+        writer.write(exc.partial)
+    except OSError:
+        pass
+    except (asyncio.LimitOverrunError, ValueError):  # a head over the buffer: no answer
+        writer.close()
+        return
+    await _pipe(reader, writer)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
