@@ -21,6 +21,7 @@ from mediaferry.media.split import split_file
 from mediaferry.media.thumbnail import thumbnail_from_image, thumbnail_from_video
 from mediaferry.media.validate import validate_file
 from mediaferry.media.video import make_streamable
+from tests.support.netns import own_descendants
 
 FF = ["ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-y"]
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
@@ -290,7 +291,7 @@ async def test_cancel_kills_ffmpeg_and_removes_partial_output(tmp_path: Path) ->
     deadline = time.monotonic() + 10
     while not out.exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    children = psutil.Process().children(recursive=True)
+    children = own_descendants()
     assert any("ffmpeg" in c.name() for c in children)
     started = time.monotonic()
     task.cancel()

@@ -18,6 +18,7 @@ from mediaferry.sources.registry import describe, detect_source
 from mediaferry.transfer.base import Progress
 from mediaferry.transfer.ytdlp import YtdlpTransfer
 from tests.support.media_server import MediaServer
+from tests.support.netns import own_descendants
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def ffprobe_duration(path: Path) -> float:
 
 def ytdlp_children() -> list[psutil.Process]:
     out = []
-    for child in psutil.Process().children(recursive=True):
+    for child in own_descendants():
         try:
             if any("ytdlp_child" in part for part in child.cmdline()):
                 out.append(child)

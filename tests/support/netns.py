@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 ENV = "MEDIAFERRY_TEST_NETNS"
@@ -114,6 +115,7 @@ def netns_unavailable() -> str | None:
 
 
 _RESULTS = pytest.StashKey[dict[str, tuple[str, str]]]()
+_CHILD_PIDS: set[int] = set()  # the child pytests this process started
 _CHILD = pytest.StashKey["_Child"]()
 # set by the pytest that runs the session (under pytest-xdist, the controller) for its
 # workers: a folder where the worker that ran the child pytest leaves its results
@@ -140,6 +142,7 @@ class _Child:
             stderr=subprocess.PIPE,
             text=True,
         )
+        _CHILD_PIDS.add(self.proc.pid)
         self.results: dict[str, tuple[str, str]] = {}
         self._thread = threading.Thread(target=self._collect, name="netns-child", daemon=True)
         self._thread.start()
@@ -177,6 +180,19 @@ class _Child:
         if self.proc.poll() is None:
             self.proc.kill()
         self._thread.join()
+
+
+def own_descendants() -> list[psutil.Process]:
+    """This process's descendants, without the child pytest that runs the ``netns``
+    tests beside the others (and whatever it started): what a test here started."""
+    out = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if _CHILD_PIDS.isdisjoint(p.pid for p in [proc, *proc.parents()]):
+                out.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return out
 
 
 def _worker_id(config: pytest.Config) -> str | None:
