@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from mediaferry.errors import StageTimeout
 from mediaferry.net.http import filename_from_url
 from mediaferry.transfer.base import Transfer, TransferResult
-from mediaferry.transfer.http import HandOff, SlowLink, safe_leaf
+from mediaferry.transfer.http import PART, HandOff, SlowLink, safe_leaf
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from mediaferry.transfer.http import HttpTransfer
 
 __all__ = ["BigFileTransfer"]
-
-PART = "download.part"  # HttpTransfer's partial file; aria2c goes on in the same file
 
 
 class BigFileTransfer(Transfer):

@@ -42,9 +42,10 @@ if TYPE_CHECKING:
     from mediaferry.config import Settings
     from mediaferry.plan import MediaPlan
 
-__all__ = ["HandOff", "HttpTransfer", "SlowLink", "safe_leaf"]
+__all__ = ["PART", "HandOff", "HttpTransfer", "SlowLink", "safe_leaf"]
 
 log = logging.getLogger(__name__)
+PART = "download.part"  # the file a download is written to until it is whole
 PROGRESS_EVERY_S = 0.25  # the sink behind it writes to the database at most once a second
 
 
@@ -132,7 +133,7 @@ class HttpTransfer(Transfer):
     ) -> TransferResult:
         """Fetch ``plan``; with ``hand_off``, :class:`SlowLink` may end it early."""
         dest_dir.mkdir(parents=True, exist_ok=True)
-        part = dest_dir / "download.part"
+        part = dest_dir / PART
         limit = self.settings.max_file_size_bytes
         try:
             return await self._fetch(plan, dest_dir, part, limit, progress, hand_off)
