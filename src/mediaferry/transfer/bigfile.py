@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BigFileTransfer"]
 
+CONTROL = PART + ".aria2"  # aria2c's record of the pieces it has
+
 
 class BigFileTransfer(Transfer):
     """HTTP first, then aria2c for the rest of a big file on a slow connection."""
@@ -55,13 +57,13 @@ class BigFileTransfer(Transfer):
         after = self.settings.aria2_handoff_after_s
         if after == 0:
             return await self.aria2.fetch(plan, dest_dir, progress)
-        if part.with_name(PART + ".aria2").exists():  # an earlier attempt's aria2c download
+        if (dest_dir / CONTROL).exists():  # an earlier attempt's aria2c download
             return await self._rest(plan, dest_dir, part, progress, None)
         hand_off = HandOff(self.settings.aria2_handoff_below_mb_s * 1e6, after)
         try:
             return await self.http.fetch(plan, dest_dir, progress, hand_off=hand_off)
         except SlowLink as slow:
-            return await self._rest(plan, dest_dir, slow.part, progress, slow.name)
+            return await self._rest(plan, dest_dir, part, progress, slow.name)
 
     async def _rest(
         self,
@@ -80,7 +82,7 @@ class BigFileTransfer(Transfer):
         try:
             fetched = await self.aria2.fetch(plan, dest_dir, known, part=part)
         except (asyncio.CancelledError, StageTimeout):
-            for leftover in (part, part.with_name(PART + ".aria2")):
+            for leftover in (part, dest_dir / CONTROL):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             raise

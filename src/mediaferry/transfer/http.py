@@ -91,13 +91,11 @@ class HandOff:
 
 
 class SlowLink(Exception):
-    """The connection was too slow for :class:`HandOff`: ``part`` holds the first
-    ``done`` bytes of the file, whose name the server gave as ``name``."""
+    """The connection was too slow for :class:`HandOff`: the ``.part`` file holds every
+    byte received of the file, whose name the server gave as ``name``."""
 
-    def __init__(self, part: Path, done: int, name: str) -> None:
-        super().__init__(f"one connection is slow after {done} bytes")
-        self.part = part
-        self.done = done
+    def __init__(self, name: str) -> None:
+        super().__init__("one connection is too slow")
         self.name = name
 
 
@@ -181,22 +179,21 @@ class HttpTransfer(Transfer):
                 hand_off = None  # nobody can go on in parallel from where this stops
             sink = FileSink(part, offset)
             try:
-                done = await self._receive(
-                    response,
-                    sink,
-                    offset,
-                    total,
-                    limit,
-                    _Watch(progress, hand_off),
-                    self.settings.http_read_timeout_s,
-                )
-                digest = await sink.finish()
+                try:
+                    done = await self._receive(
+                        response,
+                        sink,
+                        offset,
+                        total,
+                        limit,
+                        _Watch(progress, hand_off),
+                        self.settings.http_read_timeout_s,
+                    )
+                    digest = await sink.finish()
+                finally:
+                    await sink.abort()  # on a hand-off too: every byte received is kept
             except _Slow:
-                await sink.abort()  # every byte received is in the file
-                name = filename_from_response(response)
-                raise SlowLink(part, part.stat().st_size, name) from None
-            finally:
-                await sink.abort()
+                raise SlowLink(filename_from_response(response)) from None
             if total is not None and done != total:
                 raise NetworkError(f"the server sent {done} of {total} bytes")
             name = filename_from_response(response)
